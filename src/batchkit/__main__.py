@@ -1,0 +1,3 @@
+from batchkit.cli.app import main
+
+main()

@@ -1,0 +1,84 @@
+"""The seam between provider-neutral logic and a provider.
+
+Both providers implement `Provider` and speak the AWS Batch data model of `batchkit.models`: a
+behaviour difference between them is a bug. A provider never prints, never exits, and raises only
+`BatchkitError` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from batchkit.models import Host, Job, JobStatus, LogPage, Queue, SubmitRequest
+
+
+class ObjectStore(Protocol):
+    """The part of S3 batchkit uses: the cluster bucket (or the local engine's directory)."""
+
+    def url(self, key: str) -> str:
+        """The URL a job sees for `key`, e.g. `s3://bucket/root/batch/job-x-1/`."""
+        ...
+
+    def put(self, key: str, body: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class Provider(Protocol):
+    """One cluster: AWS Batch + CloudWatch Logs + S3, or the embedded local engine."""
+
+    @property
+    def cluster_name(self) -> str: ...
+
+    @property
+    def kind(self) -> str:
+        """`local` or `aws`."""
+        ...
+
+    @property
+    def objects(self) -> ObjectStore: ...
+
+    @property
+    def artifact_root(self) -> str:
+        """The key prefix under which job folders live: `<root>/batch/job-<name>-<ms>/`."""
+        ...
+
+    def submit(self, request: SubmitRequest) -> Job: ...
+
+    def describe_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        """Jobs by id (parents, `id:i` children, `id#n` nodes), any number, in no promised order.
+        Unknown ids are left out."""
+        ...
+
+    def list_jobs(self, statuses: Sequence[JobStatus], queue: str | None = None) -> list[Job]:
+        """Top-level jobs (singles and parents) of a queue (default: the cluster's) in these
+        statuses."""
+        ...
+
+    def list_children(self, parent: Job) -> list[Job]:
+        """Every child of an array parent or node of an MNP parent, in index order."""
+        ...
+
+    def terminate_job(self, job_id: str, reason: str) -> None:
+        """Cancel a job that has not started, or stop a running one; FAILED with `reason`."""
+        ...
+
+    def get_log_events(
+        self,
+        stream: str,
+        *,
+        group: str | None = None,
+        start_from_head: bool = True,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> LogPage:
+        """One page of a log stream, GetLogEvents-style: the forward token repeats when the stream
+        is drained. A stream that does not exist yet yields an empty page."""
+        ...
+
+    def queues(self, names: Sequence[str] = ()) -> list[Queue]: ...
+
+    def hosts(self) -> list[Host]: ...
