@@ -1,0 +1,171 @@
+# shellcheck shell=bash
+# A local Docker engine for the container tests. Sourced, not run:
+#
+#   source scripts/dockerd.sh
+#   docker_engine_up      # reuse an engine that answers, or install docker.io and start one
+#   ...                   # DOCKER_HOST is exported; batchkit-base/* images exist
+#   docker_engine_down    # stops only the dockerd this shell started (also runs on EXIT)
+#
+# The engine we start has no bridge, no iptables rules and no masquerading: containers get host
+# networking only, so job traffic stays on 127.0.0.1. Its state lives under <repo>/.ci-work/.
+# Quiet unless something fails. Environment knobs:
+#   BATCHKIT_BASE_IMAGES   which base images to build after the engine is up
+#                          (default "busybox debian"; "busybox" skips the minutes-long debootstrap)
+#   BATCHKIT_DOCKERD_WAIT  seconds to wait for a started dockerd to answer (default 60)
+
+_BK_DOCKERD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_BK_DOCKERD_WORK="$_BK_DOCKERD_REPO/.ci-work"
+_BK_DOCKERD_SOCK="$_BK_DOCKERD_WORK/docker.sock"
+_BK_DOCKERD_PIDFILE="$_BK_DOCKERD_WORK/docker.pid"
+_BK_DOCKERD_LOG="$_BK_DOCKERD_WORK/dockerd.log"
+_BK_DOCKERD_PID=""
+
+# True when a Docker engine answers at the given endpoint (unix://... or tcp://127.0.0.1:...).
+_bk_engine_answers() {
+    local host=$1
+    if command -v docker >/dev/null 2>&1; then
+        timeout 10 docker -H "$host" version --format '{{.Server.Version}}' >/dev/null 2>&1
+        return
+    fi
+    case $host in
+        unix://*)
+            command -v curl >/dev/null 2>&1 &&
+                timeout 10 curl -fsS --unix-socket "${host#unix://}" http://localhost/_ping >/dev/null 2>&1
+            ;;
+        *) return 1 ;;
+    esac
+}
+
+# Prints the first endpoint that answers: $DOCKER_HOST, the default socket, then ours.
+_bk_find_engine() {
+    local host
+    for host in "${DOCKER_HOST:-}" "unix:///var/run/docker.sock" "unix://$_BK_DOCKERD_SOCK"; do
+        [ -n "$host" ] || continue
+        if _bk_engine_answers "$host"; then
+            echo "$host"
+            return 0
+        fi
+    done
+    return 1
+}
+
+_bk_install_docker() {
+    if command -v dockerd >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "dockerd.sh: dockerd is not installed and we are not root (install docker.io)" >&2
+        return 1
+    fi
+    echo "dockerd.sh: installing docker.io with apt-get" >&2
+    local out
+    if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+            --no-install-recommends docker.io 2>&1); then
+        echo "$out" | tail -n 20 >&2
+        echo "dockerd.sh: apt-get install docker.io failed" >&2
+        return 1
+    fi
+    command -v dockerd >/dev/null 2>&1
+}
+
+# overlay2 when the kernel can mount an overlay on the data root's filesystem, else vfs.
+_bk_storage_driver() {
+    local probe="$_BK_DOCKERD_WORK/overlay-probe" driver=vfs
+    if grep -qw overlay /proc/filesystems 2>/dev/null; then
+        rm -rf "$probe"
+        mkdir -p "$probe/lower" "$probe/upper" "$probe/work" "$probe/merged"
+        if mount -t overlay overlay \
+            -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
+            "$probe/merged" 2>/dev/null; then
+            umount "$probe/merged" 2>/dev/null
+            driver=overlay2
+        fi
+        rm -rf "$probe"
+    fi
+    echo "$driver"
+}
+
+# Chains docker_engine_down onto whatever EXIT trap the sourcing shell already has.
+_bk_register_exit_trap() {
+    local previous
+    previous=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+    # shellcheck disable=SC2064
+    trap "docker_engine_down; ${previous:-:}" EXIT
+}
+
+_bk_start_dockerd() {
+    local driver wait_s=${BATCHKIT_DOCKERD_WAIT:-60} i
+    mkdir -p "$_BK_DOCKERD_WORK/docker" "$_BK_DOCKERD_WORK/docker-exec"
+    driver=$(_bk_storage_driver)
+    # A dockerd killed with -9 leaves its socket and pidfile behind; dockerd refuses a live pidfile
+    # itself, so removing a stale one is safe once nothing answers on the socket.
+    if [ -f "$_BK_DOCKERD_PIDFILE" ] && ! kill -0 "$(cat "$_BK_DOCKERD_PIDFILE")" 2>/dev/null; then
+        rm -f "$_BK_DOCKERD_PIDFILE" "$_BK_DOCKERD_SOCK"
+    fi
+    dockerd \
+        --bridge=none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false \
+        --storage-driver="$driver" \
+        --data-root "$_BK_DOCKERD_WORK/docker" \
+        --exec-root "$_BK_DOCKERD_WORK/docker-exec" \
+        --host "unix://$_BK_DOCKERD_SOCK" \
+        --pidfile "$_BK_DOCKERD_PIDFILE" \
+        >"$_BK_DOCKERD_LOG" 2>&1 </dev/null &
+    _BK_DOCKERD_PID=$!
+    _bk_register_exit_trap
+    for ((i = 0; i < wait_s * 4; i++)); do
+        if _bk_engine_answers "unix://$_BK_DOCKERD_SOCK"; then
+            return 0
+        fi
+        if ! kill -0 "$_BK_DOCKERD_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.25
+    done
+    echo "dockerd.sh: dockerd ($driver) did not answer within ${wait_s}s; last lines of $_BK_DOCKERD_LOG:" >&2
+    tail -n 15 "$_BK_DOCKERD_LOG" >&2
+    docker_engine_down
+    return 1
+}
+
+# Reuses an answering engine or starts ours; exports DOCKER_HOST; builds the base images.
+docker_engine_up() {
+    local host
+    if host=$(_bk_find_engine); then
+        export DOCKER_HOST=$host
+    else
+        _bk_install_docker || return 1
+        _bk_start_dockerd || return 1
+        export DOCKER_HOST="unix://$_BK_DOCKERD_SOCK"
+    fi
+    local images=${BATCHKIT_BASE_IMAGES-busybox debian}
+    if [ -n "$images" ]; then
+        # shellcheck disable=SC2086
+        "$_BK_DOCKERD_REPO/scripts/base-images.sh" $images ||
+            echo "dockerd.sh: some base images could not be built; tests needing them will skip" >&2
+    fi
+    return 0
+}
+
+# Stops the dockerd this shell started (by its PID), waiting for it to exit. No-op otherwise.
+docker_engine_down() {
+    local pid=$_BK_DOCKERD_PID i
+    [ -n "$pid" ] || return 0
+    _BK_DOCKERD_PID=""
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        for ((i = 0; i < 120; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.25
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "dockerd.sh: dockerd $pid ignored SIGTERM for 30s; sending SIGKILL" >&2
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null
+    fi
+    if [ "${DOCKER_HOST:-}" = "unix://$_BK_DOCKERD_SOCK" ]; then
+        unset DOCKER_HOST
+    fi
+    return 0
+}
