@@ -1,0 +1,255 @@
+"""The client factory every AWS gateway receives through its constructor.
+
+`AwsSession` owns the boto3 session (standard credential and region chain, `profile`, `region`,
+`AWS_ENDPOINT_URL` or an explicit `endpoint_url`), the botocore configuration, and the two
+policies every call obeys: the process-wide rate limiter and batchkit's jittered retries.
+
+botocore's own retries are switched off here, in the one place clients are configured: its
+retry loop would resend SubmitJob after a read timeout (creating a duplicate job), knows nothing
+of the shared rate budget, and sleeps for real. `Api.call` retries throttling, 5xx and dropped
+connections itself, takes a rate token before each attempt, and refuses to blindly resend a
+non-idempotent call whose answer was lost (`AmbiguousCallError`).
+
+Typical use (other gateways do the same):
+
+    session = AwsSession(profile=None, region="eu-west-1")
+    batch = session.api("batch")
+    page = batch.call("describe_job_queues", jobQueues=["q"])
+    raw_client = session.client("ecr")       # for code that needs the botocore client itself
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from batchkit.providers.aws.errors import (
+    AmbiguousCallError,
+    Context,
+    is_ambiguous,
+    is_retryable,
+    translate,
+)
+from batchkit.providers.aws.ratelimit import RateLimiter, Sleep, process_rate_limiter
+
+Hook = tuple[str, Callable[..., Any]]
+"""A botocore event name (e.g. `before-send.batch.SubmitJob`) and its handler."""
+
+CONSOLE_DOMAINS = {
+    "aws": "https://console.aws.amazon.com",
+    "aws-cn": "https://console.amazonaws.cn",
+    "aws-us-gov": "https://console.amazonaws-us-gov.com",
+}
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of a region name."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    return "aws"
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt k waits uniform(0, min(cap, base * 2**k))."""
+
+    max_attempts: int = 10
+    base: float = 0.25
+    cap: float = 20.0
+    sleep: Sleep = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        return self.rng.uniform(0.0, min(self.cap, self.base * (2**attempt)))
+
+
+class Api:
+    """One service's calls, rate-limited, retried and translated into batchkit errors."""
+
+    def __init__(
+        self,
+        client: Any,
+        service: str,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        *,
+        cluster: str | None = None,
+    ) -> None:
+        self.client = client
+        self.service = service
+        self._limiter = limiter
+        self._retry = retry
+        self._cluster = cluster
+
+    def call(
+        self,
+        operation: str,
+        /,
+        *,
+        resource: str | None = None,
+        idempotent: bool = True,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Call `operation` (snake_case) with `params`; return the response dict.
+
+        Retries throttling, 5xx and connection errors with jittered backoff. A lost answer
+        (read timeout, connection closed after sending) is retried only when `idempotent`,
+        else it raises `AmbiguousCallError` at once so the caller can check what happened.
+        """
+        method = getattr(self.client, operation)
+        api_name = self.client.meta.method_to_api_mapping.get(operation, operation)
+        attempt = 0
+        while True:
+            self._limiter.acquire(self.service, api_name)
+            try:
+                return cast(dict[str, Any], method(**params))
+            except Exception as err:
+                attempt += 1
+                ctx = Context(self.service, api_name, resource, attempt, self._cluster)
+                if is_ambiguous(err) and not idempotent:
+                    raise AmbiguousCallError(
+                        f"no answer from AWS {self.service} {api_name}: {err}",
+                        hint="the request may have taken effect; check before retrying",
+                    ) from err
+                if not is_retryable(err) or attempt >= self._retry.max_attempts:
+                    raise translate(err, ctx) from err
+                self._retry.sleep(self._retry.delay(attempt))
+
+    def paginate(
+        self,
+        operation: str,
+        /,
+        *,
+        token_in: str = "nextToken",  # noqa: S107
+        token_out: str = "nextToken",  # noqa: S107
+        resource: str | None = None,
+        **params: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a paginated call, each page fetched through `call`."""
+        token: str | None = None
+        while True:
+            page_params = dict(params)
+            if token:
+                page_params[token_in] = token
+            page = self.call(operation, resource=resource, **page_params)
+            yield page
+            next_token = page.get(token_out)
+            if not next_token or next_token == token:
+                return
+            token = str(next_token)
+
+
+class AwsSession:
+    """boto3 session + botocore config + rate limiter + retry policy, built once per process.
+
+    Thread-safe: clients are created under a lock and cached per service (botocore clients are
+    themselves safe to share between threads). `hooks` are botocore event handlers registered on
+    every client this session creates (tests inject faults and count calls this way).
+    """
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        hooks: Sequence[Hook] = (),
+        max_pool_connections: int = 32,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        cluster: str | None = None,
+    ) -> None:
+        import boto3
+
+        self.profile = profile
+        self.endpoint_url = endpoint_url
+        self.limiter = limiter or process_rate_limiter()
+        self.retry = retry or RetryPolicy()
+        self.cluster = cluster
+        self._hooks = list(hooks)
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._account_id: str | None = None
+        try:
+            self._boto = boto3.Session(profile_name=profile, region_name=region)
+        except Exception as err:
+            raise translate(err, Context("sts", "Session", profile)) from err
+        self._config = self._botocore_config(max_pool_connections, connect_timeout, read_timeout)
+
+    @staticmethod
+    def _botocore_config(pool: int, connect_timeout: float, read_timeout: float) -> Any:
+        from botocore.config import Config
+
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            max_pool_connections=pool,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent_extra="batchkit",
+        )
+
+    @property
+    def region(self) -> str:
+        region = self._boto.region_name
+        if not region:
+            from botocore.exceptions import NoRegionError
+
+            err = NoRegionError()
+            raise translate(err, Context("sts", "Session")) from err
+        return str(region)
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    @property
+    def console_domain(self) -> str:
+        return CONSOLE_DOMAINS.get(self.partition, CONSOLE_DOMAINS["aws"])
+
+    def add_hook(self, event: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler on every client, existing and future."""
+        with self._lock:
+            self._hooks.append((event, handler))
+            for client in self._clients.values():
+                client.meta.events.register(event, handler)
+
+    def client(self, service: str) -> Any:
+        """The botocore client for `service` (cached), configured as described above."""
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                try:
+                    client = self._boto.client(
+                        service,  # type: ignore[call-overload]
+                        region_name=self.region,
+                        endpoint_url=self.endpoint_url,
+                        config=self._config,
+                    )
+                except Exception as err:
+                    raise translate(err, Context(service, "CreateClient")) from err
+                for event, handler in self._hooks:
+                    client.meta.events.register(event, handler)
+                self._clients[service] = client
+            return client
+
+    def api(self, service: str) -> Api:
+        return Api(self.client(service), service, self.limiter, self.retry, cluster=self.cluster)
+
+    def account_id(self) -> str:
+        """The caller's account id (STS GetCallerIdentity, asked once)."""
+        if self._account_id is None:
+            identity = self.api("sts").call("get_caller_identity")
+            self._account_id = str(identity["Account"])
+        return self._account_id
