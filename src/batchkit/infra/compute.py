@@ -1,0 +1,279 @@
+"""Batch resources: launch template, compute environments, job queues, default job definitions."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from batchkit.infra.cfn import Json, get_att, ref, sub
+from batchkit.infra.config import (
+    ClusterConfig,
+    ComputeEnvironmentConfig,
+    EfsVolumeConfig,
+    FsxLustreVolumeConfig,
+    QueueConfig,
+)
+from batchkit.infra.iam import instance_profile_arn, uses_spot_fleet_role
+from batchkit.infra.naming import Names, compute_environment_id, queue_id
+
+USER_DATA_BOUNDARY = "==BATCHKIT=="
+FSX_HOST_ROOT = "/mnt/batchkit"
+
+
+def fsx_mount_script(volumes: list[FsxLustreVolumeConfig]) -> str:
+    """The shell script that mounts FSx for Lustre file systems on an instance at boot.
+
+    `${AWS::Region}` and `${AWS::URLSuffix}` are left for Fn::Sub; every other value is quoted.
+    """
+    lines = ["#!/bin/bash", "set -euo pipefail", "dnf install -y lustre-client"]
+    for volume in volumes:
+        host_path = shlex.quote(f"{FSX_HOST_ROOT}/{volume.name}")
+        source = shlex.quote(
+            f"{volume.file_system_id}.fsx.${{AWS::Region}}.${{AWS::URLSuffix}}"
+            f"@tcp:/{volume.mount_name}"
+        )
+        options = "relatime,flock,ro" if volume.read_only else "relatime,flock"
+        lines += [
+            f"mkdir -p {host_path}",
+            f"mount -t lustre -o {options} {source} {host_path}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def user_data(volumes: list[FsxLustreVolumeConfig]) -> str:
+    """Batch merges launch-template user data only in MIME multipart form."""
+    return "\n".join(
+        [
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/mixed; boundary="{USER_DATA_BOUNDARY}"',
+            "",
+            f"--{USER_DATA_BOUNDARY}",
+            'Content-Type: text/x-shellscript; charset="us-ascii"',
+            "",
+            fsx_mount_script(volumes),
+            f"--{USER_DATA_BOUNDARY}--",
+            "",
+        ]
+    )
+
+
+def fsx_volumes(config: ClusterConfig) -> list[FsxLustreVolumeConfig]:
+    return [v for v in config.volumes if isinstance(v, FsxLustreVolumeConfig)]
+
+
+def launch_template(config: ClusterConfig) -> Json:
+    options = config.launch_template
+    data: dict[str, Any] = {
+        "MetadataOptions": {
+            "HttpEndpoint": "enabled",
+            "HttpTokens": "required" if options.require_imdsv2 else "optional",
+            # Containers are one network hop further from IMDS than the instance.
+            "HttpPutResponseHopLimit": 2,
+        },
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": "/dev/xvda",
+                "Ebs": {
+                    "VolumeSize": options.root_volume_gib,
+                    "VolumeType": options.root_volume_type,
+                    "Encrypted": True,
+                    "DeleteOnTermination": True,
+                },
+            }
+        ],
+    }
+    if options.key_name:
+        data["KeyName"] = options.key_name
+    if fsx_volumes(config):
+        data["UserData"] = {"Fn::Base64": sub(user_data(fsx_volumes(config)))}
+    return {
+        "Type": "AWS::EC2::LaunchTemplate",
+        "Properties": {
+            "LaunchTemplateName": Names.of(config).prefix,
+            "LaunchTemplateData": data,
+        },
+    }
+
+
+def tags(config: ClusterConfig) -> dict[str, str]:
+    return {"batchkit:cluster": config.name, **config.tags}
+
+
+def compute_environment(
+    config: ClusterConfig, queue: QueueConfig, ce: ComputeEnvironmentConfig
+) -> Json:
+    resources: dict[str, Any] = {
+        "Type": ce.type.value,
+        "MaxvCpus": ce.max_vcpus,
+        "Subnets": list(config.subnets),
+        "SecurityGroupIds": list(config.security_groups),
+    }
+    if not ce.type.is_fargate:
+        resources.update(
+            {
+                "AllocationStrategy": ce.resolved_allocation_strategy,
+                "MinvCpus": ce.min_vcpus,
+                "InstanceTypes": ce.resolved_instance_types,
+                "InstanceRole": instance_profile_arn(),
+                "LaunchTemplate": {
+                    "LaunchTemplateId": ref("LaunchTemplate"),
+                    "Version": get_att("LaunchTemplate", "LatestVersionNumber"),
+                },
+                "Ec2Configuration": [
+                    {
+                        "ImageType": "ECS_AL2023_NVIDIA" if queue.gpu else "ECS_AL2023",
+                        **(
+                            {"ImageIdOverride": config.launch_template.ami_id}
+                            if config.launch_template.ami_id
+                            else {}
+                        ),
+                    }
+                ],
+                "Tags": {
+                    "Name": f"{Names.of(config).compute_environment(queue, ce)}",
+                    **tags(config),
+                },
+            }
+        )
+        if ce.desired_vcpus is not None:
+            resources["DesiredvCpus"] = ce.desired_vcpus
+        if ce.bid_percentage is not None:
+            resources["BidPercentage"] = ce.bid_percentage
+        if ce.type.value == "SPOT" and uses_spot_fleet_role(config):
+            resources["SpotIamFleetRole"] = get_att("SpotFleetRole", "Arn")
+    return {
+        "Type": "AWS::Batch::ComputeEnvironment",
+        "Properties": {
+            "ComputeEnvironmentName": Names.of(config).compute_environment(queue, ce),
+            "Type": "MANAGED",
+            "State": "ENABLED",
+            "ComputeResources": resources,
+            "Tags": tags(config),
+        },
+    }
+
+
+def job_queue(config: ClusterConfig, queue: QueueConfig) -> Json:
+    return {
+        "Type": "AWS::Batch::JobQueue",
+        "Properties": {
+            "JobQueueName": Names.of(config).queue(queue),
+            "Priority": queue.priority,
+            "State": "ENABLED",
+            "ComputeEnvironmentOrder": [
+                {"Order": order, "ComputeEnvironment": ref(compute_environment_id(queue, ce))}
+                for order, ce in enumerate(queue.compute_environments, start=1)
+            ],
+            "Tags": tags(config),
+        },
+    }
+
+
+def volumes_and_mounts(config: ClusterConfig) -> tuple[list[Json], list[Json]]:
+    volumes: list[Json] = []
+    mounts: list[Json] = []
+    for volume in config.volumes:
+        if isinstance(volume, EfsVolumeConfig):
+            efs: dict[str, Any] = {
+                "FileSystemId": volume.file_system_id,
+                "TransitEncryption": "ENABLED",
+            }
+            if volume.access_point_id:
+                efs["AuthorizationConfig"] = {
+                    "AccessPointId": volume.access_point_id,
+                    "Iam": "ENABLED",
+                }
+            else:
+                efs["RootDirectory"] = volume.root_directory
+                efs["AuthorizationConfig"] = {"Iam": "ENABLED"}
+            volumes.append({"Name": volume.name, "EfsVolumeConfiguration": efs})
+        else:
+            volumes.append(
+                {"Name": volume.name, "Host": {"SourcePath": f"{FSX_HOST_ROOT}/{volume.name}"}}
+            )
+        mounts.append(
+            {
+                "SourceVolume": volume.name,
+                "ContainerPath": volume.mount_path,
+                "ReadOnly": volume.read_only,
+            }
+        )
+    return volumes, mounts
+
+
+def container_properties(config: ClusterConfig) -> Json:
+    """What every default job runs with; submissions override command, resources, environment."""
+    properties: dict[str, Any] = {
+        "Image": config.image,
+        "ResourceRequirements": [
+            {"Type": "VCPU", "Value": "1"},
+            {"Type": "MEMORY", "Value": "2048"},
+        ],
+        "JobRoleArn": get_att("JobRole", "Arn"),
+        "ExecutionRoleArn": get_att("ExecutionRole", "Arn"),
+        "Environment": [
+            {"Name": "BATCHKIT_CLUSTER", "Value": config.name},
+            {"Name": "PCLUSTER_AWS_REGION", "Value": ref("AWS::Region")},
+            {"Name": "PCLUSTER_STACK_NAME", "Value": ref("AWS::StackName")},
+        ],
+        "LogConfiguration": {
+            "LogDriver": "awslogs",
+            "Options": {"awslogs-group": ref("JobLogGroup"), "awslogs-region": ref("AWS::Region")},
+        },
+    }
+    volumes, mounts = volumes_and_mounts(config)
+    if volumes:
+        properties["Volumes"] = volumes
+        properties["MountPoints"] = mounts
+    return properties
+
+
+def job_definitions(config: ClusterConfig) -> Json:
+    names = Names.of(config)
+    # moto's CloudFormation needs RetryStrategy; one attempt is also Batch's default.
+    common = {
+        "PlatformCapabilities": ["EC2"],
+        "RetryStrategy": {"Attempts": 1},
+        "PropagateTags": True,
+        "Tags": tags(config),
+    }
+    return {
+        "JobDefinition": {
+            "Type": "AWS::Batch::JobDefinition",
+            "Properties": {
+                "JobDefinitionName": names.job_definition("container"),
+                "Type": "container",
+                "ContainerProperties": container_properties(config),
+                **common,
+            },
+        },
+        "JobDefinitionMnp": {
+            "Type": "AWS::Batch::JobDefinition",
+            "Condition": "MultiNodeEnabled",
+            "Properties": {
+                "JobDefinitionName": names.job_definition("multinode"),
+                "Type": "multinode",
+                "NodeProperties": {
+                    "MainNode": 0,
+                    "NumNodes": 1,
+                    "NodeRangeProperties": [
+                        {"TargetNodes": "0:", "Container": container_properties(config)}
+                    ],
+                },
+                **common,
+            },
+        },
+    }
+
+
+def resources(config: ClusterConfig) -> Json:
+    result: Json = {}
+    if any(not queue.is_fargate for queue in config.queues):
+        result["LaunchTemplate"] = launch_template(config)
+    for queue in config.queues:
+        for ce in queue.compute_environments:
+            result[compute_environment_id(queue, ce)] = compute_environment(config, queue, ce)
+    for queue in config.queues:
+        result[queue_id(queue)] = job_queue(config, queue)
+    result.update(job_definitions(config))
+    return result

@@ -1,0 +1,85 @@
+"""The names a cluster's AWS resources get, in one place.
+
+Batch resources are named `<cluster>_<queue>…`: cluster names cannot contain `_`, so the IAM
+patterns `<cluster>_*` never match another cluster (ParallelCluster's `PclusterJobQueue*` did).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batchkit.infra.config import ClusterConfig, ComputeEnvironmentConfig, QueueConfig
+
+
+def pascal(name: str) -> str:
+    """`fargate-spot` → `FargateSpot` (for logical ids)."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("-") if part)
+
+
+def bucket_name(cluster: str, account: str, region: str) -> str:
+    """The bucket a cluster's stack creates (C4): `batchkit-<cluster>-<account>-<region>`."""
+    return f"batchkit-{cluster}-{account}-{region}".lower()[:63].rstrip("-.")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Physical and logical names of one cluster's resources."""
+
+    cluster: str
+
+    @classmethod
+    def of(cls, config: ClusterConfig) -> Names:
+        return cls(config.name)
+
+    @property
+    def stack(self) -> str:
+        return self.cluster
+
+    @property
+    def prefix(self) -> str:
+        return f"batchkit-{self.cluster}"
+
+    @property
+    def role_path(self) -> str:
+        return f"/batchkit/{self.cluster}/"
+
+    @property
+    def repository(self) -> str:
+        return f"batchkit/{self.cluster}"
+
+    @property
+    def job_log_group(self) -> str:
+        return f"/batchkit/{self.cluster}/jobs"
+
+    @property
+    def codebuild_log_group(self) -> str:
+        return f"/batchkit/{self.cluster}/codebuild"
+
+    @property
+    def codebuild_project(self) -> str:
+        return f"{self.prefix}-images"
+
+    def lambda_function(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}"
+
+    def queue(self, queue: QueueConfig) -> str:
+        return f"{self.cluster}_{queue.name}"
+
+    def compute_environment(self, queue: QueueConfig, ce: ComputeEnvironmentConfig) -> str:
+        return f"{self.cluster}_{queue.name}_{ce.name}"
+
+    def job_definition(self, kind: str) -> str:
+        return f"{self.cluster}_{kind}"
+
+    @property
+    def batch_pattern(self) -> str:
+        """Matches this cluster's queues, environments and job definitions, and nothing else."""
+        return f"{self.cluster}_*"
+
+
+def queue_id(queue: QueueConfig) -> str:
+    return f"JobQueue{pascal(queue.name)}"
+
+
+def compute_environment_id(queue: QueueConfig, ce: ComputeEnvironmentConfig) -> str:
+    return f"ComputeEnvironment{pascal(queue.name)}{pascal(ce.name)}"

@@ -1,0 +1,107 @@
+"""The CloudFormation custom-resource protocol, for batchkit's cleanup Lambdas.
+
+Standard library only. CloudFormation inlines a single file per function, so the template renderer
+(`batchkit.infra.cleanup`) places this module's text ahead of each handler's and drops the
+handler's import of it. Nothing here may import batchkit.
+
+The protocol: CloudFormation invokes the function with a RequestType (Create, Update, Delete) and
+waits, up to an hour, for a JSON document PUT to the presigned ResponseURL. A function that dies or
+times out without answering leaves the stack hanging, so `serve` answers FAILED on any error, and
+the work checks a `Deadline` that fires well before the Lambda's own timeout.
+"""
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+REPLY_MARGIN_MS = 20_000
+MAX_REASON = 3000
+
+
+class CleanupError(Exception):
+    """The cleanup could not finish; the message says what is left and what to do."""
+
+
+class OutOfTime(CleanupError):
+    """The Lambda is about to time out: stop and answer FAILED while it still can."""
+
+
+class Deadline:
+    """Stops the work `margin_ms` before the Lambda's timeout (read from its context)."""
+
+    def __init__(self, context: Any, margin_ms: int = REPLY_MARGIN_MS) -> None:
+        self._context = context
+        self._margin_ms = margin_ms
+
+    def check(self, doing: str) -> None:
+        remaining = int(self._context.get_remaining_time_in_millis())
+        if remaining < self._margin_ms:
+            raise OutOfTime(f"stopped while {doing}: the function was about to time out")
+
+
+def send(
+    event: dict[str, Any],
+    status: str,
+    reason: str,
+    physical_id: str,
+    data: dict[str, str] | None = None,
+    *,
+    attempts: int = 4,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """PUT the response document to the presigned ResponseURL, retrying transient failures."""
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:MAX_REASON],
+            "PhysicalResourceId": physical_id,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+            "NoEcho": False,
+            "Data": data or {},
+        }
+    ).encode()
+    # The presigned URL is signed without a content type: sending one breaks the signature.
+    request = urllib.request.Request(  # noqa: S310 - the URL comes from CloudFormation
+        event["ResponseURL"],
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "", "Content-Length": str(len(body))},
+    )
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+                return
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            print(f"could not send the response (attempt {attempt + 1}): {err}")
+            if attempt + 1 == attempts:
+                raise
+            sleep(2**attempt)
+
+
+def serve(
+    event: dict[str, Any],
+    context: Any,
+    on_delete: Callable[[dict[str, Any], Deadline], str],
+) -> None:
+    """Answer one custom-resource request: Create/Update are no-ops, Delete runs `on_delete`.
+
+    The physical id is the same on every request, so an Update never makes CloudFormation
+    "replace" the resource, which would send a Delete and empty the cluster's data mid-life.
+    """
+    physical_id = event.get("PhysicalResourceId") or f"batchkit-{event['LogicalResourceId']}"
+    request_type = event.get("RequestType")
+    try:
+        if request_type == "Delete":
+            reason = on_delete(event.get("ResourceProperties", {}), Deadline(context))
+        else:
+            reason = f"{request_type}: nothing to do until the stack is deleted"
+        status = "SUCCESS"
+    except Exception as err:
+        status, reason = "FAILED", f"{type(err).__name__}: {err}"
+    print(f"{request_type} {event.get('LogicalResourceId')}: {status}: {reason}")
+    send(event, status, reason, physical_id, {"Message": reason[:200]})
