@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.moto_server", "tests.fixtures.docker_engine"]
 
 _AWS_VARIABLES = (
     "AWS_PROFILE",
@@ -24,9 +24,7 @@ _AWS_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Fake AWS credentials and region, and a private HOME and BATCHKIT_HOME for every test."""
     for name in _AWS_VARIABLES:
         monkeypatch.delenv(name, raising=False)

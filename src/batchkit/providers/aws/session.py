@@ -130,8 +130,8 @@ class Api:
         operation: str,
         /,
         *,
-        token_in: str = "nextToken",  # noqa: S107
-        token_out: str = "nextToken",  # noqa: S107
+        cursor_in: str = "nextToken",
+        cursor_out: str = "nextToken",
         resource: str | None = None,
         **params: Any,
     ) -> Iterator[dict[str, Any]]:
@@ -140,10 +140,10 @@ class Api:
         while True:
             page_params = dict(params)
             if token:
-                page_params[token_in] = token
+                page_params[cursor_in] = token
             page = self.call(operation, resource=resource, **page_params)
             yield page
-            next_token = page.get(token_out)
+            next_token = page.get(cursor_out)
             if not next_token or next_token == token:
                 return
             token = str(next_token)

@@ -1,0 +1,286 @@
+"""`AwsProvider`: one cluster on AWS Batch, CloudWatch Logs and S3 (`providers.base.Provider`).
+
+It owns no boto3 client: the gateways it is given (or builds from the session) do the calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from batchkit.errors import AwsError, ConflictError
+from batchkit.models import (
+    STATUS_ORDER,
+    Host,
+    Job,
+    JobKind,
+    JobStatus,
+    LogPage,
+    Queue,
+    SubmitRequest,
+)
+from batchkit.providers.aws.batch import BatchGateway, LogTarget
+from batchkit.providers.aws.discovery import ClusterInfo
+from batchkit.providers.aws.ecs import EcsGateway
+from batchkit.providers.aws.errors import AmbiguousCallError
+from batchkit.providers.aws.logs import LogsGateway
+from batchkit.providers.aws.s3 import S3ObjectStore
+from batchkit.providers.aws.session import AwsSession, RetryPolicy
+from batchkit.providers.aws.submitjob import (
+    CLIENT_TOKEN_TAG,
+    content_matches,
+    image_job_definition,
+    submit_job_params,
+)
+
+
+class AwsProvider:
+    """A cluster on AWS. Build it with `batchkit.providers.aws.open_provider`."""
+
+    kind = "aws"
+
+    def __init__(
+        self,
+        session: AwsSession,
+        cluster: ClusterInfo,
+        *,
+        batch: BatchGateway | None = None,
+        logs: LogsGateway | None = None,
+        objects: S3ObjectStore | None = None,
+        ecs: EcsGateway | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self.session = session
+        self.cluster = cluster
+        log_target = LogTarget(cluster.log_group, cluster.region, session.console_domain)
+        self._batch = batch or BatchGateway(session.api("batch"), log_target)
+        self._logs = logs or LogsGateway(session.api("logs"))
+        self._objects = objects or S3ObjectStore(session.api("s3"), cluster.bucket)
+        self._ecs = ecs
+        self._retry = retry or session.retry
+        self._clock = clock
+        self._definitions: dict[str, str] = {}
+        self._definitions_lock = threading.Lock()
+
+    # -- Provider surface -----------------------------------------------------------------------
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name
+
+    @property
+    def objects(self) -> S3ObjectStore:
+        return self._objects
+
+    @property
+    def artifact_root(self) -> str:
+        return self.cluster.artifact_root
+
+    def queue_arn(self, queue: str | None) -> str:
+        """A queue name (of this cluster) or ARN → its ARN; None → the default queue."""
+        if not queue:
+            return self.cluster.job_queue
+        if queue.startswith("arn:"):
+            return queue
+        return self.cluster.queues.get(queue, queue)
+
+    def submit(self, request: SubmitRequest) -> Job:
+        """Upload nothing (the caller staged the folder), submit once, idempotently."""
+        queue = self.queue_arn(request.queue)
+        definition = self._job_definition(request)
+        params = submit_job_params(request, queue=queue, job_definition=definition)
+        job_id = self._submit_idempotent(params, request, queue)
+        return Job(
+            job_id=job_id,
+            name=request.name,
+            status=JobStatus.SUBMITTED,
+            queue=queue.rsplit("/", 1)[-1],
+            job_definition=definition,
+            created_at=int(self._clock() * 1000),
+            command=list(request.command),
+            resources=request.resources,
+            image=request.image,
+            array_size=request.array_size if (request.array_size or 0) > 1 else None,
+            nodes=request.nodes,
+            depends_on=list(request.depends_on),
+            retry_attempts=request.retry_attempts,
+            timeout=request.timeout,
+            log_group=self.cluster.log_group,
+            s3_folder_url=request.environment.get("PCLUSTER_JOB_S3_URL") or request.s3_folder_url,
+        )
+
+    def _submit_idempotent(self, params: dict[str, Any], request: SubmitRequest, queue: str) -> str:
+        """SubmitJob; after a lost answer, look the job up by its client token before resending.
+
+        Batch has no idempotency token of its own, so the token travels as a job tag and the
+        lookup lists the queue's jobs of that name (ListJobs' JOB_NAME filter, every status).
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._batch.submit_job(params)
+            except AmbiguousCallError as err:
+                attempt += 1
+                token = request.client_token
+                if token is None:
+                    raise AwsError(
+                        f"no answer from AWS Batch while submitting job {request.name!r}; it may "
+                        "or may not have been created",
+                        hint="check with `batchkit stat -s ALL` before submitting again",
+                    ) from err
+                self._retry.sleep(self._retry.delay(attempt))
+                found = self.find_by_client_token(queue, request.name, token)
+                if found is not None:
+                    return found
+                if attempt >= self._retry.max_attempts:
+                    raise AwsError(
+                        f"AWS Batch kept dropping the answer to SubmitJob for {request.name!r}",
+                        hint="check the network and retry; no duplicate job was created",
+                    ) from err
+
+    def find_by_client_token(self, queue: str, name: str, token: str) -> str | None:
+        ids = self._batch.find_by_name(queue, name)
+        for job_id, tags in self._batch.job_tags(ids).items():
+            if tags.get(CLIENT_TOKEN_TAG) == token:
+                return job_id
+        return None
+
+    def _job_definition(self, request: SubmitRequest) -> str:
+        multinode = request.nodes > 1
+        base = self.cluster.job_definition_mnp if multinode else self.cluster.job_definition
+        if multinode and not base:
+            raise ConflictError(
+                f"cluster {self.cluster.name!r} has no multi-node job definition",
+                hint="enable multi-node jobs in the cluster config and update the cluster, or "
+                "submit without -n",
+            )
+        assert base is not None
+        if not request.image:
+            return base
+        key = f"{base}|{request.image}"
+        with self._definitions_lock:
+            cached = self._definitions.get(key)
+        if cached:
+            return cached
+        arn = self._image_definition(base, request.image)
+        with self._definitions_lock:
+            self._definitions[key] = arn
+        return arn
+
+    def _image_definition(self, base_arn: str, image: str) -> str:
+        """The `batchkit-<hash12>` definition for the base definition with another image:
+        described first and reused when ACTIVE, registered otherwise."""
+        base = self._batch.describe_job_definition(base_arn)
+        if base is None:
+            raise ConflictError(
+                f"the job definition {base_arn} of cluster {self.cluster.name!r} is not ACTIVE",
+                hint="update the cluster (`batchkit cluster update`) to restore it",
+            )
+        payload = image_job_definition(base, image)
+        existing = self._batch.describe_job_definition(payload["jobDefinitionName"])
+        if existing is not None and content_matches(existing, payload):
+            return str(existing["jobDefinitionArn"])
+        return self._batch.register_job_definition(payload)
+
+    def describe_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        return self._batch.describe_jobs(job_ids)
+
+    def list_jobs(self, statuses: Sequence[JobStatus], queue: str | None = None) -> list[Job]:
+        """Top-level jobs (singles and parents), from ListJobs summaries.
+
+        Batch lists only top-level jobs and marks parents in their summaries. moto lists array
+        children at the top level too and leaves `arrayProperties` out of summaries: when a child
+        shows up, it is dropped and its parent described (one call per 100 parents), so that
+        the parent is known for what it is.
+        """
+        arn = self.queue_arn(queue)
+        listed = self._by_status(statuses, lambda status: self._batch.list_jobs(arn, status))
+        top = [job for job in listed if not job.id.is_child]
+        hinted = {job.id.parent for job in listed if job.id.is_child}
+        unmarked = [job.job_id for job in top if job.job_id in hinted and not job.is_parent]
+        if not unmarked:
+            return top
+        described = {job.job_id: job for job in self._batch.describe_jobs(unmarked)}
+        return [described.get(job.job_id, job) for job in top]
+
+    def _by_status(self, statuses: Sequence[JobStatus], one: Any) -> list[Job]:
+        ordered = [s for s in STATUS_ORDER if s in set(statuses)]
+        if len(ordered) <= 1:
+            return [job for status in ordered for job in one(status)]
+        with ThreadPoolExecutor(max_workers=len(ordered)) as pool:
+            pages = list(pool.map(one, ordered))
+        return [job for page in pages for job in page]
+
+    def list_children(self, parent: Job) -> list[Job]:
+        """Array children through ListJobs(arrayJobId), MNP nodes through
+        ListJobs(multiNodeJobId), falling back to DescribeJobs of `id#n` when that is empty.
+
+        For arrays only the statuses the parent's status summary counts are asked first (one
+        call for a finished array); if children moved on meanwhile, the rest are asked too.
+        """
+        kind = parent.kind
+        if kind is JobKind.ARRAY_PARENT:
+            return self._array_children(parent)
+        if kind is JobKind.MNP_PARENT:
+            nodes = self._by_status(
+                STATUS_ORDER,
+                lambda status: self._batch.list_node_jobs(parent.job_id, status, parent.queue),
+            )
+            if not nodes:
+                nodes = self._batch.describe_jobs(parent.child_ids())
+            return sorted(nodes, key=lambda job: job.id.node_index or 0)
+        return []
+
+    def _array_children(self, parent: Job) -> list[Job]:
+        size = parent.array_size or 0
+        counted = [s for s in STATUS_ORDER if parent.status_summary.get(s.value)]
+        first = counted if counted else list(STATUS_ORDER)
+        if counted:
+            # A child can only move forward: also ask every status after the earliest counted.
+            start = min(s.order for s in counted)
+            first = [s for s in STATUS_ORDER if s.order >= start]
+
+        def one(status: JobStatus) -> list[Job]:
+            return self._batch.list_array_children(parent.job_id, status, parent.queue)
+
+        children = {job.job_id: job for job in self._by_status(first, one)}
+        if len(children) < size:
+            rest = [s for s in STATUS_ORDER if s not in first]
+            children.update({job.job_id: job for job in self._by_status(rest, one)})
+        return sorted(children.values(), key=lambda job: job.id.array_index or 0)
+
+    def terminate_job(self, job_id: str, reason: str) -> None:
+        self._batch.terminate_job(job_id, reason)
+
+    def get_log_events(
+        self,
+        stream: str,
+        *,
+        group: str | None = None,
+        start_from_head: bool = True,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> LogPage:
+        return self._logs.get_log_events(
+            group or self.cluster.log_group,
+            stream,
+            start_from_head=start_from_head,
+            limit=limit,
+            next_token=next_token,
+        )
+
+    def queues(self, names: Sequence[str] = ()) -> list[Queue]:
+        wanted = [self.queue_arn(n) for n in names] or list(self.cluster.queues.values())
+        return self._batch.describe_job_queues(wanted or [self.cluster.job_queue])
+
+    def hosts(self) -> list[Host]:
+        ces = list(self.cluster.compute_environments.values()) or [self.cluster.compute_environment]
+        ecs_clusters = self._batch.ecs_cluster_arns(ces)
+        if not ecs_clusters:
+            return []
+        ecs = self._ecs or EcsGateway(self.session.api("ecs"), self.session.api("ec2"))
+        return ecs.hosts(ecs_clusters)

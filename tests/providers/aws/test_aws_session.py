@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from tests.providers.aws.conftest import Sleeper
+from tests.providers.aws.faults import Faults
+
+from batchkit.errors import AwsError
+from batchkit.providers.aws.errors import AmbiguousCallError
+from batchkit.providers.aws.session import AwsSession, partition_of
+
+MakeSession = Callable[..., AwsSession]
+
+
+@pytest.mark.parametrize(
+    ("region", "partition", "console"),
+    [
+        ("eu-west-1", "aws", "https://console.aws.amazon.com"),
+        ("cn-north-1", "aws-cn", "https://console.amazonaws.cn"),
+        ("us-gov-west-1", "aws-us-gov", "https://console.amazonaws-us-gov.com"),
+    ],
+)
+def test_partition_and_console_domain_follow_the_region(
+    make_session: MakeSession, region: str, partition: str, console: str
+) -> None:
+    session = make_session(region=region)
+    assert session.region == region
+    assert session.partition == partition == partition_of(region)
+    assert session.console_domain == console
+
+
+def test_region_comes_from_the_standard_chain(make_session: MakeSession) -> None:
+    assert make_session().region == "us-east-1"
+
+
+def test_missing_region_is_one_clear_error(
+    make_session: MakeSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    with pytest.raises(AwsError, match="no AWS region") as info:
+        _ = make_session().region
+    assert info.value.hint and "--region" in info.value.hint
+
+
+def test_unknown_profile_is_one_clear_error(make_session: MakeSession) -> None:
+    with pytest.raises(AwsError, match="profile") as info:
+        make_session(profile="no-such-profile")
+    assert info.value.__cause__ is not None
+
+
+def test_endpoint_url_from_the_environment_is_honoured(
+    make_session: MakeSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    assert make_session().client("batch").meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_botocore_does_not_retry_by_itself(make_session: MakeSession) -> None:
+    faults = Faults(throttle=1.0)
+    session = make_session(hooks=faults.hooks("batch"))
+    with pytest.raises(AwsError, match="throttling"):
+        session.api("batch").call("describe_job_queues")
+    # every attempt went through batchkit's loop (10 attempts), none hidden inside botocore
+    assert faults.total() == session.retry.max_attempts
+
+
+def test_throttling_is_retried_with_jittered_backoff(
+    make_session: MakeSession, sleeper: Sleeper
+) -> None:
+    faults = Faults(throttle=0.6, seed=3)
+    session = make_session(hooks=faults.hooks("batch"))
+    for _ in range(10):
+        session.api("batch").call("describe_job_queues")
+    assert faults.injected["throttle"] > 0
+    backoffs = sleeper.calls
+    assert len(backoffs) >= faults.injected["throttle"]
+    assert all(0 <= s <= session.retry.cap for s in backoffs)
+    assert len(set(backoffs)) > 1  # jittered, not a fixed delay
+
+
+def test_server_errors_are_retried(make_session: MakeSession) -> None:
+    faults = Faults(server_error=0.5, seed=2)
+    session = make_session(hooks=faults.hooks("batch"))
+    for _ in range(5):
+        session.api("batch").call("describe_job_queues")
+    assert faults.injected["server_error"] > 0
+
+
+def test_a_lost_answer_is_not_resent_for_a_non_idempotent_call(make_session: MakeSession) -> None:
+    faults = Faults(lost=1.0)
+    session = make_session(hooks=faults.hooks("batch"))
+    with pytest.raises(AmbiguousCallError):
+        session.api("batch").call("describe_job_queues", idempotent=False)
+    assert faults.total() == 1
+
+
+def test_hooks_added_later_reach_existing_clients(make_session: MakeSession) -> None:
+    session = make_session()
+    session.client("batch")
+    faults = Faults()
+    session.add_hook("before-send.batch", faults.before_send)
+    session.api("batch").call("describe_job_queues")
+    assert faults.total("DescribeJobQueues") == 1
