@@ -1,0 +1,89 @@
+"""The `batchkit` command line: a Typer app whose commands parse, call the API, render, exit.
+
+Start-up is kept fast: this module imports only Typer and the small command modules; the API,
+the providers, boto3, rich and PyYAML are imported inside the commands that need them. Other
+areas plug in their own Typer sub-apps through `SUBAPPS` (one line each); those are imported only
+when their command runs, so `batchkit --help` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from batchkit.cli import kill, local, out, queues, stat, sub
+
+#: Sub-apps owned by other areas: command name → (module with a Typer `app`, one-line help).
+SUBAPPS: dict[str, tuple[str, str]] = {
+    "cluster": ("batchkit.cli.cluster", "Create, update, delete and inspect clusters."),
+    "image": ("batchkit.cli.image", "Build container images and list them."),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A group whose `SUBAPPS` are imported on first use, and listed in --help without it."""
+
+    def _lazy(self) -> dict[str, tuple[str, str]]:
+        return {
+            name: entry
+            for name, entry in SUBAPPS.items()
+            if name not in self.commands and importlib.util.find_spec(entry[0]) is not None
+        }
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *self._lazy()]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = self._lazy().get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(entry[0])
+        command = typer.main.get_command(module.app)
+        command.name = cmd_name
+        self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        lazy = self._lazy()
+        rows: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            if name in lazy:
+                rows.append((name, lazy[name][1]))
+                continue
+            command = super().get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=60)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+app = typer.Typer(
+    name="batchkit",
+    cls=LazyGroup,
+    help="Run batch jobs on AWS Batch, or the same jobs on this machine (-c local).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("sub", context_settings=sub.CONTEXT_SETTINGS)(sub.sub)
+app.command("stat")(stat.stat)
+app.command("out")(out.out)
+app.command("kill")(kill.kill)
+app.command("queues")(queues.queues)
+app.command("hosts")(queues.hosts)
+app.add_typer(local.app, name="local")
+
+
+def main(argv: Sequence[str] | None = None, prog_name: str = "batchkit") -> None:
+    """The `batchkit` console script."""
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    command.main(args=args, prog_name=prog_name, standalone_mode=True)

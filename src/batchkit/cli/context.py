@@ -1,0 +1,81 @@
+"""What a command needs from the outside world, in one replaceable object.
+
+The real `CliEnv` connects to clusters through `batchkit.api.connect`, reads the process
+environment and stdin, and sleeps for real. Tests pass their own through
+`CliRunner.invoke(app, args, obj=CliEnv(...))`, with a fake provider behind `connect`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+if TYPE_CHECKING:
+    from batchkit.api import Cluster
+
+StdinKind = Literal["tty", "pipe", "file", "none"]
+
+
+def _connect(cluster: str | None) -> Cluster:
+    from batchkit.api import connect
+
+    return connect(cluster)
+
+
+def _stdin_kind() -> StdinKind:
+    """A pipe or a regular file on stdin is a script (as awsbsub); a terminal, /dev/null or a
+    closed stdin is not."""
+    try:
+        fd = sys.stdin.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):
+        return "none"
+    if os.isatty(fd):
+        return "tty"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return "pipe"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "none"
+
+
+def _read_stdin() -> bytes:
+    return sys.stdin.buffer.read()
+
+
+@dataclass
+class CliEnv:
+    connect: Callable[[str | None], Cluster] = _connect
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin_kind: Callable[[], StdinKind] = _stdin_kind
+    read_stdin: Callable[[], bytes] = _read_stdin
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> CliEnv:
+        """The injected environment, or the real one."""
+        obj = ctx.find_object(CliEnv)
+        return obj if obj is not None else cls()
+
+
+# Options every command takes (awsbatch-cli's `-c/--cluster`, plus batchkit's --json and --debug).
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "-c",
+        "--cluster",
+        metavar="NAME",
+        help="Cluster name (default: default_cluster in ~/.batchkit/config.yaml, else local).",
+        envvar="BATCHKIT_CLUSTER",
+        show_envvar=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]

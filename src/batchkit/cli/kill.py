@@ -1,0 +1,53 @@
+"""`batchkit kill` (≡ `awsbkill`): cancel or terminate jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
+from batchkit.cli.errors import boundary
+
+
+def kill(
+    ctx: typer.Context,
+    job_ids: Annotated[
+        list[str], typer.Argument(metavar="JOB_ID", help="Jobs to cancel or terminate.")
+    ],
+    reason: Annotated[
+        str,
+        typer.Option("-r", "--reason", metavar="TEXT", help="Why (shown as the status reason)."),
+    ] = "Terminated by the user",
+    cluster: ClusterOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Cancel jobs that have not started and terminate running ones. Exit 3 if an id is unknown."""
+    cli = CliEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.cli import output
+
+        term = output.Terminal()
+        results = cli.connect(cluster).kill(job_ids, reason)
+        if json_:
+            term.json(
+                [
+                    {
+                        "jobId": r.job_id,
+                        "outcome": r.outcome.value,
+                        "status": r.status.value if r.status else None,
+                    }
+                    for r in results
+                ]
+            )
+        failed = False
+        for result in results:
+            text, is_error = output.kill_message(result)
+            failed = failed or is_error
+            if is_error:
+                term.message(text)
+            elif not json_:
+                term.data(text)
+        if failed:
+            raise typer.Exit(3)

@@ -1,0 +1,68 @@
+"""`batchkit out` (≡ `awsbout`): print a job's output."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
+from batchkit.cli.errors import boundary
+
+
+def out(
+    ctx: typer.Context,
+    job_id: Annotated[
+        str, typer.Argument(metavar="JOB_ID", help="Job id (array child id:i, MNP node id#n).")
+    ],
+    head: Annotated[
+        int | None, typer.Option("-hd", "--head", metavar="N", help="Only the first N lines.")
+    ] = None,
+    tail: Annotated[
+        int | None, typer.Option("-t", "--tail", metavar="N", help="Only the last N lines.")
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option("-s", "--stream", help="Follow the output until the job ends.")
+    ] = False,
+    stream_period: Annotated[
+        int | None,
+        typer.Option(
+            "-sp",
+            "--stream-period",
+            metavar="SECONDS",
+            help="Seconds between polls with -s (default 5).",
+        ),
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the bare messages, no times.")] = False,
+    cluster: ClusterOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Print the output of a job: all of it by default, the head or the tail, or follow it.
+
+    For an array or multi-node parent, its children's output is shown, each line labelled with
+    the child id.
+    """
+    cli = CliEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.cli import output
+        from batchkit.jobs.validation import check_out_flags
+
+        check_out_flags(head, tail, stream, stream_period)
+        term = output.Terminal()
+        cluster_obj = cli.connect(cluster)
+        printed = False
+        for item in cluster_obj.logs(
+            job_id, head=head, tail=tail, follow=stream, period=float(stream_period or 5)
+        ):
+            if json_:
+                term.json_line(output.log_json(item))
+                continue
+            printed = True
+            text, is_data = output.log_line(item, raw=raw)
+            if is_data:
+                term.data(text)
+            else:
+                term.message(text)
+        if not printed and not json_:
+            term.message("No events found.")

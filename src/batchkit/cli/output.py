@@ -1,0 +1,290 @@
+"""The only place that renders: data goes to stdout, messages and progress to stderr.
+
+Layouts follow awsbatch-cli so its users feel at home: awsbstat's table (tabulate's "simple"
+format) and its details view (`{key:25}: {value}` lines and a 25-dash separator), awsbout's
+`<ISO 8601 local time>: <message>` lines, awsbsub's and awsbkill's sentences. `--json` prints the
+same data as JSON. Colour is used only on a terminal (and never when NO_COLOR is set).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from batchkit.models import Host, Job, JobStatus, LogEvent, Queue
+
+if TYPE_CHECKING:
+    from batchkit.api import KillResult
+    from batchkit.jobs.logtail import TailItem
+
+_STATUS_COLOURS = {
+    JobStatus.SUCCEEDED: "32",
+    JobStatus.FAILED: "31",
+    JobStatus.RUNNING: "36",
+    JobStatus.STARTING: "36",
+}
+
+
+class Terminal:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+
+    @property
+    def colour(self) -> bool:
+        isatty = getattr(self.out, "isatty", None)
+        return bool(isatty and isatty()) and "NO_COLOR" not in os.environ
+
+    def data(self, text: str) -> None:
+        self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def json(self, value: Any) -> None:
+        self.data(json.dumps(value, indent=2, default=str))
+
+    def json_line(self, value: Any) -> None:
+        self.data(json.dumps(value, default=str))
+
+    def message(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def paint_status(self, status: JobStatus) -> Callable[[str], str]:
+        code = _STATUS_COLOURS.get(status)
+        if not self.colour or code is None:
+            return lambda cell: cell
+        return lambda cell: f"\x1b[{code}m{cell}\x1b[0m"
+
+
+def iso_time(epoch_ms: int | None) -> str:
+    """awsbatch-cli's time format: local time, seconds precision, ISO 8601 with offset."""
+    if epoch_ms is None:
+        return "-"
+    return datetime.fromtimestamp(epoch_ms / 1000).astimezone().replace(microsecond=0).isoformat()
+
+
+def _cell(value: object) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    paint: Sequence[Callable[[str], str] | None] | None = None,
+) -> str:
+    """tabulate's "simple" format: a header, dashes two wider than the header, left-aligned."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [len(header) + 2 for header in headers]
+    for row in cells:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    for index, row in enumerate(cells):
+        painter = paint[index] if paint else None
+        padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        if painter is not None:
+            padded[2] = painter(padded[2])
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def details(items: Sequence[Sequence[tuple[str, object]]]) -> str:
+    """awsbatch-cli's details view: `key: value` lines, a 25-dash line after each item."""
+    if not items:
+        return "No items to show\n"
+    out: list[str] = []
+    for item in items:
+        out.extend(f"{key:25}: {_cell(value)!s}" for key, value in item)
+        out.append("-" * 25)
+    return "\n".join(out) + "\n"
+
+
+JOB_COLUMNS = ("jobId", "jobName", "status", "startedAt", "stoppedAt", "exitCode")
+
+
+def job_table(jobs: Sequence[Job], term: Terminal) -> str:
+    rows = [
+        (
+            job.display_id,
+            job.name,
+            job.status.value,
+            iso_time(job.started_at),
+            iso_time(job.stopped_at),
+            job.exit_code,
+        )
+        for job in jobs
+    ]
+    return table(JOB_COLUMNS, rows, [term.paint_status(job.status) for job in jobs])
+
+
+def job_details(jobs: Sequence[Job]) -> str:
+    from batchkit.jobs.wrapper import user_command
+
+    items = []
+    for job in jobs:
+        items.append(
+            [
+                ("jobId", job.display_id),
+                ("jobName", job.name),
+                ("createdAt", iso_time(job.created_at)),
+                ("startedAt", iso_time(job.started_at)),
+                ("stoppedAt", iso_time(job.stopped_at)),
+                ("status", job.status.value),
+                ("statusReason", job.status_reason),
+                ("jobDefinition", _short_definition(job.job_definition)),
+                ("jobQueue", _short_queue(job.queue)),
+                ("command", shlex.join(user_command(job.command)) if job.command else None),
+                ("exitCode", job.exit_code),
+                ("reason", job.reason),
+                ("vcpus", job.resources.vcpus),
+                ("memory[MB]", job.resources.memory),
+                ("nodes", job.nodes),
+                ("logStream", None if job.is_parent else job.log_stream),
+                ("log", None if job.is_parent else job.console_url),
+                ("s3FolderUrl", job.s3_folder_url),
+            ]
+        )
+    return details(items)
+
+
+def _short_definition(arn: str) -> str:
+    """`name:revision` out of a job definition ARN (awsbstat's rendering)."""
+    return arn.rsplit("/", 1)[-1] if arn else ""
+
+
+def _short_queue(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1] if arn else ""
+
+
+def submitted(job: Job) -> str:
+    return f"Job {job.job_id} ({job.name}) has been submitted."
+
+
+def log_line(item: TailItem, *, raw: bool) -> tuple[str, bool]:
+    """One line of `out`, and whether it is data (stdout) rather than a notice (stderr)."""
+    from batchkit.jobs.logtail import LogLine
+
+    if not isinstance(item, LogLine):
+        job = item.job
+        reason = f": {job.status_reason}" if job.status_reason else ""
+        return (
+            f"No log stream found for job ({job.job_id}) "
+            f"in the status ({job.status.value}){reason}",
+            False,
+        )
+    event: LogEvent = item.event
+    prefix = f"[{item.source}] " if item.source else ""
+    if raw:
+        return prefix + event.message, True
+    return f"{prefix}{iso_time(event.timestamp)}: {event.message}", True
+
+
+def log_json(item: TailItem) -> dict[str, Any]:
+    from batchkit.jobs.logtail import LogLine
+
+    if isinstance(item, LogLine):
+        return {**item.event.to_dict(), "jobId": item.source or item.event.job_id}
+    return {
+        "jobId": item.job.job_id,
+        "status": item.job.status.value,
+        "logStream": None,
+        "statusReason": item.job.status_reason,
+    }
+
+
+def kill_message(result: KillResult) -> tuple[str, bool]:
+    """awsbkill's sentences, and whether the outcome is an error (job not found)."""
+    from batchkit.api import KillOutcome
+
+    status = result.status.value if result.status else ""
+    if result.outcome is KillOutcome.NOT_FOUND:
+        return f"Job ({result.job_id}) not found.", True
+    if result.outcome is KillOutcome.ALREADY_FINAL:
+        return f"Job ({result.job_id}) is already in ({status}) status.", False
+    return (
+        f"Your job {result.outcome.value} request for job ({result.job_id}) in status "
+        f"({status}) has been submitted.",
+        False,
+    )
+
+
+QUEUE_COLUMNS = ("jobQueueName", "status")
+
+
+def queue_table(queues: Sequence[Queue]) -> str:
+    return table(QUEUE_COLUMNS, [(q.name, q.status) for q in queues])
+
+
+def queue_details(queues: Sequence[Queue]) -> str:
+    return details(
+        [
+            [
+                ("jobQueueArn", q.arn),
+                ("jobQueueName", q.name),
+                ("priority", q.priority),
+                ("status", q.status),
+                ("statusReason", q.status_reason),
+            ]
+            for q in queues
+        ]
+    )
+
+
+HOST_COLUMNS = (
+    "ec2InstanceId",
+    "instanceType",
+    "privateIpAddress",
+    "publicIpAddress",
+    "runningJobs",
+)
+
+
+def host_table(hosts: Sequence[Host]) -> str:
+    rows = [
+        (h.instance_id, h.instance_type, h.private_ip, h.public_ip, h.running_jobs) for h in hosts
+    ]
+    return table(HOST_COLUMNS, rows)
+
+
+def host_details(hosts: Sequence[Host]) -> str:
+    return details(
+        [
+            [
+                ("ec2InstanceId", h.instance_id),
+                ("containerInstanceArn", h.container_instance_arn),
+                ("status", h.status),
+                ("instanceType", h.instance_type),
+                ("privateIpAddress", h.private_ip),
+                ("publicIpAddress", h.public_ip),
+                ("privateDnsName", h.private_dns),
+                ("publicDnsName", h.public_dns),
+                ("runningJobs", h.running_jobs),
+                ("pendingJobs", h.pending_jobs),
+                ("registeredCPUs", str(float(h.registered_vcpus))),
+                ("registeredMemory[MB]", h.registered_memory),
+                ("availableCPUs", str(float(h.available_vcpus))),
+                ("availableMemory[MB]", h.available_memory),
+            ]
+            for h in hosts
+        ]
+    )
+
+
+def progress(job: Job) -> str:
+    """One progress line for `--wait` (stderr)."""
+    summary = ""
+    if job.status_summary:
+        counts = ", ".join(f"{k} {v}" for k, v in job.status_summary.items() if v)
+        summary = f" ({counts})" if counts else ""
+    return f"Job {job.job_id} ({job.name}): {job.status.value}{summary}"

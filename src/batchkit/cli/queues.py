@@ -1,0 +1,65 @@
+"""`batchkit queues` and `batchkit hosts` (≡ `awsbqueues`, `awsbhosts`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
+from batchkit.cli.errors import boundary
+
+DetailsOption = Annotated[bool, typer.Option("-d", "--details", help="One block per item.")]
+
+
+def queues(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="QUEUE", help="Queues to describe.")
+    ] = None,
+    details: DetailsOption = False,
+    cluster: ClusterOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show the cluster's job queues (details when names are given)."""
+    cli = CliEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.cli import output
+
+        term = output.Terminal()
+        found = cli.connect(cluster).queues(names or ())
+        if json_:
+            term.json([q.to_dict() for q in found])
+        elif details or names:
+            term.data(output.queue_details(found))
+        else:
+            term.data(output.queue_table(found))
+
+
+def hosts(
+    ctx: typer.Context,
+    instance_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="INSTANCE_ID", help="Only these hosts (shows details)."),
+    ] = None,
+    details: DetailsOption = False,
+    cluster: ClusterOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show the hosts that run jobs (this machine on the local engine)."""
+    cli = CliEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.cli import output
+
+        term = output.Terminal()
+        found = cli.connect(cluster).hosts()
+        if instance_ids:
+            found = [h for h in found if h.instance_id in instance_ids]
+        if json_:
+            term.json([h.to_dict() for h in found])
+        elif details or instance_ids:
+            term.data(output.host_details(found))
+        else:
+            term.data(output.host_table(found))

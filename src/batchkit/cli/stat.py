@@ -1,0 +1,67 @@
+"""`batchkit stat` (≡ `awsbstat`): show jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
+from batchkit.cli.errors import boundary
+
+DEFAULT_STATUSES = "SUBMITTED,PENDING,RUNNABLE,STARTING,RUNNING"
+
+
+def stat(
+    ctx: typer.Context,
+    job_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="JOB_ID", help="Jobs to show (with their children)."),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "-s",
+            "--status",
+            metavar="STATUSES",
+            help=f"Comma list of statuses, or ALL (default: {DEFAULT_STATUSES}).",
+        ),
+    ] = None,
+    expand_children: Annotated[
+        bool, typer.Option("-e", "--expand-children", help="Show array and MNP children.")
+    ] = False,
+    details: Annotated[bool, typer.Option("-d", "--details", help="One block per job.")] = False,
+    queue: Annotated[
+        str | None, typer.Option("--queue", metavar="QUEUE", help="Queue to list.")
+    ] = None,
+    cluster: ClusterOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show the jobs of the queue by status, or the jobs given by id."""
+    cli = CliEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.cli import output
+        from batchkit.jobs.validation import parse_statuses
+
+        statuses = parse_statuses(status or DEFAULT_STATUSES)
+        term = output.Terminal()
+        cluster_obj = cli.connect(cluster)
+        missing: list[str] = []
+        if job_ids:
+            found = cluster_obj.jobs_by_ids(job_ids)
+            jobs, missing = found.jobs, found.missing
+            show_details = details or (len(job_ids) == 1 and found.single_simple)
+        else:
+            jobs = cluster_obj.jobs(statuses, expand=expand_children, queue=queue)
+            show_details = details
+        if json_:
+            term.json([job.to_dict() for job in jobs])
+        elif show_details:
+            term.data(output.job_details(jobs))
+        else:
+            term.data(output.job_table(jobs, term))
+        for job_id in missing:
+            term.message(f"Job ({job_id}) not found.")
+        if missing:
+            raise typer.Exit(3)

@@ -1,0 +1,403 @@
+"""Build an image in the cloud: context → S3 → CodeBuild → ECR, named by its content.
+
+`CloudImageBuilder.plan()` hashes the context (no AWS call). `build()` is a generator of events:
+it asks ECR once whether the content tag exists (then it yields `BuildDone(up_to_date=True)` and
+stops), else uploads the context archive, starts the CodeBuild build with the rendered buildspec,
+streams its CloudWatch log as it comes, waits with the injected clock and sleep, and ends with
+`BuildDone` carrying the image URI and digest. A failed, stopped or timed-out build raises
+`ImageBuildFailedError` with the failing phase, the last log lines and the console link.
+
+Collaborators are protocols, so tests drive progress and failure through fakes (moto's builds
+finish at once and have no logs).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from batchkit.errors import BatchkitError, ExitCode, UsageError
+from batchkit.images.context import (
+    ArchiveDigest,
+    BuildContext,
+    content_tag,
+    scan_context,
+    write_archive,
+)
+from batchkit.images.records import BuildState, BuildStatus, ImageRecord
+from batchkit.infra.buildspec import (
+    ENV_ALIAS,
+    ENV_CONTEXT_URL,
+    ENV_REPOSITORY,
+    ENV_TAG,
+    BuildspecOptions,
+    buildspec_yaml,
+    parse_digest_line,
+)
+from batchkit.models import LogPage
+from batchkit.providers.base import ObjectStore
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+class ImageBuildFailedError(BatchkitError):
+    """A CodeBuild build (or a local build) did not produce the image."""
+
+    exit_code = ExitCode.JOB_FAILED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        build_id: str | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.build_id = build_id
+        self.log_tail = tuple(log_tail)
+
+
+def check_image_name(name: str) -> str:
+    """An image short name: lower-case letters, digits, `-`, `_`, `.`, starting alphanumeric."""
+    if not name or len(name) > 64 or not set(name) <= _NAME_CHARS or not name[0].isalnum():
+        raise UsageError(
+            f"invalid image name {name!r}",
+            hint="use 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter "
+            "or digit (--name)",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """What decides an image: a context directory, a Dockerfile in it, build args, platform."""
+
+    name: str
+    context_dir: Path
+    dockerfile: str = "Dockerfile"
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    platform: str | None = None
+
+    @property
+    def buildspec_options(self) -> BuildspecOptions:
+        return BuildspecOptions(
+            dockerfile=self.dockerfile, build_args=dict(self.build_args), platform=self.platform
+        )
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    """Where a cluster builds images: its bucket (through an ObjectStore), repository, project."""
+
+    cluster: str
+    repository_name: str
+    repository_uri: str
+    project: str
+    bucket: str = ""
+    context_prefix: str = "images"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "repositoryName": self.repository_name,
+            "repositoryUri": self.repository_uri,
+            "project": self.project,
+            "bucket": self.bucket,
+            "contextPrefix": self.context_prefix,
+        }
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """A hashed recipe: what the image will be called, before anything is built."""
+
+    recipe: ImageRecipe
+    context: BuildContext
+    archive: ArchiveDigest
+    content_hash: str
+    repository: str
+    tag: str
+    alias: str
+
+    @property
+    def image(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.recipe.name,
+            "contextDir": str(self.context.root),
+            "dockerfile": self.recipe.dockerfile,
+            "buildArgs": dict(self.recipe.build_args),
+            "platform": self.recipe.platform,
+            "contentHash": self.content_hash,
+            "archiveSha256": self.archive.sha256,
+            "files": self.context.file_count,
+            "bytes": self.archive.size,
+            "image": self.image,
+            "tag": self.tag,
+            "alias": f"{self.repository}:{self.alias}",
+        }
+
+
+def plan_image(recipe: ImageRecipe, repository: str, *, tag_prefix: str) -> ImagePlan:
+    """Scan and hash the context (reads the files once; no AWS or Docker call).
+
+    The tag is `<tag_prefix><hash>`; the moving alias tag is the image name."""
+    check_image_name(recipe.name)
+    context = scan_context(recipe.context_dir, recipe.dockerfile)
+    archive = write_archive(context)
+    content_hash = content_tag(
+        archive,
+        dockerfile=recipe.dockerfile,
+        build_args=recipe.build_args,
+        platform=recipe.platform,
+    )
+    return ImagePlan(
+        recipe=recipe,
+        context=context,
+        archive=archive,
+        content_hash=content_hash,
+        repository=repository,
+        tag=f"{tag_prefix}{content_hash}",
+        alias=recipe.name if tag_prefix else "latest",
+    )
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """The outcome of `image build`: the image reference and, when known, its digest."""
+
+    image: str
+    digest: str | None
+    up_to_date: bool
+    build_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "digest": self.digest,
+            "upToDate": self.up_to_date,
+            "buildId": self.build_id,
+        }
+
+
+@dataclass(frozen=True)
+class ContextUploaded:
+    url: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BuildStarted:
+    build_id: str
+    console_url: str | None
+
+
+@dataclass(frozen=True)
+class BuildPhase:
+    phase: str
+
+
+@dataclass(frozen=True)
+class BuildLogLine:
+    message: str
+
+
+@dataclass(frozen=True)
+class BuildDone:
+    result: ImageResult
+
+
+BuildEvent = ContextUploaded | BuildStarted | BuildPhase | BuildLogLine | BuildDone
+
+
+class ImageRegistry(Protocol):
+    def find_image(self, repository: str, tag: str) -> ImageRecord | None: ...
+
+    def list_images(self, repository: str) -> list[ImageRecord]: ...
+
+
+class BuildService(Protocol):
+    def start_build(
+        self,
+        project: str,
+        *,
+        buildspec: str,
+        environment: Mapping[str, str],
+        timeout_minutes: int | None = None,
+    ) -> BuildStatus: ...
+
+    def get_build(self, build_id: str) -> BuildStatus: ...
+
+    def stop_build(self, build_id: str) -> BuildStatus: ...
+
+
+class BuildLogReader(Protocol):
+    """GetLogEvents-style paging (the AWS provider's `get_log_events` fits)."""
+
+    def get_log_events(
+        self,
+        stream: str,
+        *,
+        group: str | None = None,
+        start_from_head: bool = True,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> LogPage: ...
+
+
+class _LogFollower:
+    """Reads a build's log stream forward from where it left off."""
+
+    def __init__(self, reader: BuildLogReader | None) -> None:
+        self._reader = reader
+        self._token: str | None = None
+        self.tail: list[str] = []
+        self.digest: str | None = None
+
+    def drain(self, status: BuildStatus) -> Iterator[BuildLogLine]:
+        if self._reader is None or not status.log_group or not status.log_stream:
+            return
+        for _ in range(1000):  # bounded: a build log never needs more pages per poll
+            page = self._reader.get_log_events(
+                status.log_stream,
+                group=status.log_group,
+                start_from_head=True,
+                next_token=self._token,
+            )
+            for event in page.events:
+                for line in event.message.rstrip("\n").split("\n"):
+                    digest = parse_digest_line(line)
+                    if digest:
+                        self.digest = digest
+                    self.tail = [*self.tail[-19:], line]
+                    yield BuildLogLine(line)
+            drained = not page.events or page.next_forward_token in (None, self._token)
+            self._token = page.next_forward_token or self._token
+            if drained:
+                return
+
+
+class CloudImageBuilder:
+    """Builds images for one cluster with CodeBuild into its ECR repository."""
+
+    def __init__(
+        self,
+        target: BuildTarget,
+        *,
+        registry: ImageRegistry,
+        builds: BuildService,
+        objects: ObjectStore,
+        logs: BuildLogReader | None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        poll_interval: float = 5.0,
+        timeout: float = 3600.0,
+    ) -> None:
+        self.target = target
+        self._registry = registry
+        self._builds = builds
+        self._objects = objects
+        self._logs = logs
+        self._clock = clock
+        self._sleep = sleep
+        self._poll_interval = poll_interval
+        self._timeout = timeout
+
+    def plan(self, recipe: ImageRecipe) -> ImagePlan:
+        return plan_image(recipe, self.target.repository_uri, tag_prefix=f"{recipe.name}-")
+
+    def context_key(self, plan: ImagePlan) -> str:
+        prefix = self.target.context_prefix.strip("/")
+        return f"{prefix}/{plan.tag}.tar" if prefix else f"{plan.tag}.tar"
+
+    def build(self, plan: ImagePlan) -> Iterator[BuildEvent]:
+        """Build unless ECR has the tag; yields progress and ends with `BuildDone`."""
+        existing = self._registry.find_image(self.target.repository_name, plan.tag)
+        if existing is not None:
+            yield BuildDone(ImageResult(plan.image, _digest_ref(plan, existing), True))
+            return
+
+        key = self.context_key(plan)
+        body = archive_bytes(plan)
+        self._objects.put(key, body)
+        url = self._objects.url(key)
+        yield ContextUploaded(url, len(body))
+
+        status = self._builds.start_build(
+            self.target.project,
+            buildspec=buildspec_yaml(plan.recipe.buildspec_options),
+            environment={
+                ENV_REPOSITORY: plan.repository,
+                ENV_TAG: plan.tag,
+                ENV_ALIAS: plan.alias,
+                ENV_CONTEXT_URL: url,
+            },
+            timeout_minutes=max(5, int(self._timeout // 60)),
+        )
+        yield BuildStarted(status.build_id, status.console_url)
+        yield from self._wait(plan, status)
+
+    def _wait(self, plan: ImagePlan, status: BuildStatus) -> Iterator[BuildEvent]:
+        follower = _LogFollower(self._logs)
+        deadline = self._clock() + self._timeout
+        phase: str | None = None
+        while True:
+            if status.phase and status.phase != phase:
+                phase = status.phase
+                yield BuildPhase(phase)
+            yield from follower.drain(status)
+            if status.state.done:
+                break
+            if self._clock() >= deadline:
+                self._builds.stop_build(status.build_id)
+                raise ImageBuildFailedError(
+                    f"image build {status.build_id} did not finish within "
+                    f"{self._timeout:g} s; it was stopped",
+                    hint="raise the limit with --timeout, or look at the build in the console"
+                    + (f": {status.console_url}" if status.console_url else ""),
+                    build_id=status.build_id,
+                    log_tail=follower.tail,
+                )
+            self._sleep(self._poll_interval)
+            status = self._builds.get_build(status.build_id)
+
+        if status.state is not BuildState.SUCCEEDED:
+            where = f" in {status.failure}" if status.failure else ""
+            raise ImageBuildFailedError(
+                f"image build {status.build_id} ended {status.state.value}{where}",
+                hint="read the build log above"
+                + (f" or in the console: {status.console_url}" if status.console_url else ""),
+                build_id=status.build_id,
+                log_tail=follower.tail,
+            )
+        digest = follower.digest
+        if digest is None:
+            pushed = self._registry.find_image(self.target.repository_name, plan.tag)
+            digest = _digest_ref(plan, pushed) if pushed else None
+        yield BuildDone(ImageResult(plan.image, digest, False, status.build_id))
+
+
+def _digest_ref(plan: ImagePlan, record: ImageRecord) -> str | None:
+    return f"{plan.repository}@{record.digest}" if record.digest else None
+
+
+def archive_bytes(plan: ImagePlan) -> bytes:
+    """The context archive, re-read and checked against the hash the plan was made with."""
+    buffer = io.BytesIO()
+    digest = write_archive(plan.context, buffer)
+    if digest != plan.archive:
+        raise UsageError(
+            f"the build context {plan.context.root} changed after it was hashed",
+            hint="run the build again once the files stop changing",
+        )
+    return buffer.getvalue()

@@ -1,0 +1,326 @@
+"""The build context: which files go in, the deterministic archive, and its content hash.
+
+An image is named by its content, so the archive must depend on nothing but content: entries are
+sorted by path, owners are 0/0 with no names, every mtime is 0, modes are reduced to 0644/0755,
+and the tar format is fixed. The same tree therefore gives the same bytes, and the same hash,
+whatever the file order on disk, the mtimes or the user who checked it out.
+
+`.dockerignore` is honoured with Docker's rules: `#` comments, `!` re-includes, `*` and `?` stay
+within one path segment, `**` spans any number of segments, a pattern that matches a directory
+excludes everything under it, and the last matching pattern wins. The Dockerfile and
+`.dockerignore` themselves are always sent, as Docker does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from batchkit.errors import UsageError
+
+_CHUNK = 1 << 20
+TAG_HASH_LENGTH = 16
+"""Hex digits of the content hash used in image tags (64 bits)."""
+
+
+@dataclass(frozen=True)
+class IgnorePattern:
+    """One `.dockerignore` line, compiled."""
+
+    text: str
+    negated: bool
+    regex: re.Pattern[str]
+
+    def matches(self, path: str) -> bool:
+        """True when `path` or one of its parent directories matches (Docker's rule)."""
+        if self.regex.fullmatch(path):
+            return True
+        parts = path.split("/")
+        return any(self.regex.fullmatch("/".join(parts[:i])) for i in range(1, len(parts)))
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """Translate one cleaned Docker pattern into a regular expression over `/`-separated paths."""
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "*":
+            if pattern.startswith("**", i):
+                i += 2
+                if pattern.startswith("/", i):
+                    # `**/` matches zero or more whole directories.
+                    out.append("(?:.*/)?")
+                    i += 1
+                else:
+                    out.append(".*")
+                continue
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif char == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                body = pattern[i + 1 : end]
+                if body.startswith("^") or body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error as err:
+        raise UsageError(
+            f".dockerignore pattern {pattern!r} is invalid: {err}",
+            hint="fix or remove that line of .dockerignore",
+        ) from err
+
+
+def _clean(pattern: str) -> str:
+    """Docker cleans patterns like filepath.Clean: no leading `/`, no `./`, no doubled `/`."""
+    cleaned = os.path.normpath(pattern).replace(os.sep, "/")
+    cleaned = cleaned.lstrip("/")
+    return "" if cleaned == "." else cleaned
+
+
+class DockerIgnore:
+    """The rules of one `.dockerignore` file."""
+
+    def __init__(self, patterns: Sequence[IgnorePattern] = ()) -> None:
+        self.patterns = tuple(patterns)
+
+    @classmethod
+    def parse(cls, text: str) -> DockerIgnore:
+        patterns: list[IgnorePattern] = []
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            negated = line.startswith("!")
+            body = _clean(line[1:].strip() if negated else line)
+            if not body:
+                continue
+            patterns.append(IgnorePattern(raw.strip(), negated, _compile(body)))
+        return cls(patterns)
+
+    @classmethod
+    def load(cls, root: Path) -> DockerIgnore:
+        path = root / ".dockerignore"
+        if not path.is_file():
+            return cls()
+        return cls.parse(path.read_text(encoding="utf-8"))
+
+    @property
+    def has_exceptions(self) -> bool:
+        return any(pattern.negated for pattern in self.patterns)
+
+    def excluded(self, path: str) -> bool:
+        """Whether the context-relative `path` (with `/`) is left out. The last match wins."""
+        verdict = False
+        for pattern in self.patterns:
+            if pattern.matches(path):
+                verdict = not pattern.negated
+        return verdict
+
+
+@dataclass(frozen=True)
+class ContextEntry:
+    """One file, directory or symlink of the context, by its `/`-separated relative path."""
+
+    path: str
+    kind: str  # "file" | "dir" | "symlink"
+    size: int = 0
+    executable: bool = False
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """The files of a context directory that go to the builder, in archive order."""
+
+    root: Path
+    dockerfile: str
+    entries: tuple[ContextEntry, ...]
+
+    @property
+    def file_count(self) -> int:
+        return sum(1 for entry in self.entries if entry.kind == "file")
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(entry.size for entry in self.entries)
+
+
+def scan_context(root: Path, dockerfile: str = "Dockerfile") -> BuildContext:
+    """List what the context at `root` sends to the builder, sorted by path.
+
+    Raises UsageError when `root` is not a directory or has no `dockerfile`.
+    """
+    root = root.resolve()
+    if not root.is_dir():
+        raise UsageError(
+            f"build context {root} is not a directory",
+            hint="give the directory that holds the Dockerfile, or use --preset",
+        )
+    dockerfile = PurePosixPath(dockerfile).as_posix()
+    if not (root / dockerfile).is_file():
+        raise UsageError(
+            f"no {dockerfile} in build context {root}",
+            hint="add a Dockerfile to that directory, or name another with --file",
+        )
+    ignore = DockerIgnore.load(root)
+    always = {dockerfile, ".dockerignore"}
+    entries: list[ContextEntry] = []
+    for entry in _walk(root, "", ignore, always):
+        entries.append(entry)
+    entries.sort(key=lambda entry: entry.path)
+    return BuildContext(root=root, dockerfile=dockerfile, entries=tuple(entries))
+
+
+def _walk(
+    root: Path, prefix: str, ignore: DockerIgnore, always: set[str]
+) -> Iterator[ContextEntry]:
+    directory = root / prefix if prefix else root
+    try:
+        children = sorted(os.scandir(directory), key=lambda child: child.name)
+    except OSError as err:
+        raise UsageError(
+            f"cannot read {directory}: {err.strerror}",
+            hint="fix the permissions, or exclude it in .dockerignore",
+        ) from err
+    for child in children:
+        rel = f"{prefix}/{child.name}" if prefix else child.name
+        excluded = ignore.excluded(rel) and rel not in always
+        if child.is_symlink():
+            if not excluded:
+                yield ContextEntry(rel, "symlink", target=str(Path(child.path).readlink()))
+        elif child.is_dir():
+            if excluded and not ignore.has_exceptions:
+                continue  # nothing below can be re-included: don't walk it
+            if not excluded:
+                yield ContextEntry(rel, "dir")
+            yield from _walk(root, rel, ignore, always)
+        elif child.is_file() and not excluded:
+            info = child.stat()
+            yield ContextEntry(
+                rel,
+                "file",
+                size=info.st_size,
+                executable=bool(info.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)),
+            )
+        # sockets, fifos and devices are never part of a build context
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only stream that hashes what passes through and forwards it to `sink`."""
+
+    def __init__(self, sink: BinaryIO | None) -> None:
+        self._sink = sink
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        self.sha256.update(view)
+        if self._sink is not None:
+            self._sink.write(view)
+        self.size += len(view)
+        return len(view)
+
+
+def _tarinfo(entry: ContextEntry) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.path)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    if entry.kind == "dir":
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    elif entry.kind == "symlink":
+        info.type = tarfile.SYMTYPE
+        info.linkname = entry.target
+        info.mode = 0o777
+    else:
+        info.type = tarfile.REGTYPE
+        info.mode = 0o755 if entry.executable else 0o644
+        info.size = entry.size
+    return info
+
+
+@dataclass(frozen=True)
+class ArchiveDigest:
+    """The sha256 (hex) of the archive bytes and their length."""
+
+    sha256: str
+    size: int
+
+
+def write_archive(context: BuildContext, sink: BinaryIO | None = None) -> ArchiveDigest:
+    """Write the deterministic tar of `context` to `sink` (or nowhere) and return its digest.
+
+    Raises UsageError when a file changed size or vanished while it was archived.
+    """
+    writer = _HashingWriter(sink)
+    with tarfile.open(fileobj=writer, mode="w|", format=tarfile.GNU_FORMAT) as archive:
+        for entry in context.entries:
+            info = _tarinfo(entry)
+            if entry.kind != "file":
+                archive.addfile(info)
+                continue
+            path = context.root / entry.path
+            try:
+                with path.open("rb") as handle:
+                    if os.fstat(handle.fileno()).st_size != entry.size:
+                        raise UsageError(
+                            f"{path} changed while the build context was archived",
+                            hint="run the build again once the files stop changing",
+                        )
+                    archive.addfile(info, handle)
+            except FileNotFoundError as err:
+                raise UsageError(
+                    f"{path} vanished while the build context was archived",
+                    hint="run the build again once the files stop changing",
+                ) from err
+    return ArchiveDigest(writer.sha256.hexdigest(), writer.size)
+
+
+def content_tag(
+    digest: ArchiveDigest,
+    *,
+    dockerfile: str = "Dockerfile",
+    build_args: Mapping[str, str] | None = None,
+    platform: str | None = None,
+) -> str:
+    """The content hash an image is tagged with: the archive hash folded with what else decides
+    the image (which Dockerfile, the build arguments, the platform). 16 hex digits."""
+    recipe = json.dumps(
+        {
+            "archive": digest.sha256,
+            "dockerfile": dockerfile,
+            "build_args": dict(sorted((build_args or {}).items())),
+            "platform": platform,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(recipe.encode()).hexdigest()[:TAG_HASH_LENGTH]

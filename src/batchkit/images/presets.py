@@ -1,0 +1,40 @@
+"""The Dockerfiles batchkit ships: `--preset al2023` and `--preset debian`.
+
+They live in the package (`images/presets/`, also reachable as `dockerfiles/` at the top of the
+repository), as one build context: `<preset>/Dockerfile` plus the `scripts/` both copy (the job
+entrypoint and the MNP rendezvous). So `batchkit image build --preset debian` and
+`docker build -f dockerfiles/debian/Dockerfile dockerfiles` build the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from batchkit.errors import UsageError
+from batchkit.images.build import ImageRecipe
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+PRESETS = ("al2023", "debian")
+
+
+def preset_recipe(
+    preset: str,
+    *,
+    name: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    platform: str | None = None,
+) -> ImageRecipe:
+    """The recipe of a shipped image; the image name defaults to the preset's."""
+    if preset not in PRESETS:
+        raise UsageError(
+            f"unknown preset {preset!r}",
+            hint=f"choose one of: {', '.join(PRESETS)}",
+        )
+    return ImageRecipe(
+        name=name or preset,
+        context_dir=PRESETS_DIR,
+        dockerfile=f"{preset}/Dockerfile",
+        build_args=dict(build_args or {}),
+        platform=platform,
+    )

@@ -1,0 +1,188 @@
+"""Reading a job's output: head, tail, everything, or following it until the job ends.
+
+awsbout's bugs are fixed here: the default prints every line (paging forward through the whole
+stream, not just the last 10,000 events), following stops once the job is final and its stream is
+drained, and an array or MNP parent shows its children's output (interleaved by time and labelled
+with the child id when following). A job that has no stream yet is reported with its status and
+reason, which is not an error. Everything goes through the `Provider` seam with an injected sleep
+and clock, so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from batchkit.errors import JobNotFoundError
+from batchkit.models import Job, LogEvent
+from batchkit.providers.base import Provider
+
+DEFAULT_PERIOD = 5.0
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of output. `source` is the child or node id when several streams are shown."""
+
+    event: LogEvent
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class NoStream:
+    """The job has no log stream yet (not started) or never had one (cancelled before start)."""
+
+    job: Job
+
+
+TailItem = LogLine | NoStream
+
+
+@dataclass
+class _Cursor:
+    stream: str
+    group: str
+    token: str | None = None
+
+
+class LogTail:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        period: float = DEFAULT_PERIOD,
+    ) -> None:
+        self._provider = provider
+        self._sleep = sleep
+        self._clock = clock
+        self.period = period
+
+    def read(
+        self,
+        job_id: str,
+        *,
+        head: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+    ) -> Iterator[TailItem]:
+        """The output of `job_id`: its first `head` lines, its last `tail` lines, or all of it;
+        with `follow`, then new lines as they come until the job has ended."""
+        job = self._describe(job_id)
+        if job.is_parent:
+            if follow:
+                yield from self._follow_family(job, tail)
+            else:
+                for child in self._provider.list_children(job):
+                    yield from self._read_once(child, head, tail, source=child.job_id)
+        elif follow:
+            yield from self._follow_one(job, tail)
+        else:
+            yield from self._read_once(job, head, tail, source=None)
+
+    def _describe(self, job_id: str) -> Job:
+        for job in self._provider.describe_jobs([job_id]):
+            if job.job_id == job_id:
+                return job
+        raise JobNotFoundError(job_id)
+
+    def _read_once(
+        self, job: Job, head: int | None, tail: int | None, source: str | None
+    ) -> Iterator[TailItem]:
+        if not job.log_stream:
+            yield NoStream(job)
+            return
+        cursor = _Cursor(job.log_stream, job.log_group)
+        if head is not None:
+            page = self._provider.get_log_events(
+                cursor.stream, group=cursor.group, start_from_head=True, limit=head
+            )
+            events = page.events[:head]
+        elif tail is not None:
+            events = self._start_tail(cursor, tail)
+        else:
+            events = self._drain(cursor)
+        for event in events:
+            yield LogLine(event, source)
+
+    def _start_tail(self, cursor: _Cursor, count: int) -> list[LogEvent]:
+        page = self._provider.get_log_events(
+            cursor.stream, group=cursor.group, start_from_head=False, limit=count
+        )
+        cursor.token = page.next_forward_token
+        return page.events[-count:] if count else []
+
+    def _drain(self, cursor: _Cursor) -> list[LogEvent]:
+        """Every event after the cursor, following forward tokens until one repeats."""
+        events: list[LogEvent] = []
+        while True:
+            page = self._provider.get_log_events(
+                cursor.stream, group=cursor.group, start_from_head=True, next_token=cursor.token
+            )
+            events.extend(page.events)
+            repeated = page.next_forward_token is None or page.next_forward_token == cursor.token
+            if page.next_forward_token is not None:
+                cursor.token = page.next_forward_token
+            if repeated or not page.events:
+                return events
+
+    def _follow_one(self, job: Job, tail: int | None) -> Iterator[TailItem]:
+        cursor: _Cursor | None = None
+        reported = False
+        while True:
+            started = self._clock()
+            events: list[LogEvent] = []
+            if job.log_stream and (cursor is None or cursor.stream != job.log_stream):
+                # First stream, or a retry started a new attempt with a stream of its own.
+                first = cursor is None
+                cursor = _Cursor(job.log_stream, job.log_group)
+                if first and tail is not None:
+                    events.extend(self._start_tail(cursor, tail))
+            if cursor is not None:
+                events.extend(self._drain(cursor))
+            elif not reported:
+                reported = True
+                yield NoStream(job)
+            for event in events:
+                yield LogLine(event)
+            if job.status.is_final and not events and (cursor is not None or reported):
+                return
+            if not job.status.is_final:
+                self._pause(started)
+            job = self._describe(job.job_id)
+
+    def _follow_family(self, parent: Job, tail: int | None) -> Iterator[TailItem]:
+        cursors: dict[str, _Cursor] = {}
+        reported = False
+        while True:
+            started = self._clock()
+            batch: list[LogLine] = []
+            for child in self._provider.list_children(parent):
+                if not child.log_stream:
+                    continue
+                fresh: list[LogEvent] = []
+                cursor = cursors.get(child.job_id)
+                if cursor is None or cursor.stream != child.log_stream:
+                    first = cursor is None
+                    cursor = cursors[child.job_id] = _Cursor(child.log_stream, child.log_group)
+                    if first and tail is not None:
+                        fresh.extend(self._start_tail(cursor, tail))
+                fresh.extend(self._drain(cursor))
+                batch.extend(LogLine(event, child.job_id) for event in fresh)
+            if not cursors and not reported:
+                reported = True
+                yield NoStream(parent)
+            batch.sort(key=lambda line: line.event.timestamp)
+            yield from batch
+            if parent.status.is_final and not batch:
+                return
+            if not parent.status.is_final:
+                self._pause(started)
+            parent = self._describe(parent.job_id)
+
+    def _pause(self, started: float) -> None:
+        remaining = self.period - (self._clock() - started)
+        if remaining > 0:
+            self._sleep(remaining)

@@ -1,0 +1,107 @@
+"""Submitting a job: validate, plan the job folder, upload it, then one SubmitJob.
+
+Works through the `Provider` seam only, so the same code submits to AWS Batch and to the local
+engine. Every submission carries a fresh client token: a provider that sees the same token twice
+(a retried call after a timeout) returns the job it already created instead of a second one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from batchkit.errors import UsageError
+from batchkit.jobs import validation
+from batchkit.jobs.staging import StagingPlan, plan_staging
+from batchkit.models import Job, JobSpec, SubmitRequest
+from batchkit.providers.base import Provider
+
+EXECUTOR_TAG = "batchkit:executor"
+EXECUTOR_CHOICES = ("auto", "process", "docker")
+
+
+def _new_token() -> str:
+    return uuid.uuid4().hex
+
+
+class Submitter:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        clock: Callable[[], float] = time.time,
+        new_token: Callable[[], str] = _new_token,
+    ) -> None:
+        self._provider = provider
+        self._clock = clock
+        self._new_token = new_token
+
+    def plan(self, spec: JobSpec) -> StagingPlan:
+        """Validate `spec` and lay out its job folder; nothing is uploaded yet."""
+        validation.validate_spec(spec)
+        executor = spec.tags.get(EXECUTOR_TAG, "auto")
+        if executor not in EXECUTOR_CHOICES:
+            raise UsageError(
+                f"--executor {executor!r} is not one of {', '.join(EXECUTOR_CHOICES)}",
+                hint="auto runs in Docker when an image is given and an engine answers",
+            )
+        reserved = [f"{spec.name}{suffix}" for suffix in (".sh", ".env.sh", ".args")]
+        validation.check_input_names(spec.input_files, reserved)
+        return plan_staging(
+            spec,
+            artifact_root=self._provider.artifact_root,
+            epoch_ms=int(self._clock() * 1000),
+            input_files=_read_inputs(spec.input_files),
+        )
+
+    def submit(self, spec: JobSpec) -> Job:
+        plan = self.plan(spec)
+        objects = self._provider.objects
+        for item in plan.objects:
+            objects.put(item.key, item.body)
+        folder_url = objects.url(plan.folder_key)
+        request = SubmitRequest(
+            name=spec.name,
+            command=plan.command,
+            environment={"PCLUSTER_JOB_S3_URL": folder_url},
+            resources=spec.resources,
+            image=spec.image,
+            queue=spec.queue,
+            array_size=spec.array_size,
+            nodes=spec.nodes,
+            depends_on=spec.depends_on,
+            retry_attempts=spec.retry_attempts,
+            timeout=spec.timeout,
+            tags={EXECUTOR_TAG: "auto", **spec.tags},
+            client_token=self._new_token(),
+            s3_folder_url=folder_url,
+        )
+        return self._provider.submit(request)
+
+
+def _read_inputs(paths: tuple[str, ...]) -> Mapping[str, bytes]:
+    contents: dict[str, bytes] = {}
+    for path in paths:
+        file = validation.check_input_file(path)
+        try:
+            contents[file.name] = file.read_bytes()
+        except OSError as err:
+            raise UsageError(
+                f"-if/--input-file: cannot read {path!r}: {err.strerror}",
+                hint="check the file's permissions",
+            ) from err
+    return contents
+
+
+def read_command_file(path: str) -> bytes:
+    """The bytes of a `-cf` command file."""
+    file: Path = validation.check_command_file(path)
+    try:
+        return file.read_bytes()
+    except OSError as err:
+        raise UsageError(
+            f"-cf/--command-file: cannot read {path!r}: {err.strerror}",
+            hint="check the file's permissions",
+        ) from err

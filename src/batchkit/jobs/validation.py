@@ -1,0 +1,263 @@
+"""Every check on what a user typed, before anything is uploaded or submitted.
+
+Each failure is a `UsageError` (exit 2) whose message names the flag and whose hint says how to fix
+it. The limits are AWS Batch's own (SubmitJob), so a job that passes here is not rejected later by
+the service for its shape; the local engine enforces the same limits so both behave alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from batchkit.errors import UsageError
+from batchkit.models import Dependency, DependencyType, JobSpec, JobStatus
+
+MAX_ARRAY_SIZE = 10_000
+MAX_DEPENDENCIES = 20
+MAX_RETRY_ATTEMPTS = 10
+MIN_TIMEOUT_SECONDS = 60
+MIN_MEMORY_MIB = 4
+MAX_NODES = 1_000
+
+_JOB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DEPENDENCY_KEYS = ("jobId", "type")
+
+
+def validate_spec(spec: JobSpec) -> None:
+    """Check a complete job specification; raise `UsageError` at the first problem."""
+    if not _JOB_NAME.match(spec.name):
+        raise UsageError(
+            f"-jn/--job-name {spec.name!r} is not a valid job name",
+            hint="use 1 to 128 letters, digits, hyphens or underscores",
+        )
+    if spec.command and spec.script is not None:
+        raise UsageError(
+            "both a command and a script were given",
+            hint="pass a command, a command file (-cf) or a script on stdin, not several",
+        )
+    if not spec.command and spec.script is None:
+        raise UsageError(
+            "no command given",
+            hint="add a command (`batchkit sub echo hi`), a file with -cf, or pipe a script",
+        )
+    if spec.command and spec.arguments:
+        raise UsageError(
+            "arguments are only for scripts", hint="put them after the command instead"
+        )
+    check_working_dirs(spec.working_dir, spec.parent_working_dir)
+    for name in spec.env:
+        if not _ENV_NAME.match(name):
+            raise UsageError(
+                f"-e/--env: {name!r} is not a valid environment variable name",
+                hint="names are letters, digits and underscores, not starting with a digit",
+            )
+    _check_resources(spec)
+    _check_shape(spec)
+
+
+def _check_resources(spec: JobSpec) -> None:
+    if spec.resources.vcpus <= 0:
+        raise UsageError(
+            f"-p/--vcpus must be positive, got {spec.resources.vcpus:g}",
+            hint="ask for at least 1 vCPU (-p 1)",
+        )
+    if spec.resources.memory < MIN_MEMORY_MIB:
+        raise UsageError(
+            f"-m/--memory must be at least {MIN_MEMORY_MIB} MiB, got {spec.resources.memory}",
+            hint="memory is in MiB: -m 2048 asks for 2 GiB",
+        )
+    if spec.resources.gpus < 0:
+        raise UsageError(
+            f"--gpus cannot be negative, got {spec.resources.gpus}", hint="use --gpus 1 or more"
+        )
+    if not 1 <= spec.retry_attempts <= MAX_RETRY_ATTEMPTS:
+        raise UsageError(
+            f"-r/--retry-attempts must be between 1 and {MAX_RETRY_ATTEMPTS}, "
+            f"got {spec.retry_attempts}",
+            hint="1 means a single attempt, no retry",
+        )
+    if spec.timeout is not None and spec.timeout < MIN_TIMEOUT_SECONDS:
+        raise UsageError(
+            f"-t/--timeout must be at least {MIN_TIMEOUT_SECONDS} seconds, got {spec.timeout}",
+            hint="AWS Batch does not accept shorter attempt timeouts",
+        )
+
+
+def _check_shape(spec: JobSpec) -> None:
+    if not 1 <= spec.nodes <= MAX_NODES:
+        raise UsageError(
+            f"-n/--nodes must be between 1 and {MAX_NODES}, got {spec.nodes}",
+            hint="-n 1 (the default) is a normal job; -n 2 or more a multi-node parallel job",
+        )
+    if spec.array_size is not None:
+        if not 2 <= spec.array_size <= MAX_ARRAY_SIZE:
+            raise UsageError(
+                f"-a/--array-size must be between 2 and {MAX_ARRAY_SIZE}, got {spec.array_size}",
+                hint="leave -a out for a single job",
+            )
+        if spec.nodes > 1:
+            raise UsageError(
+                "-a/--array-size cannot be combined with -n/--nodes greater than 1",
+                hint="AWS Batch has no multi-node array jobs; submit one or the other",
+            )
+    if len(spec.depends_on) > MAX_DEPENDENCIES:
+        raise UsageError(
+            f"-d/--depends-on: {len(spec.depends_on)} dependencies given, "
+            f"at most {MAX_DEPENDENCIES} are allowed",
+            hint="make a single job depend on the others and depend on that one",
+        )
+    for dep in spec.depends_on:
+        if dep.job_id is None and spec.array_size is None:
+            raise UsageError(
+                "-d/--depends-on type=SEQUENTIAL without a jobId needs -a/--array-size",
+                hint="it makes the children of an array run one after another",
+            )
+
+
+def check_working_dirs(working_dir: str | None, parent_working_dir: str | None) -> None:
+    if working_dir is not None and parent_working_dir is not None:
+        raise UsageError(
+            "-w/--working-dir and -pw/--parent-working-dir cannot be used together",
+            hint="-w DIR runs in DIR; -pw DIR runs in DIR/job-<id>; pick one",
+        )
+    flags = (("-w/--working-dir", working_dir), ("-pw/--parent-working-dir", parent_working_dir))
+    for flag, value in flags:
+        if value is not None and (not value or "\0" in value):
+            raise UsageError(f"{flag} must be a non-empty path", hint="e.g. -w /tmp/run1")
+
+
+def check_env_flags(env: str | None, env_blacklist: str | None) -> None:
+    if env_blacklist is not None and (env or "").strip().lower() != "all":
+        raise UsageError(
+            "-eb/--env-blacklist is only allowed with -e all",
+            hint="with a list of names, just leave the unwanted ones out of -e",
+        )
+
+
+def check_command_file(path: str) -> Path:
+    """`-cf`: the command must be a readable local file. Returns its path."""
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(
+            f"-cf/--command-file: {path!r} is not a file",
+            hint="give the path of a local script; without -cf the command runs as typed",
+        )
+    return file
+
+
+def check_input_file(path: str) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(
+            f"-if/--input-file: {path!r} is not a file",
+            hint="input files are uploaded by their base name; directories are not supported",
+        )
+    return file
+
+
+def check_input_names(paths: Sequence[str], reserved: Sequence[str]) -> None:
+    """Input files land in one folder by base name: two with the same name would clash, and one
+    named like the job's own script or env file would overwrite it."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        base = Path(path).name
+        if base in reserved:
+            raise UsageError(
+                f"-if/--input-file: {path!r} would overwrite the job's own {base}",
+                hint="rename the file or pick another job name with -jn",
+            )
+        if base in seen:
+            raise UsageError(
+                f"-if/--input-file: {seen[base]!r} and {path!r} have the same name {base!r}",
+                hint="input files are staged by base name; rename one of them",
+            )
+        seen[base] = path
+
+
+def check_out_flags(
+    head: int | None, tail: int | None, stream: bool, stream_period: int | None
+) -> None:
+    if head is not None and (tail is not None or stream):
+        raise UsageError(
+            "-hd/--head cannot be combined with -t/--tail or -s/--stream",
+            hint="use --head N alone, or --tail N with or without --stream",
+        )
+    for flag, value in (("-hd/--head", head), ("-t/--tail", tail)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}", hint=f"e.g. {flag} 20")
+    if stream_period is not None:
+        if not stream:
+            raise UsageError(
+                "-sp/--stream-period is only allowed with -s/--stream",
+                hint="add -s to follow the output",
+            )
+        if stream_period < 1:
+            raise UsageError(
+                f"-sp/--stream-period must be at least 1 second, got {stream_period}",
+                hint="the default is 5",
+            )
+
+
+def parse_statuses(text: str) -> list[JobStatus]:
+    """awsbstat's `-s`: a comma list of statuses (any case) or ALL."""
+    try:
+        return JobStatus.parse_list(text)
+    except ValueError as err:
+        raise UsageError(f"-s/--status: {err}", hint="e.g. -s RUNNING,FAILED or -s ALL") from None
+
+
+def parse_dependencies(values: Sequence[str]) -> tuple[Dependency, ...]:
+    """Parse every `-d` value into dependencies.
+
+    Each value holds one or more `;`-separated groups (awsbsub's documented form), a group being
+    `jobId=<id>[,type=N_TO_N|SEQUENTIAL]` (keys in any order, `,` or space between them), or just
+    `<id>`. `-d` may be repeated; at most 20 dependencies in all.
+    """
+    deps: list[Dependency] = []
+    for value in values:
+        for group in value.split(";"):
+            if group.strip():
+                deps.append(_parse_dependency_group(group.strip()))
+    if len(deps) > MAX_DEPENDENCIES:
+        raise UsageError(
+            f"-d/--depends-on: {len(deps)} dependencies given, at most {MAX_DEPENDENCIES} allowed",
+            hint="make a single job depend on the others and depend on that one",
+        )
+    return tuple(deps)
+
+
+def _parse_dependency_group(group: str) -> Dependency:
+    if "=" not in group:
+        if re.search(r"[\s,]", group):
+            raise _bad_dependency(group)
+        return Dependency(job_id=group)
+    fields: dict[str, str] = {}
+    for item in re.split(r"[\s,]+", group):
+        key, sep, value = item.partition("=")
+        if not sep or key not in _DEPENDENCY_KEYS or not value or key in fields:
+            raise _bad_dependency(group)
+        fields[key] = value
+    dep_type: DependencyType | None = None
+    if "type" in fields:
+        try:
+            dep_type = DependencyType(fields["type"].upper())
+        except ValueError:
+            raise UsageError(
+                f"-d/--depends-on: unknown dependency type {fields['type']!r}",
+                hint="the type is N_TO_N or SEQUENTIAL (both only for array jobs), or leave it out",
+            ) from None
+    job_id = fields.get("jobId")
+    if job_id is None and dep_type is not DependencyType.SEQUENTIAL:
+        raise _bad_dependency(group)
+    return Dependency(job_id=job_id, type=dep_type)
+
+
+def _bad_dependency(group: str) -> UsageError:
+    return UsageError(
+        f"-d/--depends-on: cannot parse {group!r}",
+        hint="use -d jobId=<id>[,type=N_TO_N|SEQUENTIAL]; repeat -d (or separate with ';') "
+        f"for up to {MAX_DEPENDENCIES} jobs",
+    )

@@ -1,0 +1,75 @@
+"""Waiting for a job to end, polling with an injected clock and sleep.
+
+`watch` yields the job each time its status (or, for a parent, its children's status summary)
+changes, so a caller can show progress; `wait` returns the final job. The poll interval grows
+gently from `interval` to `max_interval` so a long wait does not hammer DescribeJobs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from batchkit.errors import BatchkitError, ExitCode, JobNotFoundError
+from batchkit.models import Job
+from batchkit.providers.base import Provider
+
+
+class WaitTimeoutError(BatchkitError):
+    exit_code = ExitCode.CONFLICT
+
+    def __init__(self, job: Job, timeout: float) -> None:
+        super().__init__(
+            f"job {job.job_id} is still {job.status.value} after {timeout:g} seconds",
+            hint=f"wait longer, or see it with `batchkit stat {job.job_id}`",
+        )
+        self.job = job
+
+
+class Waiter:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 1.0,
+        max_interval: float = 10.0,
+    ) -> None:
+        self._provider = provider
+        self._sleep = sleep
+        self._clock = clock
+        self._interval = interval
+        self._max_interval = max_interval
+
+    def describe(self, job_id: str) -> Job:
+        jobs = self._provider.describe_jobs([job_id])
+        for job in jobs:
+            if job.job_id == job_id:
+                return job
+        raise JobNotFoundError(job_id)
+
+    def watch(self, job_id: str, *, timeout: float | None = None) -> Iterator[Job]:
+        """Yield the job now and at every change until it is SUCCEEDED or FAILED."""
+        deadline = None if timeout is None else self._clock() + timeout
+        interval = self._interval
+        last: tuple[object, ...] | None = None
+        while True:
+            job = self.describe(job_id)
+            state = (job.status, tuple(sorted(job.status_summary.items())))
+            if state != last:
+                last = state
+                yield job
+            if job.status.is_final:
+                return
+            if deadline is not None and self._clock() >= deadline:
+                raise WaitTimeoutError(job, timeout or 0)
+            self._sleep(interval)
+            interval = min(interval * 1.5, self._max_interval)
+
+    def wait(self, job_id: str, *, timeout: float | None = None) -> Job:
+        final: Job | None = None
+        for final in self.watch(job_id, timeout=timeout):  # noqa: B007 - the last one is final
+            pass
+        assert final is not None  # watch always yields at least once
+        return final

@@ -1,0 +1,130 @@
+"""The rendered buildspec: golden files, valid YAML, quoting of hostile build arguments."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from batchkit.infra.buildspec import (
+    BUILD_ENVIRONMENT,
+    DIGEST_MARKER,
+    BuildspecOptions,
+    buildspec_yaml,
+    parse_digest_line,
+    render_buildspec,
+)
+
+GOLDEN_DIR = Path(__file__).resolve().parents[2] / "buildspecs"
+
+GOLDEN = {
+    "default.yml": BuildspecOptions(),
+    "preset-al2023.yml": BuildspecOptions(dockerfile="al2023/Dockerfile"),
+    "preset-debian.yml": BuildspecOptions(dockerfile="debian/Dockerfile"),
+    "build-args-arm64.yml": BuildspecOptions(
+        dockerfile="docker/Dockerfile.gpu",
+        build_args={"BASE_IMAGE": "nvidia/cuda:12.4.1-runtime-ubuntu22.04", "PY": "3.12"},
+        platform="linux/arm64",
+    ),
+    "no-cache.yml": BuildspecOptions(cache=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_rendered_buildspec_matches_the_committed_golden_file(name: str) -> None:
+    rendered = buildspec_yaml(GOLDEN[name])
+    path = GOLDEN_DIR / name
+    if os.environ.get("BATCHKIT_UPDATE_GOLDEN") == "1":
+        path.write_text(rendered)
+    assert path.read_text() == rendered, f"regenerate with BATCHKIT_UPDATE_GOLDEN=1 ({path})"
+
+
+def commands(options: BuildspecOptions) -> list[str]:
+    spec = yaml.safe_load(buildspec_yaml(options))
+    return [c for phase in spec["phases"].values() for c in phase["commands"]]
+
+
+def test_buildspec_is_valid_yaml_of_version_0_2_with_abort_on_failure() -> None:
+    spec = yaml.safe_load(buildspec_yaml(BuildspecOptions()))
+    assert spec == render_buildspec(BuildspecOptions())
+    assert spec["version"] == 0.2
+    assert spec["env"]["variables"]["DOCKER_BUILDKIT"] == "1"
+    assert set(spec["phases"]) == {"pre_build", "build"}
+    assert all(phase["on-failure"] == "ABORT" for phase in spec["phases"].values())
+
+
+def test_login_uses_get_login_password_never_cli_v1_get_login() -> None:
+    text = "\n".join(commands(BuildspecOptions()))
+    assert "get-login-password" in text and "--password-stdin" in text
+    assert "get-login " not in text and "$(aws ecr get-login" not in text
+
+
+def test_build_caches_from_the_moving_tag_pushes_both_tags_and_reports_the_digest() -> None:
+    cmds = commands(BuildspecOptions())
+    build = next(c for c in cmds if c.startswith("docker build"))
+    argv = shlex.split(build)
+    assert argv[argv.index("--cache-from") + 1] == "$BATCHKIT_IMAGE_REPOSITORY:$BATCHKIT_IMAGE_ALIAS"
+    assert "BUILDKIT_INLINE_CACHE=1" in argv
+    pushes = [c for c in cmds if c.startswith("docker push")]
+    assert len(pushes) == 2
+    assert any(DIGEST_MARKER in c for c in cmds)
+    assert "--cache-from" not in " ".join(commands(BuildspecOptions(cache=False)))
+    # every per-build value comes from the environment the driver sets
+    text = "\n".join(cmds)
+    assert all(f"${name}" in text for name in BUILD_ENVIRONMENT)
+
+
+HOSTILE = [
+    "it's",
+    'say "hi"',
+    "$(touch /tmp/pwned)",
+    "`id`",
+    "a;b && c | d",
+    "line1\nline2",
+    "ünïcødé ☃",
+    "--network=host",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_build_args_and_dockerfile_reach_docker_byte_exact(
+    value: str, tmp_path: Path
+) -> None:
+    options = BuildspecOptions(
+        dockerfile="we ird/$(x)/Dockerfile", build_args={"ARG": value}, platform="linux/amd64"
+    )
+    build = next(c for c in commands(options) if c.startswith("docker build"))
+    # run the command through bash with a `docker` that prints its argv, one per line (NUL-safe)
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "docker").write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\0" "$a"; done\n')
+    (fake_bin / "docker").chmod(0o755)
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "BATCHKIT_IMAGE_REPOSITORY": "1.dkr.ecr.us-east-1.amazonaws.com/r",
+        "BATCHKIT_IMAGE_TAG": "img-0123",
+        "BATCHKIT_IMAGE_ALIAS": "img",
+    }
+    out = subprocess.run(
+        ["bash", "-c", build], env=env, capture_output=True, check=True, cwd=tmp_path
+    ).stdout
+    argv = out.decode().split("\0")[:-1]
+    assert argv[argv.index("--file") + 1] == "context/we ird/$(x)/Dockerfile"
+    assert f"ARG={value}" in argv
+    assert argv[argv.index("--tag") + 1] == "1.dkr.ecr.us-east-1.amazonaws.com/r:img-0123"
+    assert argv[-1] == "context"
+    assert not (Path("/tmp") / "pwned").exists()
+
+
+def test_digest_marker_lines_are_parsed_and_others_ignored() -> None:
+    ref = "1.dkr.ecr.us-east-1.amazonaws.com/r@sha256:" + "a" * 64
+    assert parse_digest_line(f"{DIGEST_MARKER}{ref}\n") == ref
+    assert parse_digest_line(f"  {DIGEST_MARKER}{ref}") == ref
+    assert parse_digest_line(f"{DIGEST_MARKER}") is None  # inspect failed: no digest
+    assert parse_digest_line(f"echo {DIGEST_MARKER}{ref}") is None  # the command echo, not output
+    assert parse_digest_line("Step 1/4 : FROM x") is None
