@@ -67,7 +67,8 @@ def test_build_caches_from_the_moving_tag_pushes_both_tags_and_reports_the_diges
     cmds = commands(BuildspecOptions())
     build = next(c for c in cmds if c.startswith("docker build"))
     argv = shlex.split(build)
-    assert argv[argv.index("--cache-from") + 1] == "$BATCHKIT_IMAGE_REPOSITORY:$BATCHKIT_IMAGE_ALIAS"
+    cache_from = argv[argv.index("--cache-from") + 1]
+    assert cache_from == "$BATCHKIT_IMAGE_REPOSITORY:$BATCHKIT_IMAGE_ALIAS"
     assert "BUILDKIT_INLINE_CACHE=1" in argv
     pushes = [c for c in cmds if c.startswith("docker push")]
     assert len(pushes) == 2
