@@ -1,0 +1,56 @@
+"""The environment a local job sees, built exactly as contract C1 says.
+
+A minimal host base (so programs find their tools and a locale), then the submit request's
+environment (which carries PCLUSTER_JOB_S3_URL), then the variables AWS Batch sets itself. The
+user's other variables never leak in, as on Batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE
+
+HOST_BASE = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SHELL")
+MAIN_NODE_ADDRESS = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where in its job one process sits: array child, MNP node, or neither."""
+
+    job_id: str
+    attempt: int
+    array_index: int | None = None
+    node_index: int | None = None
+    num_nodes: int | None = None
+    main_node: int = 0
+
+
+def job_environment(
+    host: Mapping[str, str],
+    requested: Mapping[str, str],
+    placement: Placement,
+    *,
+    stage_dir: Path | None = None,
+    queue: str = QUEUE,
+) -> dict[str, str]:
+    """The complete environment of one attempt of one job (or MNP node)."""
+    env = {name: host[name] for name in HOST_BASE if name in host}
+    env.update(requested)
+    env["AWS_BATCH_JOB_ID"] = placement.job_id
+    env["AWS_BATCH_JQ_NAME"] = queue
+    env["AWS_BATCH_CE_NAME"] = COMPUTE_ENVIRONMENT
+    env["AWS_BATCH_JOB_ATTEMPT"] = str(placement.attempt)
+    if placement.array_index is not None:
+        env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(placement.array_index)
+    if placement.node_index is not None:
+        env["AWS_BATCH_JOB_NODE_INDEX"] = str(placement.node_index)
+        env["AWS_BATCH_JOB_NUM_NODES"] = str(placement.num_nodes or 1)
+        env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] = str(placement.main_node)
+        env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = MAIN_NODE_ADDRESS
+    if stage_dir is not None:
+        env["BATCHKIT_JOB_STAGE_DIR"] = str(stage_dir)
+    return env

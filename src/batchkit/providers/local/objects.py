@@ -1,0 +1,73 @@
+"""The local engine's S3: one bucket, `batchkit-local`, kept as plain files under the home.
+
+A key `local/batch/job-x-1/x.sh` lives at `<home>/s3/batchkit-local/local/batch/job-x-1/x.sh` and
+a job sees it as `s3://batchkit-local/local/batch/job-x-1/x.sh`. Because the job folder is a real
+directory, a local job reads it straight from disk (`BATCHKIT_JOB_STAGE_DIR`) instead of syncing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from batchkit.errors import NotFoundError, UsageError
+
+BUCKET = "batchkit-local"
+URL_PREFIX = f"s3://{BUCKET}/"
+
+
+class LocalObjectStore:
+    """`ObjectStore` over a directory: put/get/exists by key, `s3://batchkit-local/` URLs."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @property
+    def bucket_dir(self) -> Path:
+        """The directory that plays the bucket."""
+        return self._root / BUCKET
+
+    def url(self, key: str) -> str:
+        return URL_PREFIX + key
+
+    def put(self, key: str, body: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(body)
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFoundError(
+                f"object {self.url(key)} not found",
+                hint=f"the local bucket lives in {self.bucket_dir}",
+            ) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def host_dir(self, url: str) -> Path | None:
+        """The host directory that plays the S3 folder `url`, or None if `url` is not local."""
+        if not url.startswith(URL_PREFIX):
+            return None
+        key = url[len(URL_PREFIX) :].strip("/")
+        return self._path(key) if key else self.bucket_dir
+
+    def _path(self, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not key or key.startswith("/") or any(part in ("..", ".") for part in parts):
+            raise UsageError(
+                f"invalid object key {key!r}",
+                hint="keys are relative paths without '.' or '..' components",
+            )
+        return self.bucket_dir.joinpath(*parts)

@@ -1,0 +1,179 @@
+"""Runs an attempt as a local process group: the executor for jobs without a container.
+
+The argv runs exactly as given (no shell added) in the attempt's working directory, in a new
+session and therefore a new process group, so that stopping it (timeout, termination, the main
+node of an MNP job ending, or the main process exiting as a container's would) kills everything it
+started. Output lines go to the log sink as they come. A process is identified by pid and start
+time, so a later worker can kill it after a crash without hitting a recycled pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from batchkit.providers.local.executor import LogSink, RunSpec
+
+MAX_LINE = 16 * 1024
+"""Longer lines are split into events of this many bytes, as Docker's log drivers split them."""
+
+EXIT_GRACE_S = 1.0
+"""How long `poll` waits for the last output after the process exits (a daemonized grandchild may
+hold the pipe open forever; the attempt must still end)."""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3 onwards), or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return raw[raw.rfind(b")") + 2 :].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (/proc/<pid>/stat field 22), or None."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])
+
+
+def _process_group(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes (not zombies) whose process group is `pgid`."""
+    members: list[int] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None and fields[0] != b"Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def exit_status(returncode: int) -> int:
+    """A Popen return code as a container runtime reports it: 128 + N when killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class ProcessRun:
+    """One running attempt: a process group whose output is pumped into a log sink."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: LogSink, clock: Callable[[], int]):
+        self._process = process
+        self._pgid = process.pid
+        self._start_time = process_start_time(process.pid)
+        self._clock = clock
+        self._exited_at: float | None = None
+        self._code: int | None = None
+        assert process.stdout is not None
+        self._pump = threading.Thread(
+            target=self._pump_lines, args=(process.stdout, log), daemon=True
+        )
+        self._pump.start()
+
+    def _pump_lines(self, stream: IO[bytes], log: LogSink) -> None:
+        with stream:
+            while True:
+                line = stream.readline(MAX_LINE)
+                if not line:
+                    return
+                if line.endswith(b"\n"):
+                    line = line[:-1]
+                log.append(line.decode("utf-8", "replace"), self._clock())
+
+    def poll(self) -> int | None:
+        if self._code is None:
+            if not self._has_exited():
+                return None
+            # The main process is gone but not yet reaped, so its pid still names our group:
+            # like a container, take the rest of the group with it, then reap.
+            _kill_group(self._pgid)
+            self._code = self._process.wait()
+            self._exited_at = time.monotonic()
+        if self._pump.is_alive() and time.monotonic() - (self._exited_at or 0.0) < EXIT_GRACE_S:
+            return None
+        return exit_status(self._code)
+
+    def _has_exited(self) -> bool:
+        try:
+            info = os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self._process.poll() is not None
+        return info is not None
+
+    def kill(self) -> None:
+        if self._code is None:
+            _kill_group(self._pgid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._code = self._process.wait(timeout=5)
+                self._exited_at = time.monotonic()
+
+    def identity(self) -> dict[str, Any]:
+        return {"pid": self._process.pid, "pgid": self._pgid, "start_time": self._start_time}
+
+
+class ProcessExecutor:
+    """`Executor` running each attempt as a local process group (see the module docstring)."""
+
+    name = "process"
+
+    def __init__(self, *, clock: Callable[[], int] = _now_ms) -> None:
+        self._clock = clock
+
+    def start(self, spec: RunSpec, log: LogSink) -> ProcessRun:
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        process = subprocess.Popen(
+            list(spec.argv),
+            cwd=spec.workdir,
+            env=dict(spec.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+        return ProcessRun(process, log, self._clock)
+
+    def reap_orphan(self, identity: Mapping[str, Any]) -> None:
+        """Kill what is left of an attempt whose worker died, unless its pid was reused.
+
+        The group is killed when its leader is still the recorded process (same start time), or
+        when the leader is gone but members remain and no other process has taken the leader's pid
+        (Linux does not hand out a pid that is still some group's id)."""
+        pid = identity.get("pid")
+        if not isinstance(pid, int) or pid <= 1:
+            return
+        pgid = identity.get("pgid", pid)
+        recorded = identity.get("start_time")
+        if not isinstance(pgid, int) or pgid <= 1:
+            return
+        current = process_start_time(pid)
+        if current is not None:
+            if recorded is not None and current != recorded:
+                return  # the pid now belongs to someone else
+            if _process_group(pid) != pgid:
+                return
+            _kill_group(pgid)
+            return
+        if group_members(pgid):
+            _kill_group(pgid)

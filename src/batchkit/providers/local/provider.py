@@ -1,0 +1,387 @@
+"""`LocalProvider`: the embedded local engine behind `--cluster local`.
+
+It speaks the same Batch data model as the AWS provider. `submit()` records the job in the home's
+SQLite store and makes sure a background worker is running (spawning one when no process holds the
+worker lock), then returns at once; the worker does the scheduling. Every other call reads the
+store, the log streams and the object directory of the home.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import batchkit
+from batchkit.errors import JobNotFoundError, NotFoundError, UsageError
+from batchkit.models import (
+    DependencyType,
+    Host,
+    Job,
+    JobStatus,
+    LogPage,
+    Queue,
+    SubmitRequest,
+)
+from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE, Capacity
+from batchkit.providers.local.logs import LogStore
+from batchkit.providers.local.objects import LocalObjectStore
+from batchkit.providers.local.scheduler import ExecutorSelector, default_selector
+from batchkit.providers.local.store import JobRow, NewRow, Spec, Store, to_job
+from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
+
+LOG_GROUP = "/aws/batch/job"
+ARTIFACT_ROOT = "local"
+JOB_DEFINITION = "batchkit-local:1"
+MNP_JOB_DEFINITION = "batchkit-local-mnp:1"
+QUEUE_ARN = f"arn:aws:batch:local:000000000000:job-queue/{QUEUE}"
+EXECUTOR_TAG = "batchkit:executor"
+EXECUTOR_PREFERENCES = ("auto", "process", "docker")
+MAX_ARRAY_SIZE = 10_000
+MAX_DEPENDENCIES = 20
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """`$BATCHKIT_HOME`, else `~/.batchkit`."""
+    env = os.environ if environ is None else environ
+    value = env.get("BATCHKIT_HOME")
+    return Path(value).expanduser() if value else Path.home() / ".batchkit"
+
+
+class LocalProvider:
+    """The local engine as a `Provider` (cluster `local`)."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        clock: Callable[[], int] = _now_ms,
+        start_worker: bool = True,
+        idle_exit: float = DEFAULT_IDLE_EXIT_S,
+        capacity: Capacity | None = None,
+        selector: ExecutorSelector | None = None,
+    ) -> None:
+        self.home = (home or default_home()).expanduser()
+        self._clock = clock
+        self._start_worker = start_worker
+        self._idle_exit = idle_exit
+        self._capacity = capacity
+        self._selector = selector
+        self._store: Store | None = None
+        self._objects = LocalObjectStore(self.home / "s3")
+        self._logs = LogStore(self.home / "logs", clock=clock)
+        self.spawned: list[subprocess.Popen[bytes]] = []
+        """Workers this provider started (so that a test can stop and reap them)."""
+
+    # --- identity -------------------------------------------------------------------------------
+
+    @property
+    def cluster_name(self) -> str:
+        return "local"
+
+    @property
+    def kind(self) -> str:
+        return "local"
+
+    @property
+    def objects(self) -> LocalObjectStore:
+        return self._objects
+
+    @property
+    def artifact_root(self) -> str:
+        return ARTIFACT_ROOT
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.home / "engine.db")
+        return self._store
+
+    # --- jobs -----------------------------------------------------------------------------------
+
+    def submit(self, request: SubmitRequest) -> Job:
+        spec = self._spec(request)
+        job_id = str(uuid.uuid4())
+        rows = [
+            NewRow(
+                job_id,
+                None,
+                None,
+                runs=spec.array_size is None and spec.nodes == 1,
+                resources=spec.resources,
+            )
+        ]
+        if spec.array_size is not None:
+            rows += [
+                NewRow(f"{job_id}:{i}", job_id, i, True, spec.resources)
+                for i in range(spec.array_size)
+            ]
+        elif spec.nodes > 1:
+            rows += [
+                NewRow(f"{job_id}#{i}", job_id, i, True, spec.resources) for i in range(spec.nodes)
+            ]
+        job_id = self.store.insert_job(
+            spec, rows, created_at=self._clock(), client_token=request.client_token
+        )
+        self.ensure_worker()
+        return self._describe_one(job_id)
+
+    def describe_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        store = self.store
+        with store.read():
+            rows = store.rows(job_ids)
+            specs = self._specs_for(rows)
+            attempts = store.attempts(row.id for row in rows)
+        if self._start_worker and any(not row.status.is_final for row in rows):
+            self.ensure_worker()
+        return [
+            to_job(row, specs[row.parent_id or row.id], attempts.get(row.id, []), LOG_GROUP)
+            for row in rows
+        ]
+
+    def list_jobs(self, statuses: Sequence[JobStatus], queue: str | None = None) -> list[Job]:
+        if queue not in (None, QUEUE, QUEUE_ARN):
+            return []
+        store = self.store
+        with store.read():
+            rows = store.top_level(statuses)
+            attempts = store.attempts(row.id for row in rows)
+        if self._start_worker and any(not row.status.is_final for row in rows):
+            self.ensure_worker()
+        return [
+            to_job(row, row.spec, attempts.get(row.id, []), LOG_GROUP)
+            for row in rows
+            if row.spec is not None
+        ]
+
+    def list_children(self, parent: Job) -> list[Job]:
+        store = self.store
+        with store.read():
+            parents = store.rows([parent.job_id])
+            if not parents or parents[0].spec is None:
+                return []
+            spec = parents[0].spec
+            rows = store.children(parent.job_id)
+            attempts = store.attempts(row.id for row in rows)
+        return [to_job(row, spec, attempts.get(row.id, []), LOG_GROUP) for row in rows]
+
+    def terminate_job(self, job_id: str, reason: str) -> None:
+        rows = self.store.rows([job_id])
+        if not rows:
+            raise JobNotFoundError(job_id)
+        if rows[0].status.is_final:
+            return  # as TerminateJob: nothing to do, no error
+        self.store.request_termination(job_id, reason, self._clock())
+        self.ensure_worker()
+
+    # --- logs -----------------------------------------------------------------------------------
+
+    def get_log_events(
+        self,
+        stream: str,
+        *,
+        group: str | None = None,
+        start_from_head: bool = True,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> LogPage:
+        if group not in (None, LOG_GROUP):
+            return LogPage(events=[], next_forward_token=next_token, next_backward_token=None)
+        return self._logs.get_log_events(
+            stream, start_from_head=start_from_head, limit=limit, next_token=next_token
+        )
+
+    # --- queues and hosts -----------------------------------------------------------------------
+
+    def queues(self, names: Sequence[str] = ()) -> list[Queue]:
+        queue = Queue(
+            name=QUEUE,
+            arn=QUEUE_ARN,
+            priority=1,
+            state="ENABLED",
+            status="VALID",
+            status_reason="JobQueue Healthy",
+            compute_environments=(COMPUTE_ENVIRONMENT,),
+        )
+        if names and not any(name in (QUEUE, QUEUE_ARN) for name in names):
+            return []
+        return [queue]
+
+    def hosts(self) -> list[Host]:
+        capacity = self.capacity()
+        vcpus, memory, gpus, running = self.store.usage()
+        waiting = self.store.count_waiting()
+        pid = worker_pid(self.home)
+        hostname = socket.gethostname()
+        return [
+            Host(
+                instance_id=hostname,
+                instance_type="local",
+                status="ACTIVE",
+                private_ip="127.0.0.1",
+                private_dns=hostname,
+                container_instance_arn=None if pid is None else f"worker pid {pid}",
+                running_jobs=running,
+                pending_jobs=waiting,
+                registered_vcpus=capacity.vcpus,
+                registered_memory=capacity.memory,
+                available_vcpus=max(0.0, capacity.vcpus - vcpus),
+                available_memory=max(0, capacity.memory - memory),
+                registered_gpus=capacity.gpus,
+                available_gpus=max(0, capacity.gpus - gpus),
+                executor=self._executor_summary(),
+                engine_version=f"batchkit-local {batchkit.__version__}",
+            )
+        ]
+
+    def capacity(self) -> Capacity:
+        """The compute environment's capacity: the running worker's, else this provider's."""
+        if self._capacity is not None:
+            return self._capacity
+        recorded = self.store.get_meta("capacity") if worker_pid(self.home) else None
+        if recorded:
+            return Capacity.from_dict(json.loads(recorded))
+        return Capacity.of_this_machine()
+
+    # --- the worker -----------------------------------------------------------------------------
+
+    def ensure_worker(self) -> None:
+        """Spawn a background worker unless one holds the home's lock (or workers are off)."""
+        if not self._start_worker or worker_pid(self.home) is not None:
+            return
+        env = dict(os.environ)
+        if self._capacity is not None:
+            env["BATCHKIT_LOCAL_VCPUS"] = str(self._capacity.vcpus)
+            env["BATCHKIT_LOCAL_MEMORY"] = str(self._capacity.memory)
+            env["BATCHKIT_LOCAL_GPUS"] = str(self._capacity.gpus)
+        self.spawned.append(spawn_worker(self.home, idle_exit=self._idle_exit, environment=env))
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _describe_one(self, job_id: str) -> Job:
+        found = self.describe_jobs([job_id])
+        if not found:
+            raise JobNotFoundError(job_id)
+        return found[0]
+
+    def _specs_for(self, rows: Sequence[JobRow]) -> dict[str, Spec]:
+        specs = {row.id: row.spec for row in rows if row.spec is not None}
+        missing = {row.parent_id for row in rows if row.parent_id and row.parent_id not in specs}
+        for parent in self.store.rows(p for p in missing if p):
+            if parent.spec is not None:
+                specs[parent.id] = parent.spec
+        return specs
+
+    def _executor_summary(self) -> str:
+        selector = self._selector
+        if selector is None:
+            if importlib.util.find_spec("batchkit.providers.local.selection") is None:
+                return "process"
+            selector = default_selector()
+        try:
+            plain, _ = selector(None, "auto")
+            with_image, _ = selector("batchkit-base/busybox:latest", "auto")
+        except Exception:  # a broken engine must not break `hosts`
+            return "process"
+        if plain.name == with_image.name:
+            return plain.name
+        return f"{with_image.name} (jobs with an image), {plain.name} (others)"
+
+    def _spec(self, request: SubmitRequest) -> Spec:
+        """Validate a request as SubmitJob would, and turn it into the engine's spec."""
+        if request.queue not in (None, QUEUE, QUEUE_ARN):
+            raise NotFoundError(
+                f"job queue {request.queue!r} not found on the local engine",
+                hint=f"the local engine has one queue, {QUEUE!r}; leave the queue unset",
+            )
+        if not request.command:
+            raise UsageError(f"job {request.name!r} has no command", hint="give a command to run")
+        size = request.array_size
+        if size is not None and not 2 <= size <= MAX_ARRAY_SIZE:
+            raise UsageError(
+                f"array size {size} is out of range", hint=f"use 2 to {MAX_ARRAY_SIZE}, as Batch"
+            )
+        if request.nodes < 1:
+            raise UsageError(f"node count {request.nodes} is out of range", hint="use 1 or more")
+        if size is not None and request.nodes > 1:
+            raise UsageError(
+                "a job cannot be both an array and a multi-node job",
+                hint="drop --array-size or --nodes",
+            )
+        if not 1 <= request.retry_attempts <= 10:
+            raise UsageError(
+                f"retry attempts {request.retry_attempts} is out of range", hint="use 1 to 10"
+            )
+        if request.timeout is not None and request.timeout < 60:
+            raise UsageError(
+                f"timeout {request.timeout}s is too short",
+                hint="AWS Batch needs at least 60 seconds",
+            )
+        res = request.resources
+        if res.vcpus <= 0 or res.memory < 4 or res.gpus < 0:
+            raise UsageError(
+                f"invalid resources: {res.vcpus} vCPUs, {res.memory} MiB, {res.gpus} GPUs",
+                hint="use more than 0 vCPUs, at least 4 MiB of memory and 0 or more GPUs",
+            )
+        executor = request.tags.get(EXECUTOR_TAG, "auto")
+        if executor not in EXECUTOR_PREFERENCES:
+            raise UsageError(
+                f"unknown executor {executor!r}",
+                hint="use one of: " + ", ".join(EXECUTOR_PREFERENCES),
+            )
+        self._check_dependencies(request)
+        return Spec(
+            name=request.name,
+            command=tuple(request.command),
+            environment=dict(request.environment),
+            resources=res,
+            image=request.image,
+            queue=QUEUE,
+            array_size=size,
+            nodes=request.nodes,
+            depends_on=tuple(request.depends_on),
+            retry_attempts=request.retry_attempts,
+            timeout=request.timeout,
+            tags=dict(request.tags),
+            s3_folder_url=request.s3_folder_url or request.environment.get("PCLUSTER_JOB_S3_URL"),
+            job_definition=MNP_JOB_DEFINITION if request.nodes > 1 else JOB_DEFINITION,
+            executor=executor,
+        )
+
+    def _check_dependencies(self, request: SubmitRequest) -> None:
+        deps = request.depends_on
+        if len(deps) > MAX_DEPENDENCIES:
+            raise UsageError(
+                f"{len(deps)} dependencies is too many", hint=f"Batch allows {MAX_DEPENDENCIES}"
+            )
+        targets = {row.id: row for row in self.store.rows(d.job_id for d in deps if d.job_id)}
+        for dep in deps:
+            if dep.job_id is None:
+                if dep.type is not DependencyType.SEQUENTIAL or request.array_size is None:
+                    raise UsageError(
+                        "a dependency without a job id must be SEQUENTIAL, on an array job",
+                        hint="give the job id to depend on",
+                    )
+                continue
+            target = targets.get(dep.job_id)
+            if target is None:
+                raise JobNotFoundError(
+                    dep.job_id, hint="a job can only depend on jobs of the same cluster"
+                )
+            if dep.type is DependencyType.N_TO_N:
+                other = target.spec.array_size if target.spec is not None else None
+                if request.array_size is None or other != request.array_size:
+                    raise UsageError(
+                        f"an N_TO_N dependency on {dep.job_id} needs two arrays of the same size",
+                        hint="make both jobs arrays of the same size, or drop the type",
+                    )
