@@ -44,7 +44,11 @@ def allow(actions: list[str], resources: list[Any] | Any, **extra: Any) -> Json:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, insertion order, and `|` literals for multi-line strings (inline code)."""
+    """Block style, insertion order, `|` literals for multi-line strings (inline code), and no
+    anchors: CloudFormation rejects YAML aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:

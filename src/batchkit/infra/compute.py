@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from batchkit.infra.cfn import Json, get_att, ref, sub
+from batchkit.infra.cfn import NO_VALUE, Json, get_att, if_, ref, sub
 from batchkit.infra.config import (
     ClusterConfig,
     ComputeEnvironmentConfig,
@@ -13,7 +13,7 @@ from batchkit.infra.config import (
     FsxLustreVolumeConfig,
     QueueConfig,
 )
-from batchkit.infra.iam import instance_profile_arn, uses_spot_fleet_role
+from batchkit.infra.iam import instance_profile_arn
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
 
 USER_DATA_BOUNDARY = "==BATCHKIT=="
@@ -139,7 +139,7 @@ def compute_environment(
             resources["DesiredvCpus"] = ce.desired_vcpus
         if ce.bid_percentage is not None:
             resources["BidPercentage"] = ce.bid_percentage
-        if ce.type.value == "SPOT" and uses_spot_fleet_role(config):
+        if ce.needs_spot_fleet_role:
             resources["SpotIamFleetRole"] = get_att("SpotFleetRole", "Arn")
     return {
         "Type": "AWS::Batch::ComputeEnvironment",
@@ -147,6 +147,7 @@ def compute_environment(
             "ComputeEnvironmentName": Names.of(config).compute_environment(queue, ce),
             "Type": "MANAGED",
             "State": "ENABLED",
+            "ServiceRole": if_("HasBatchServiceRole", ref("BatchServiceRole"), NO_VALUE),
             "ComputeResources": resources,
             "Tags": tags(config),
         },

@@ -80,8 +80,9 @@ class ComputeEnvironmentConfig(Model):
         return "BEST_FIT_PROGRESSIVE"
 
     @property
-    def uses_gpu(self) -> bool:
-        return any(is_gpu_instance_type(t) for t in self.instance_types or [])
+    def needs_spot_fleet_role(self) -> bool:
+        """Batch uses a Spot Fleet role only for SPOT environments with the BEST_FIT strategy."""
+        return self.type is ComputeType.SPOT and self.resolved_allocation_strategy == "BEST_FIT"
 
 
 class QueueConfig(Model):

@@ -100,11 +100,7 @@ def job_statements(config: ClusterConfig) -> list[Json]:
 
 def uses_spot_fleet_role(config: ClusterConfig) -> bool:
     """Batch needs a Spot Fleet role only for SPOT environments with a BEST_FIT strategy."""
-    return any(
-        ce.type.value == "SPOT" and ce.resolved_allocation_strategy == "BEST_FIT"
-        for queue in config.queues
-        for ce in queue.compute_environments
-    )
+    return any(ce.needs_spot_fleet_role for q in config.queues for ce in q.compute_environments)
 
 
 def resources(config: ClusterConfig, *, cleanup: bool) -> Json:

@@ -59,6 +59,14 @@ class Names:
     def codebuild_project(self) -> str:
         return f"{self.prefix}-images"
 
+    @property
+    def job_state_rule(self) -> str:
+        return f"{self.prefix}-job-state"
+
+    @property
+    def job_events_topic(self) -> str:
+        return f"{self.prefix}-job-events"
+
     def lambda_function(self, purpose: str) -> str:
         return f"{self.prefix}-{purpose}"
 

@@ -1,0 +1,249 @@
+"""The rendered template: golden files, cfn-lint, least-privilege IAM, C4 parameters/outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cfnlint.api import lint
+
+from batchkit import __version__
+from batchkit.infra.config import ClusterConfig, load_cluster_config, parse_cluster_config
+from batchkit.infra.template import render_template, render_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden"
+CONFIGS = {
+    "minimal": Path(__file__).parent / "minimal.yaml",
+    "spot-fargate": ROOT / "examples" / "spot-fargate.yaml",
+    "gpu-efs": ROOT / "examples" / "gpu-efs.yaml",
+    "example": ROOT / "examples" / "batchkit.yaml",
+}
+
+
+def config_of(name: str) -> ClusterConfig:
+    return load_cluster_config(CONFIGS[name])
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_template_matches_its_golden_file(name: str) -> None:
+    """Regenerate after an intended change with BATCHKIT_UPDATE_GOLDEN=1."""
+    text = render_yaml(config_of(name))
+    golden = GOLDEN / f"{name}.yaml"
+    if os.environ.get("BATCHKIT_UPDATE_GOLDEN") == "1":
+        golden.write_text(text, encoding="utf-8")
+    assert golden.is_file(), f"no golden file {golden}: run with BATCHKIT_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(encoding="utf-8"), (
+        f"{name}: template differs from {golden.name}; if intended, BATCHKIT_UPDATE_GOLDEN=1"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_cfn_lint_reports_no_errors(name: str) -> None:
+    config = config_of(name)
+    matches = lint(render_yaml(config), regions=[config.region])
+    errors = [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches]
+    errors = [e for e in errors if e.startswith("E")]
+    assert errors == []
+
+
+# Actions without resource-level permissions, the only ones that may act on "*".
+STAR_RESOURCE_ALLOWED = {"ecr:GetAuthorizationToken"}
+
+
+def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for inline in resource["Properties"].get("Policies", []):
+            for statement in inline["PolicyDocument"]["Statement"]:
+                found.append((logical, statement))
+    return found
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_iam_has_no_wildcard_actions_and_star_resources_only_where_needed(name: str) -> None:
+    template = render_template(config_of(name))
+    statements = _statements(template)
+    assert len(statements) >= 8
+    for role, statement in statements:
+        actions = _listed(statement["Action"])
+        assert all("*" not in action for action in actions), (role, actions)
+        if "*" in _listed(statement["Resource"]):
+            assert set(actions) <= STAR_RESOURCE_ALLOWED, (role, actions)
+
+
+def test_roles_are_scoped_to_the_cluster_path_and_carry_the_boundary() -> None:
+    template = render_template(config_of("gpu-efs"))
+    roles = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert roles
+    for role in roles:
+        assert role["Properties"]["Path"] == "/batchkit/ml-training/"
+        assert role["Properties"]["PermissionsBoundary"] == (
+            "arn:aws:iam::123456789012:policy/MLBoundary"
+        )
+
+
+def test_job_role_reaches_only_the_job_folders_and_the_efs_file_systems() -> None:
+    template = render_template(config_of("gpu-efs"))
+    text = json.dumps(template["Resources"]["JobRole"])
+    assert "${ArtifactS3RootDirectory}/batch/*" in text
+    assert "file-system/fs-0123456789abcdef0" in text
+    assert "file-system/fs-0fedcba9876543210" in text
+    assert "s3:DeleteObject" not in text
+
+
+def test_c4_parameters_and_outputs_are_present() -> None:
+    template = render_template(config_of("example"))
+    parameters = template["Parameters"]
+    assert parameters["Scheduler"]["Default"] == "awsbatch"
+    assert parameters["ArtifactS3RootDirectory"]["Default"] == "batchkit/research"
+    assert parameters["ProxyServer"]["Default"] == "NONE"
+    assert "ResourcesS3Bucket" in parameters
+    outputs = template["Outputs"]
+    for key in (
+        "BatchComputeEnvironmentArn",
+        "BatchJobQueueArn",
+        "BatchJobDefinitionArn",
+        "BatchJobDefinitionMnpArn",
+        "HeadNodePrivateIP",
+        "BatchCliRequirements",
+        "BatchkitVersion",
+        "BucketName",
+        "EcrRepositoryUri",
+        "EcrRepositoryName",
+        "CodeBuildProjectName",
+        "JobLogGroup",
+        "JobRoleArn",
+        "JobQueues",
+        "ComputeEnvironments",
+    ):
+        assert key in outputs, key
+    assert outputs["BatchkitVersion"]["Value"] == __version__
+    assert outputs["HeadNodePrivateIP"]["Value"] == "NONE"
+    assert outputs["BatchCliRequirements"]["Value"] == "aws-parallelcluster-awsbatch-cli<2.0.0"
+    assert outputs["BatchJobDefinitionMnpArn"]["Condition"] == "MultiNodeEnabled"
+    queues = outputs["JobQueues"]["Value"]["Fn::Sub"]
+    assert list(json.loads(queues)) == ["cpu", "gpu", "fargate"]  # the default queue first
+
+
+def test_default_queue_leads_the_outputs() -> None:
+    config = config_of("spot-fargate")
+    outputs = render_template(config)["Outputs"]
+    assert outputs["BatchJobQueueArn"]["Value"] == {"Ref": "JobQueueBatch"}
+    assert outputs["BatchComputeEnvironmentArn"]["Value"] == {"Ref": "ComputeEnvironmentBatchSpot"}
+
+
+def test_job_definitions_log_to_the_cluster_group_and_have_a_retry_strategy() -> None:
+    resources = render_template(config_of("gpu-efs"))["Resources"]
+    container = resources["JobDefinition"]["Properties"]
+    assert container["RetryStrategy"] == {"Attempts": 1}
+    log = container["ContainerProperties"]["LogConfiguration"]
+    assert log["LogDriver"] == "awslogs"
+    assert log["Options"]["awslogs-group"] == {"Ref": "JobLogGroup"}
+    mounts = {m["ContainerPath"] for m in container["ContainerProperties"]["MountPoints"]}
+    assert mounts == {"/home/shared", "/datasets", "/scratch"}
+    assert resources["JobDefinitionMnp"]["Condition"] == "MultiNodeEnabled"
+    assert resources["JobDefinitionMnp"]["Properties"]["RetryStrategy"] == {"Attempts": 1}
+
+
+def test_fargate_environments_get_no_instance_settings() -> None:
+    resources = render_template(config_of("spot-fargate"))["Resources"]
+    fargate = resources["ComputeEnvironmentSmallFargateSpot"]["Properties"]["ComputeResources"]
+    assert fargate["Type"] == "FARGATE_SPOT"
+    assert not {"InstanceTypes", "InstanceRole", "LaunchTemplate", "MinvCpus"} & set(fargate)
+    spot = resources["ComputeEnvironmentBatchSpot"]["Properties"]["ComputeResources"]
+    assert spot["BidPercentage"] == 70
+    assert spot["AllocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
+    assert "SpotIamFleetRole" not in spot
+    legacy = resources["ComputeEnvironmentLegacySpotBestfit"]["Properties"]["ComputeResources"]
+    assert legacy["SpotIamFleetRole"] == {"Fn::GetAtt": ["SpotFleetRole", "Arn"]}
+
+
+def test_gpu_queues_use_the_nvidia_ami_and_others_do_not() -> None:
+    resources = render_template(config_of("gpu-efs"))["Resources"]
+    gpu = resources["ComputeEnvironmentGpuG5"]["Properties"]["ComputeResources"]
+    cpu = resources["ComputeEnvironmentCpuOndemand"]["Properties"]["ComputeResources"]
+    assert gpu["Ec2Configuration"][0]["ImageType"] == "ECS_AL2023_NVIDIA"
+    assert cpu["Ec2Configuration"][0]["ImageType"] == "ECS_AL2023"
+
+
+def test_fsx_volumes_are_mounted_by_user_data_with_quoted_values() -> None:
+    resources = render_template(config_of("gpu-efs"))["Resources"]
+    data = resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    script = data["UserData"]["Fn::Base64"]["Fn::Sub"]
+    assert "Content-Type: multipart/mixed" in script
+    assert (
+        "mount -t lustre -o relatime,flock "
+        "'fs-0aaaabbbbccccdddd.fsx.${AWS::Region}.${AWS::URLSuffix}@tcp:/fsx2xhbv' "
+        "/mnt/batchkit/scratch"
+    ) in script
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+
+
+def test_keeping_data_retains_storage_and_drops_the_cleanup_resources() -> None:
+    kept = render_template(config_of("gpu-efs"))
+    for logical in ("Bucket", "Repository", "JobLogGroup"):
+        assert kept["Resources"][logical]["DeletionPolicy"] == "Retain"
+    assert "CleanupOnDelete" not in kept["Parameters"]
+    assert not [r for r in kept["Resources"].values() if r["Type"].startswith("Custom::")]
+    cleaned = render_template(config_of("minimal"))
+    assert cleaned["Resources"]["Bucket"]["DeletionPolicy"] == "Delete"
+    custom = {k: r for k, r in cleaned["Resources"].items() if r["Type"].startswith("Custom::")}
+    assert set(custom) == {"EmptyEcrOnDelete", "EmptyS3OnDelete"}
+    assert all(r["Condition"] == "CleanupOnDeleteEnabled" for r in custom.values())
+
+
+def test_bucket_is_private_encrypted_tls_only_and_expires_job_folders() -> None:
+    resources = render_template(config_of("minimal"))["Resources"]
+    bucket = resources["Bucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    rule = bucket["LifecycleConfiguration"]["Rules"][0]
+    assert rule["Prefix"] == {"Fn::Sub": "${ArtifactS3RootDirectory}/batch/"}
+    assert rule["ExpirationInDays"] == 30
+    deny = resources["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    repository = resources["Repository"]["Properties"]
+    assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert json.loads(repository["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+
+
+def test_event_rule_matches_only_this_clusters_queues() -> None:
+    resources = render_template(config_of("example"))["Resources"]
+    pattern = resources["JobStateRule"]["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.batch"]
+    assert pattern["detail"]["jobQueue"] == [
+        {"Ref": "JobQueueCpu"},
+        {"Ref": "JobQueueGpu"},
+        {"Ref": "JobQueueFargate"},
+    ]
+
+
+def test_rendering_is_pure_and_yaml_round_trips() -> None:
+    config = config_of("example")
+    assert render_yaml(config) == render_yaml(config)
+    assert yaml.safe_load(render_yaml(config)) == render_template(config)
+
+
+def test_toggles_are_parameters_with_user_facing_defaults() -> None:
+    text = CONFIGS["minimal"].read_text() + "features: {image_builds: false}\n"
+    parameters = render_template(parse_cluster_config(text))["Parameters"]
+    assert parameters["EnableImageBuilds"]["Default"] == "false"
+    assert parameters["EnableMultiNode"]["Default"] == "true"
+    assert parameters["CleanupOnDelete"]["AllowedValues"] == ["true", "false"]
+
+
+def test_example_shipped_with_init_is_the_examples_file() -> None:
+    packaged = ROOT / "src" / "batchkit" / "infra" / "example.yaml"
+    assert packaged.read_text() == (ROOT / "examples" / "batchkit.yaml").read_text()
