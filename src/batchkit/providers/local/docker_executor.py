@@ -155,6 +155,20 @@ def split_log_timestamp(line: str) -> tuple[int | None, str]:
     return int(seconds.timestamp()) * 1000 + millis, line[match.end() :]
 
 
+def remove_container(api: Any, container_id: str, description: str) -> None:
+    """Kill (when running) and remove a container with its anonymous volumes; a container that is
+    already gone is fine. `api` is a `docker.APIClient`."""
+    try:
+        api.remove_container(container_id, v=True, force=True)
+    except NotFound:
+        return
+    except (DockerException, OSError) as err:
+        raise EngineError(
+            f"could not remove {description} ({container_id[:12]}): {err}",
+            hint=f"remove it by hand: docker rm -f {container_id}",
+        ) from err
+
+
 class LogPump:
     """Copies a container's stdout and stderr into a LogSink, line by line, as they come.
 
@@ -292,15 +306,9 @@ class DockerRun:
     def _remove(self) -> None:
         if self._removed:
             return
-        try:
-            self._container.remove(force=True, v=True)
-        except NotFound:
-            pass
-        except (DockerException, OSError) as err:
-            raise EngineError(
-                f"could not remove container {self.container_id} of job {self._job_id}: {err}",
-                hint=f"remove it by hand: docker rm -f {self.container_id}",
-            ) from err
+        remove_container(
+            self._container.client.api, self.container_id, f"the container of job {self._job_id}"
+        )
         self._removed = True
 
 
@@ -381,15 +389,7 @@ class DockerExecutor:
         container_id = identity.get("container_id")
         if not container_id:
             return
-        try:
-            self._client.containers.get(str(container_id)).remove(force=True, v=True)
-        except NotFound:
-            return
-        except (DockerException, OSError) as err:
-            raise EngineError(
-                f"could not remove leftover container {container_id}: {err}",
-                hint=f"remove it by hand: docker rm -f {container_id}",
-            ) from err
+        remove_container(self._client.api, str(container_id), "a leftover container")
 
     def leftover_containers(self) -> list[str]:
         """Ids of every container (running or not) labelled with this engine home."""
