@@ -137,7 +137,7 @@ main() {
             --force) force=1 ;;
             busybox | debian) wanted+=("$name") ;;
             -h | --help)
-                sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+                sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
                 return 0
                 ;;
             *) die "unknown image '$name' (known: busybox, debian)" ;;

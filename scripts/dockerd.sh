@@ -12,6 +12,8 @@
 #   BATCHKIT_BASE_IMAGES   which base images to build after the engine is up
 #                          (default "busybox debian"; "busybox" skips the minutes-long debootstrap)
 #   BATCHKIT_DOCKERD_WAIT  seconds to wait for a started dockerd to answer (default 60)
+#   BATCHKIT_DOCKERD_STORAGE_DRIVER  force a storage driver (default: overlay2 when the kernel can
+#                          mount an overlay on the data root, else vfs)
 
 _BK_DOCKERD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _BK_DOCKERD_WORK="$_BK_DOCKERD_REPO/.ci-work"
@@ -97,7 +99,7 @@ _bk_register_exit_trap() {
 _bk_start_dockerd() {
     local driver wait_s=${BATCHKIT_DOCKERD_WAIT:-60} i
     mkdir -p "$_BK_DOCKERD_WORK/docker" "$_BK_DOCKERD_WORK/docker-exec"
-    driver=$(_bk_storage_driver)
+    driver=${BATCHKIT_DOCKERD_STORAGE_DRIVER:-$(_bk_storage_driver)}
     # A dockerd killed with -9 leaves its socket and pidfile behind; dockerd refuses a live pidfile
     # itself, so removing a stale one is safe once nothing answers on the socket.
     if [ -f "$_BK_DOCKERD_PIDFILE" ] && ! kill -0 "$(cat "$_BK_DOCKERD_PIDFILE")" 2>/dev/null; then
@@ -164,6 +166,13 @@ docker_engine_down() {
         fi
         wait "$pid" 2>/dev/null
     fi
+    # dockerd leaves its bind mount of the host's network namespace behind; nothing uses it now.
+    local mounted
+    for mounted in "$_BK_DOCKERD_WORK"/docker-exec/netns/*; do
+        if [ -e "$mounted" ] && mountpoint -q "$mounted" 2>/dev/null; then
+            umount "$mounted" 2>/dev/null || true
+        fi
+    done
     if [ "${DOCKER_HOST:-}" = "unix://$_BK_DOCKERD_SOCK" ]; then
         unset DOCKER_HOST
     fi
