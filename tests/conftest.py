@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.moto_server", "tests.fixtures.docker_engine"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.moto_server",
+    "tests.fixtures.docker_engine",
+    "tests.fixtures.local_engine",
+]
 
 _AWS_VARIABLES = (
     "AWS_PROFILE",

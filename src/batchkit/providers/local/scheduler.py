@@ -622,6 +622,7 @@ class Scheduler:
             parent.status_summary = summary
             done = summary["SUCCEEDED"] + summary["FAILED"]
             if children and done == len(children):
+                self._changed = True  # jobs that depend on this array may move on
                 parent.stopped_at = max((c.stopped_at or now) for c in children)
                 if summary["FAILED"]:
                     parent.status = JobStatus.FAILED
