@@ -1,0 +1,51 @@
+"""The CLI under test: the real Typer app, with a fake provider injected through `CliEnv`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pytest
+from tests.jobs.fakes import FakeProvider
+from typer.testing import CliRunner, Result
+
+from batchkit.api import Cluster
+from batchkit.cli.app import app
+from batchkit.cli.context import CliEnv, StdinKind
+
+
+@dataclass
+class Cli:
+    fake: FakeProvider = field(default_factory=FakeProvider)
+    environ: dict[str, str] = field(default_factory=dict)
+    connected: list[str | None] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)
+
+    def run(
+        self,
+        *args: str,
+        stdin: bytes = b"",
+        stdin_kind: StdinKind = "none",
+        environ: Mapping[str, str] | None = None,
+    ) -> Result:
+        cluster = Cluster(
+            self.fake, sleep=self.sleeps.append, clock=lambda: 1700000000.0, monotonic=lambda: 0.0
+        )
+
+        def connect(name: str | None) -> Cluster:
+            self.connected.append(name)
+            return cluster
+
+        env = CliEnv(
+            connect=connect,
+            environ=dict(environ if environ is not None else self.environ),
+            stdin_kind=lambda: stdin_kind,
+            read_stdin=lambda: stdin,
+            sleep=self.sleeps.append,
+        )
+        return CliRunner().invoke(app, list(args), obj=env)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()

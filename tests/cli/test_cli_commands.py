@@ -1,0 +1,236 @@
+"""`stat`, `out`, `kill`, `queues`, `hosts` and the error boundary, through the real Typer app."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from tests.cli.conftest import Cli
+
+from batchkit.errors import AwsError
+from batchkit.models import Job, JobStatus
+
+
+def local(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000).astimezone().isoformat()
+
+
+@pytest.fixture
+def jobs(cli: Cli) -> Cli:
+    fake = cli.fake
+    fake.add(
+        Job("simple-ok", "ok", JobStatus.SUCCEEDED, started_at=1_000, stopped_at=2_000, exit_code=0)
+    )
+    fake.add(Job("arr", "array", JobStatus.RUNNING, started_at=3_000, array_size=2))
+    fake.add(Job("mnp", "multi", JobStatus.RUNNABLE, nodes=3))
+    return cli
+
+
+def test_stat_default_table_shows_active_jobs_like_awsbstat(jobs: Cli) -> None:
+    result = jobs.run("stat")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "jobId    jobName    status    startedAt                  stoppedAt    exitCode",
+        "-------  ---------  --------  -------------------------  -----------  ----------",
+        "mnp *3   multi      RUNNABLE  -                          -            -",
+        f"arr [2]  array      RUNNING   {local(3_000)}  -            -",
+    ]
+
+
+def test_stat_all_with_expanded_children(jobs: Cli) -> None:
+    result = jobs.run("stat", "-s", "ALL", "-e")
+
+    ids = [line.split()[0] for line in result.stdout.splitlines()[2:]]
+    assert ids == ["mnp#0", "mnp#1", "mnp#2", "arr:0", "arr:1", "simple-ok"]
+
+
+def test_stat_empty_prints_header_only(cli: Cli) -> None:
+    result = cli.run("stat")
+
+    assert result.stdout.splitlines() == [
+        "jobId    jobName    status    startedAt    stoppedAt    exitCode",
+        "-------  ---------  --------  -----------  -----------  ----------",
+    ]
+
+
+def test_stat_single_simple_id_shows_details(jobs: Cli) -> None:
+    result = jobs.run("stat", "simple-ok")
+
+    lines = result.stdout.splitlines()
+    assert lines[0] == "jobId                    : simple-ok"
+    assert "status                   : SUCCEEDED" in lines
+    assert "exitCode                 : 0" in lines
+    assert "memory[MB]               : 128" in lines
+    assert lines[-1] == "-" * 25
+    assert [line.split(":")[0].strip() for line in lines[:-1]] == [
+        "jobId", "jobName", "createdAt", "startedAt", "stoppedAt", "status", "statusReason",
+        "jobDefinition", "jobQueue", "command", "exitCode", "reason", "vcpus", "memory[MB]",
+        "nodes", "logStream", "log", "s3FolderUrl",
+    ]  # fmt: skip
+
+
+def test_stat_parent_by_id_shows_children_in_a_table(jobs: Cli) -> None:
+    result = jobs.run("stat", "mnp", "simple-ok")
+
+    ids = [line.split()[0] for line in result.stdout.splitlines()[2:]]
+    assert ids == ["mnp", "mnp#0", "mnp#1", "mnp#2", "simple-ok"]
+
+
+def test_stat_unknown_id_exit_3(jobs: Cli) -> None:
+    result = jobs.run("stat", "nope", "-d")
+
+    assert result.exit_code == 3
+    assert "Job (nope) not found." in result.stderr
+
+
+def test_stat_json(jobs: Cli) -> None:
+    data = json.loads(jobs.run("stat", "-s", "ALL", "--json").stdout)
+
+    assert [d["jobId"] for d in data] == ["mnp", "arr", "simple-ok"]
+
+
+def test_stat_bad_status_exit_2(cli: Cli) -> None:
+    result = cli.run("stat", "-s", "RUNNING,DONE")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: -s/--status: unknown status 'DONE'")
+
+
+def test_out_prints_every_line_with_local_time(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING))
+    cli.fake.start("j")
+    cli.fake.log("j", "one", "two", "three", "four")
+
+    result = cli.run("out", "j")
+    raw = cli.run("out", "j", "--raw", "-t", "2")
+
+    assert result.exit_code == 0
+    assert [line.split(": ", 1)[1] for line in result.stdout.splitlines()] == [
+        "one",
+        "two",
+        "three",
+        "four",
+    ]
+    assert result.stdout.splitlines()[0].startswith(
+        local(cli.fake.streams["stream/j"][0].timestamp)
+    )
+    assert raw.stdout.splitlines() == ["three", "four"]
+
+
+def test_out_of_a_job_not_started(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNABLE))
+
+    result = cli.run("out", "j")
+
+    assert result.exit_code == 0
+    assert result.stderr.strip() == "No log stream found for job (j) in the status (RUNNABLE)"
+
+
+def test_out_stream_follows_until_the_end(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING))
+    cli.fake.start("j")
+    cli.fake.log("j", "first")
+
+    def finish(fake) -> None:
+        if len(cli.sleeps) == 1 and not fake.jobs["j"].status.is_final:
+            fake.log("j", "last")
+            fake.finish("j")
+
+    cli.fake.on_describe = finish
+    result = cli.run("out", "j", "-s", "-sp", "2", "--raw")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["first", "last"]
+    assert cli.sleeps == [2.0]
+
+
+@pytest.mark.parametrize("args", [["-hd", "1", "-t", "1"], ["-hd", "1", "-s"], ["-sp", "3"]])
+def test_out_bad_flag_combinations(cli: Cli, args: list[str]) -> None:
+    result = cli.run("out", *args, "j")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+
+
+def test_kill_messages_as_awsbkill(cli: Cli) -> None:
+    cli.fake.add(Job("queued", "q", JobStatus.RUNNABLE))
+    cli.fake.add(Job("running", "r", JobStatus.RUNNING))
+    cli.fake.add(Job("done", "d", JobStatus.SUCCEEDED))
+
+    result = cli.run("kill", "queued", "running", "done", "ghost")
+
+    assert result.exit_code == 3
+    assert result.stdout.splitlines() == [
+        "Your job cancellation request for job (queued) in status (RUNNABLE) has been submitted.",
+        "Your job termination request for job (running) in status (RUNNING) has been submitted.",
+        "Job (done) is already in (SUCCEEDED) status.",
+    ]
+    assert result.stderr.strip() == "Job (ghost) not found."
+    assert cli.fake.terminated == [
+        ("queued", "Terminated by the user"),
+        ("running", "Terminated by the user"),
+    ]
+
+
+def test_kill_custom_reason(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING))
+
+    assert cli.run("kill", "-r", "enough", "j").exit_code == 0
+    assert cli.fake.terminated == [("j", "enough")]
+
+
+def test_queues_and_hosts(cli: Cli) -> None:
+    assert cli.run("queues").stdout.splitlines()[2].split() == ["default", "VALID"]
+    assert (
+        "jobQueueArn              : arn:aws:batch:local:0:job-queue/default"
+        in cli.run("queues", "default").stdout
+    )
+    assert cli.run("hosts").stdout.splitlines()[2].split() == [
+        "local-host",
+        "local",
+        "127.0.0.1",
+        "-",
+        "1",
+    ]
+    details = cli.run("hosts", "-d").stdout
+    assert "registeredCPUs           : 0.0" in details
+    assert json.loads(cli.run("hosts", "--json").stdout)[0]["ec2InstanceId"] == "local-host"
+
+
+def test_batchkit_error_becomes_error_and_hint(cli: Cli) -> None:
+    def boom(*_a, **_k):
+        raise AwsError("throttled by Batch", hint="try again later")
+
+    cli.fake.list_jobs = boom  # type: ignore[method-assign]
+    result = cli.run("stat")
+
+    assert result.exit_code == 4
+    assert result.stderr == "error: throttled by Batch\nhint: try again later\n"
+
+
+def test_unexpected_error_is_one_line_without_traceback(cli: Cli) -> None:
+    def boom(*_a, **_k):
+        raise ValueError("kaput\nsecond line")
+
+    cli.fake.list_jobs = boom  # type: ignore[method-assign]
+    result = cli.run("stat")
+    debug = cli.run("stat", "--debug")
+
+    assert result.exit_code == 6
+    assert result.stderr.splitlines() == [
+        "error: unexpected ValueError: kaput",
+        "hint: re-run with --debug to see the traceback, and report it",
+    ]
+    assert "Traceback" not in result.stderr
+    assert debug.exit_code == 6 and "Traceback" in debug.stderr
+
+
+def test_ctrl_c_exits_130(cli: Cli) -> None:
+    def interrupt(*_a, **_k):
+        raise KeyboardInterrupt
+
+    cli.fake.list_jobs = interrupt  # type: ignore[method-assign]
+
+    assert cli.run("stat").exit_code == 130

@@ -1,0 +1,132 @@
+"""Reading output: everything by default, head, tail, and following that ends when the job does."""
+
+from __future__ import annotations
+
+from tests.jobs.fakes import FakeProvider
+
+from batchkit.jobs.logtail import LogLine, LogTail, NoStream
+from batchkit.models import Job, JobStatus
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def messages(items) -> list[str]:
+    return [i.event.message if isinstance(i, LogLine) else f"<{i.job.status.value}>" for i in items]
+
+
+def finished_job(lines: int) -> FakeProvider:
+    fake = FakeProvider(page_size=3)
+    fake.add(Job("j", "n", JobStatus.SUBMITTED))
+    fake.start("j")
+    fake.log("j", *[f"line {i}" for i in range(lines)])
+    fake.finish("j")
+    return fake
+
+
+def test_default_prints_every_line_across_pages() -> None:
+    fake = finished_job(20_005)
+    fake.page_size = 10_000
+
+    out = messages(LogTail(fake).read("j"))
+
+    assert len(out) == 20_005
+    assert out[0] == "line 0" and out[-1] == "line 20004"
+
+
+def test_head_and_tail() -> None:
+    fake = finished_job(10)
+
+    assert messages(LogTail(fake).read("j", head=2)) == ["line 0", "line 1"]
+    assert messages(LogTail(fake).read("j", tail=2)) == ["line 8", "line 9"]
+
+
+def test_job_without_stream_reports_its_status() -> None:
+    fake = FakeProvider()
+    fake.add(Job("j", "n", JobStatus.RUNNABLE, status_reason="waiting for capacity"))
+
+    [item] = list(LogTail(fake).read("j"))
+
+    assert isinstance(item, NoStream)
+    assert item.job.status_reason == "waiting for capacity"
+
+
+def test_follow_ends_when_the_job_is_final_and_drained() -> None:
+    fake = FakeProvider(page_size=2)
+    fake.add(Job("j", "n", JobStatus.RUNNABLE))
+    steps = iter(
+        [
+            lambda: None,
+            lambda: (fake.start("j"), fake.log("j", "a", "b", "c")),
+            lambda: fake.log("j", "d"),
+            lambda: (fake.log("j", "e"), fake.finish("j")),
+        ]
+    )
+    time = FakeTime()
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+        next(steps, lambda: None)()
+
+    out = messages(LogTail(fake, sleep=sleep, clock=time.clock, period=5).read("j", follow=True))
+
+    assert out == ["<RUNNABLE>", "a", "b", "c", "d", "e"]
+    assert time.sleeps == [5, 5, 5, 5]
+
+
+def test_follow_with_tail_starts_from_the_last_lines() -> None:
+    fake = finished_job(10)
+
+    assert messages(LogTail(fake, sleep=lambda s: None).read("j", tail=3, follow=True)) == [
+        "line 7",
+        "line 8",
+        "line 9",
+    ]
+
+
+def test_follow_a_parent_interleaves_children_with_their_ids() -> None:
+    fake = FakeProvider()
+    fake.add(Job("p", "arr", JobStatus.RUNNING, array_size=2))
+    for child in ("p:0", "p:1"):
+        fake.start(child)
+    fake.log("p:0", "zero-a")
+    fake.log("p:1", "one-a")
+    fake.log("p:0", "zero-b")
+    time = FakeTime()
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+        fake.finish("p:0")
+        fake.finish("p:1")
+        fake.set("p", status=JobStatus.SUCCEEDED)
+
+    items = list(LogTail(fake, sleep=sleep, clock=time.clock).read("p", follow=True))
+
+    assert [(i.source, i.event.message) for i in items] == [
+        ("p:0", "zero-a"),
+        ("p:1", "one-a"),
+        ("p:0", "zero-b"),
+    ]
+    assert len(time.sleeps) == 1
+
+
+def test_a_parent_without_follow_shows_each_child() -> None:
+    fake = FakeProvider()
+    fake.add(Job("p", "mnp", JobStatus.SUCCEEDED, nodes=2))
+    fake.start("p#0")
+    fake.log("p#0", "main")
+
+    items = list(LogTail(fake).read("p"))
+
+    assert isinstance(items[0], LogLine) and items[0].source == "p#0"
+    assert isinstance(items[1], NoStream) and items[1].job.job_id == "p#1"

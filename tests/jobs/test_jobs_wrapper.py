@@ -1,0 +1,196 @@
+"""The one wrapper, run for real with /bin/sh: every mode by -w/-pw/-e/-if, and hostile arguments
+that must reach the job byte-exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from batchkit.jobs.staging import StagingPlan, plan_staging
+from batchkit.jobs.wrapper import WRAPPER_SH, user_command
+from batchkit.models import JobSpec
+
+# A job that records where it ran, what it received and the variable FOO.
+RECORDER = (
+    "import json, os, sys; "
+    "json.dump({'argv': sys.argv[1:], 'cwd': os.getcwd(), 'foo': os.environ.get('FOO'), "
+    "'files': sorted(os.listdir('.'))}, open(os.environ['RECORD'], 'w'))"
+)
+SCRIPT = b"""#!/bin/sh
+exec "$PYTHON" -c "$RECORDER" "$@"
+"""
+
+HOSTILE = [
+    "it's",
+    'say "hi"',
+    "$(touch pwned)",
+    "`touch pwned2`",
+    "a\nb",
+    "  spaced  ",
+    "",
+    "-e",
+    "--",
+    "ünïcødé ✓ 日本",
+    "*",
+    "$HOME",
+    "\\",
+    ";rm -rf /;",
+]
+
+
+def stage(plan: StagingPlan, root: Path) -> Path:
+    """Lay the planned objects out the way the local engine's object store does."""
+    for item in plan.objects:
+        target = root / item.key
+        if item.key.endswith("/"):
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.write_bytes(item.body)
+    return root / plan.folder_key
+
+
+def run(
+    plan: StagingPlan, tmp_path: Path, *, job_id: str = "abc-1"
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    start = tmp_path / "start"
+    start.mkdir(exist_ok=True)
+    record = tmp_path / "record.json"
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_BATCH_JOB_ID": job_id,
+        "PCLUSTER_JOB_S3_URL": "s3://fake/" + plan.folder_key,
+        "BATCHKIT_JOB_STAGE_DIR": str(stage(plan, tmp_path / "s3")),
+        "RECORD": str(record),
+        "PYTHON": sys.executable,
+        "RECORDER": RECORDER,
+    }
+    proc = subprocess.run(plan.command, cwd=start, env=env, capture_output=True, text=True)
+    data = json.loads(record.read_text()) if record.exists() else {}
+    return proc, data
+
+
+def inline(**kw: object) -> JobSpec:
+    return JobSpec(name="job", command=(sys.executable, "-c", RECORDER, *kw.pop("args", ())), **kw)  # type: ignore[arg-type]
+
+
+def script(**kw: object) -> JobSpec:
+    return JobSpec(name="job", script=SCRIPT, arguments=tuple(kw.pop("args", ())), **kw)  # type: ignore[arg-type]
+
+
+def plan(spec: JobSpec, inputs: dict[str, bytes] | None = None) -> StagingPlan:
+    return plan_staging(spec, artifact_root="root", epoch_ms=1, input_files=inputs)
+
+
+@pytest.mark.parametrize("make", [inline, script], ids=["inline", "script"])
+@pytest.mark.parametrize(
+    ("dirs", "expected"),
+    [
+        ({}, "start/job-abc-1"),
+        ({"working_dir": "wd"}, "start/wd"),
+        ({"parent_working_dir": "p q"}, "start/p q/job-abc-1"),
+    ],
+    ids=["default", "-w", "-pw"],
+)
+def test_every_mode_runs_in_its_working_directory_with_env_and_inputs(
+    tmp_path: Path, make, dirs: dict[str, str], expected: str
+) -> None:
+    spec = make(env={"FOO": "it's $(bar)"}, input_files=("data.txt",), args=["x y"], **dirs)
+    proc, data = run(plan(spec, {"data.txt": b"payload"}), tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert data["cwd"] == str(tmp_path / expected)
+    assert data["argv"] == ["x y"]
+    assert data["foo"] == "it's $(bar)"
+    assert "data.txt" in data["files"]
+    assert (tmp_path / expected / "data.txt").read_bytes() == b"payload"
+
+
+@pytest.mark.parametrize("make", [inline, script], ids=["inline", "script"])
+def test_hostile_arguments_arrive_byte_exact(tmp_path: Path, make) -> None:
+    proc, data = run(plan(make(args=HOSTILE)), tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert data["argv"] == HOSTILE
+    assert not list(tmp_path.rglob("pwned*"))
+
+
+@pytest.mark.parametrize("make", [inline, script], ids=["inline", "script"])
+def test_hundred_kilobytes_of_arguments_travel_in_the_job_folder(tmp_path: Path, make) -> None:
+    big = [f"arg {i} 'quoted' $(x) \n" + "z" * 100 for i in range(1000)]
+    staged = plan(make(args=big))
+
+    assert len(json.dumps(staged.command)) < 30 * 1024
+    assert "job.args" in staged.files
+    proc, data = run(staged, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert data["argv"] == big
+
+
+def test_hostile_working_directory_is_not_interpreted(tmp_path: Path) -> None:
+    weird = "dir $(touch pwned) 'q' `x`"
+    proc, data = run(plan(inline(working_dir=weird)), tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert data["cwd"] == str(tmp_path / "start" / weird)
+    assert not list(tmp_path.rglob("pwned"))
+
+
+def test_env_file_cannot_hijack_the_wrapper(tmp_path: Path) -> None:
+    spec = inline(env={"_batchkit_mode": "script"})
+    proc, _ = run(plan(spec), tmp_path)
+
+    assert proc.returncode != 0  # the readonly guard stops it rather than running something else
+
+
+def test_a_script_without_shebang_runs_with_sh(tmp_path: Path) -> None:
+    spec = JobSpec(name="STDIN", script=b'echo "$1" > "$RECORD.txt"\n', arguments=("hello",))
+    proc, _ = run(plan(spec), tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "record.json.txt").read_text() == "hello\n"
+
+
+def test_inline_job_with_nothing_staged_does_not_fetch(tmp_path: Path) -> None:
+    staged = plan(JobSpec(name="job", command=("true",)))
+
+    assert not staged.needs_fetch
+    proc = subprocess.run(staged.command, cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    assert proc.returncode == 0
+
+
+def test_no_way_to_fetch_is_a_clear_error_127(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("mkdir", "cp", "chmod"):
+        (bin_dir / tool).symlink_to(f"/bin/{tool}")
+    staged = plan(script())
+    proc = subprocess.run(
+        staged.command,
+        cwd=tmp_path,
+        env={"PATH": str(bin_dir), "PCLUSTER_JOB_S3_URL": "s3://b/k/", "AWS_BATCH_JOB_ID": "j"},
+        capture_output=True,
+        text=True,
+    )
+
+    assert proc.returncode == 127
+    assert "neither the aws CLI nor python3 with boto3" in proc.stderr
+    assert proc.stderr.startswith("batchkit-job: cannot download s3://b/k/")
+
+
+def test_wrapper_text_is_a_constant() -> None:
+    a = plan(inline(args=["$(one)"]))
+    b = plan(script(args=["two"], working_dir="/x"))
+
+    assert a.command[2] == b.command[2] == WRAPPER_SH
+    assert "$(one)" not in WRAPPER_SH
+
+
+def test_user_command_recovers_what_was_typed() -> None:
+    assert user_command(plan(JobSpec(name="j", command=("ls", "-la"))).command) == ["ls", "-la"]
+    assert user_command(plan(script(args=["a"])).command) == ["./job.sh", "a"]
+    assert user_command(["echo", "raw"]) == ["echo", "raw"]
