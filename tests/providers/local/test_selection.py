@@ -22,6 +22,7 @@ from batchkit.providers.local.selection import (
     EngineProbe,
     ExecutorSelection,
     engine_endpoints,
+    selector_for,
 )
 
 
@@ -247,6 +248,18 @@ def test_a_real_engine_is_found_at_docker_host_and_runs_image_jobs(docker_host: 
     assert report.engine_version
 
 
+@pytest.mark.docker
+def test_the_selection_for_a_home_labels_containers_with_that_home(
+    docker_host: str, tmp_path: Path
+) -> None:
+    first = selector_for(tmp_path / "one")
+    executor, _ = first("batchkit-base/busybox:latest", "auto")
+
+    assert selector_for(tmp_path / "one") is first
+    assert isinstance(executor, DockerExecutor)
+    assert executor.home == (tmp_path / "one").resolve()
+
+
 class MsClock:
     def __init__(self) -> None:
         self.now = int(time.time() * 1000)
@@ -260,11 +273,7 @@ def test_the_engine_times_out_a_container_job_and_removes_its_container(
     docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "engine-home"
-    chosen = ExecutorSelection(
-        docker_executor=lambda client, endpoint: DockerExecutor(
-            client, endpoint=endpoint, home=home
-        )
-    )
+    chosen = ExecutorSelection(home=home)
     clock = MsClock()
     provider = LocalProvider(home, start_worker=False, selector=chosen, clock=clock)
     job = provider.submit(

@@ -197,19 +197,22 @@ class ExecutorSelection:
     """The local engine's `ExecutorSelector` (call it with image and preference) and its doctor.
 
     Executors are made once and reused: the process executor from `process_executor`, the Docker
-    executor by `docker_executor(client, endpoint)` the first time an engine answers.
+    executor by `docker_executor(client, endpoint)` the first time an engine answers (by default
+    a `DockerExecutor` labelling its containers with `home`, else with `$BATCHKIT_HOME`).
     """
 
     def __init__(
         self,
         probe: EngineProbe | None = None,
         *,
+        home: Path | None = None,
         process_executor: Executor | None = None,
         docker_executor: Callable[[Any, str], Executor] | None = None,
     ) -> None:
         self._probe = probe if probe is not None else EngineProbe()
         self._process = process_executor if process_executor is not None else ProcessExecutor()
-        self._make_docker = docker_executor or _docker_executor
+        self._home = home
+        self._make_docker = docker_executor or self._default_docker_executor
         self._docker: Executor | None = None
         self._docker_client: Any = None
         self._lock = threading.Lock()
@@ -273,6 +276,9 @@ class ExecutorSelection:
             error=error,
         )
 
+    def _default_docker_executor(self, client: Any, endpoint: str) -> Executor:
+        return DockerExecutor(client, endpoint=endpoint, home=self._home)
+
     def _docker_executor(self) -> Executor:
         client = self._probe.client()
         with self._lock:
@@ -290,11 +296,8 @@ class ExecutorSelection:
         return tuple(sorted(tag for image in images for tag in image.tags))
 
 
-def _docker_executor(client: Any, endpoint: str) -> Executor:
-    return DockerExecutor(client, endpoint=endpoint)
-
-
 _default: ExecutorSelection | None = None
+_per_home: dict[Path, ExecutorSelection] = {}
 _default_lock = threading.Lock()
 
 
@@ -306,6 +309,16 @@ def default_selection() -> ExecutorSelection:
         if _default is None:
             _default = ExecutorSelection()
         return _default
+
+
+def selector_for(home: Path) -> ExecutorSelection:
+    """The selection of the engine serving `home`: its containers carry `batchkit.home=<home>`
+    whatever `$BATCHKIT_HOME` says (one per home per process, so the probe cache is shared)."""
+    key = home.expanduser().resolve()
+    with _default_lock:
+        if key not in _per_home:
+            _per_home[key] = ExecutorSelection(home=key)
+        return _per_home[key]
 
 
 def select_executor(image: str | None, preference: str) -> tuple[Executor, str | None]:
