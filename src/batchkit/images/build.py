@@ -242,13 +242,14 @@ class BuildService(Protocol):
 
 
 class BuildLogReader(Protocol):
-    """GetLogEvents-style paging (the AWS provider's `get_log_events` fits)."""
+    """GetLogEvents-style paging (`providers.aws.logs.LogsGateway` fits): a missing stream is
+    an empty page, and the forward token repeats when the stream is drained."""
 
     def get_log_events(
         self,
+        group: str,
         stream: str,
         *,
-        group: str | None = None,
         start_from_head: bool = True,
         limit: int | None = None,
         next_token: str | None = None,
@@ -269,8 +270,8 @@ class _LogFollower:
             return
         for _ in range(1000):  # bounded: a build log never needs more pages per poll
             page = self._reader.get_log_events(
+                status.log_group,
                 status.log_stream,
-                group=status.log_group,
                 start_from_head=True,
                 next_token=self._token,
             )
