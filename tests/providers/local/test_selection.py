@@ -300,3 +300,35 @@ def test_the_engine_times_out_a_container_job_and_removes_its_container(
     assert ended.status is JobStatus.FAILED
     assert ended.status_reason is not None and "timeout" in ended.status_reason
     assert containers() == []
+
+
+@pytest.mark.docker
+def test_a_container_left_by_a_crashed_worker_is_removed_by_the_next_one(
+    docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "engine-home"
+    chosen = ExecutorSelection(home=home)
+    provider = LocalProvider(home, start_worker=False, selector=chosen)
+    job = provider.submit(
+        SubmitRequest(name="orphan", command=("sleep", "300"), image=busybox_image)
+    )
+    crashed = Scheduler(home, selector=chosen)
+
+    def containers() -> list[Any]:
+        return list(
+            docker_engine.containers.list(all=True, filters={"label": f"{LABEL_HOME}={home}"})
+        )
+
+    deadline = time.monotonic() + 30
+    while not containers():
+        assert time.monotonic() < deadline, "the job never started a container"
+        crashed.tick()
+        time.sleep(0.05)
+    del crashed  # killed with -9: it never stops what it started
+
+    Scheduler(home, selector=ExecutorSelection(home=home)).recover("worker crashed")
+
+    assert containers() == []
+    [ended] = provider.describe_jobs([job.job_id])
+    assert ended.status is JobStatus.FAILED
+    assert ended.status_reason == "worker crashed"
