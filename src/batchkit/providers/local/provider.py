@@ -259,6 +259,8 @@ class LocalProvider:
         """Spawn a background worker unless one holds the home's lock (or workers are off)."""
         if not self._start_worker or worker_pid(self.home) is not None:
             return
+        if any(process.poll() is None for process in self.spawned):
+            return  # ours is still starting up (or about to find another worker and leave)
         env = dict(os.environ)
         if self._capacity is not None:
             env["BATCHKIT_LOCAL_VCPUS"] = str(self._capacity.vcpus)

@@ -17,6 +17,7 @@ A job whose needs exceed the whole compute environment fails at once with a reas
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -164,11 +165,18 @@ class Scheduler:
                 active.rows[row.id] = row
             for job_id, attempts in records.items():
                 for record in attempts:
-                    if record.number != unit.attempts or record.stopped_at is not None:
-                        continue
-                    if record.identity and record.executor:
-                        self._reap(record.executor, spec, record.identity)
-                    active.records[job_id] = record
+                    if record.number == unit.attempts and record.stopped_at is None:
+                        active.records[job_id] = record
+            for row in rows:
+                found = active.records.get(row.id)
+                if found is None:  # the worker died before it recorded the attempt
+                    found = AttemptRow(row.id, unit.attempts, worker=self.worker_id)
+                    active.records[row.id] = found
+                record = found
+                if not record.identity:
+                    self._read_identity(row, record)
+                if record.identity and record.executor:
+                    self._reap(record.executor, spec, record.identity)
             self._end_attempt(active, None, reason, retryable=True, now=now, reap=False)
         self._flush()
 
@@ -467,6 +475,7 @@ class Scheduler:
                 return
             active.runs[row.id] = run
             record.identity = run.identity()
+            self._write_identity(row, record)
         for row in rows:
             row.started_at = now
             row.stopped_at = None
@@ -477,6 +486,23 @@ class Scheduler:
             unit.stopped_at = None
             self._set(unit, JobStatus.RUNNING, notice, now)
         self._dirty_attempts.extend(active.records.values())
+
+    def _identity_path(self, row: JobRow, attempt: int) -> Path:
+        return self._workdir(row, attempt).parent / f"attempt-{attempt}.identity.json"
+
+    def _write_identity(self, row: JobRow, record: AttemptRow) -> None:
+        """Note how to find the attempt's processes before the store knows them, so that a worker
+        dying right after the start still leaves enough for the next one to reap them."""
+        path = self._identity_path(row, record.number)
+        path.write_text(json.dumps({"executor": record.executor, "identity": record.identity}))
+
+    def _read_identity(self, row: JobRow, record: AttemptRow) -> None:
+        try:
+            raw = json.loads(self._identity_path(row, record.number).read_text())
+        except (OSError, ValueError):
+            return
+        record.executor = raw.get("executor")
+        record.identity = raw.get("identity")
 
     def _workdir(self, row: JobRow, attempt: int) -> Path:
         if row.parent_id is None:
