@@ -80,7 +80,7 @@ _bk_storage_driver() {
         if mount -t overlay overlay \
             -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
             "$probe/merged" 2>/dev/null; then
-            umount "$probe/merged" 2>/dev/null
+            umount "$probe/merged" 2>/dev/null || true
             driver=overlay2
         fi
         rm -rf "$probe"
@@ -155,16 +155,16 @@ docker_engine_down() {
     [ -n "$pid" ] || return 0
     _BK_DOCKERD_PID=""
     if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
+        kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 120; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.25
         done
         if kill -0 "$pid" 2>/dev/null; then
             echo "dockerd.sh: dockerd $pid ignored SIGTERM for 30s; sending SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null
+            kill -KILL "$pid" 2>/dev/null || true
         fi
-        wait "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null || true
     fi
     # dockerd leaves its bind mount of the host's network namespace behind; nothing uses it now.
     local mounted
