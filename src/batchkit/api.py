@@ -14,15 +14,13 @@ is never loaded for local work). Everything else is provider-neutral logic from 
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from types import ModuleType
 
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
-from batchkit.errors import EngineError, JobNotFoundError
+from batchkit.errors import JobNotFoundError
 from batchkit.jobs import query
 from batchkit.jobs.logtail import DEFAULT_PERIOD, LogTail, TailItem
 from batchkit.jobs.submission import Submitter
@@ -43,26 +41,19 @@ def connect(
     name = user.resolve(cluster)
     provider: Provider
     if name == LOCAL_CLUSTER:
-        provider = _provider_module("batchkit.providers.local.provider").LocalProvider()
+        from batchkit.providers.local.provider import LocalProvider
+
+        provider = LocalProvider()
     else:
+        from batchkit.providers.aws import open_provider
+
         settings = user.cluster(name)
-        provider = _provider_module("batchkit.providers.aws").open_provider(
+        provider = open_provider(
             settings.stack or name,
             profile=profile or settings.profile,
             region=region or settings.region,
         )
     return Cluster(provider, config=user)
-
-
-def _provider_module(module: str) -> ModuleType:
-    """Import a provider package only when it is used: boto3 and the engine cost start-up time."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise EngineError(
-            f"the provider {module} is not available: {err}",
-            hint="reinstall batchkit (pip install -e .), or pick another cluster with -c",
-        ) from err
 
 
 class KillOutcome(StrEnum):

@@ -39,12 +39,12 @@ def test_layout_matches_awsbsub() -> None:
     folder = "batchkit/c1/batch/job-my_sh-1700000000000/"
     assert plan.folder_key == folder
     assert [o.key for o in plan.objects] == [
-        folder,
         folder + "in.txt",
         folder + "my_sh.sh",
         folder + "my_sh.env.sh",
     ]
-    assert plan.objects[0].body == b""
+    empty = plan_staging(JobSpec(name="n", command=("true",)), artifact_root="r", epoch_ms=1)
+    assert [(o.key, o.body) for o in empty.objects] == [("r/batch/job-n-1/", b"")]
     assert job_folder_key("", "n", 5) == "batch/job-n-5/"
 
 

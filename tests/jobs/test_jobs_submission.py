@@ -38,7 +38,7 @@ def test_script_job_is_staged_then_submitted(tmp_path) -> None:
 
     folder = "root/batch/job-run-1700000000123/"
     assert sorted(fake.objects.items) == sorted(
-        [folder, folder + "in.csv", folder + "run.sh", folder + "run.env.sh"]
+        [folder + "in.csv", folder + "run.sh", folder + "run.env.sh"]
     )
     assert fake.objects.items[folder + "run.env.sh"] == b"export FOO=bar\n"
     [request] = fake.requests

@@ -50,6 +50,7 @@ def stage(plan: StagingPlan, root: Path) -> Path:
         if item.key.endswith("/"):
             target.mkdir(parents=True, exist_ok=True)
         else:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(item.body)
     return root / plan.folder_key
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import DebugOption
+from batchkit.cli.context import DebugOption, JsonOption
 from batchkit.cli.errors import boundary
 
 app = typer.Typer(
@@ -43,27 +43,23 @@ def worker(
 
 
 @app.command()
-def doctor(
-    image: Annotated[
-        str | None,
-        typer.Option("--image", metavar="IMAGE", help="Check for jobs that name this image."),
-    ] = None,
-    debug: DebugOption = False,
-) -> None:
+def doctor(json_: JsonOption = False, debug: DebugOption = False) -> None:
     """Say how local jobs will run: as local processes, or in Docker containers."""
     with boundary(debug):
-        from batchkit.cli.output import Terminal
+        from batchkit.cli import output
         from batchkit.config import batchkit_home
 
-        term = Terminal()
-        term.data(f"home: {batchkit_home()}")
+        term = output.Terminal()
+        home = batchkit_home()
         if importlib.util.find_spec("batchkit.providers.local.selection") is None:
-            term.data("executor: process (jobs run as local processes; Docker is not used)")
-            return
-        from batchkit.providers.local.selection import select_executor
+            report = {"home": str(home), "plain_job_executor": "process"}
+            report["image_job_executor"] = "process"
+            report["reason"] = "this batchkit has no Docker support: every job runs as a process"
+        else:
+            from batchkit.providers.local.selection import selector_for
 
-        for label, wanted in (("jobs without --image", None), ("jobs with --image", image)):
-            if label.endswith("--image") and wanted is None:
-                wanted = "batchkit-base/busybox:latest"
-            executor, notice = select_executor(wanted, "auto")
-            term.data(f"{label}: {executor.name}" + (f" ({notice})" if notice else ""))
+            report = {"home": str(home), **selector_for(home).doctor().to_dict()}
+        if json_:
+            term.json(report)
+        else:
+            term.data(output.doctor_report(report))

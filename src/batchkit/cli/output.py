@@ -288,3 +288,20 @@ def progress(job: Job) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in job.status_summary.items() if v)
         summary = f" ({counts})" if counts else ""
     return f"Job {job.job_id} ({job.name}): {job.status.value}{summary}"
+
+
+def doctor_report(report: dict[str, Any]) -> str:
+    """`batchkit local doctor`: the executor each kind of job gets, and why."""
+    rows: list[tuple[str, object]] = [
+        ("home", report.get("home")),
+        ("jobs without an image", report.get("plain_job_executor")),
+        ("jobs with an image", report.get("image_job_executor")),
+        ("reason", report.get("reason")),
+    ]
+    if report.get("engine_version"):
+        rows.append(("docker engine", f"{report['engine_version']} at {report.get('endpoint')}"))
+    if report.get("base_images"):
+        rows.append(("base images", ", ".join(report["base_images"])))
+    if report.get("error"):
+        rows.append(("error", report["error"]))
+    return "".join(f"{key:25}: {_cell(value)}\n" for key, value in rows)

@@ -245,8 +245,6 @@ def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: b
             text, is_data = log_line(item, raw=False)
             if is_data and not json_:
                 term.data(text)
-            elif not is_data:
-                term.message(text)
         final = cluster.describe(job.job_id)
     else:
         final = job

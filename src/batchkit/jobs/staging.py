@@ -1,6 +1,6 @@
 """The job folder in S3, as awsbsub lays it out, and the environment a job is given.
 
-    <artifact_root>/batch/job-<name>-<epoch_ms>/      (an empty "folder" object first)
+    <artifact_root>/batch/job-<name>-<epoch_ms>/      (an empty "folder" object if nothing else)
         <name>.sh        the command file or stdin script (script mode)
         <name>.env.sh    `export NAME=<shlex.quote(value)>` lines (`-e`)
         <name>.args      the argv, when it is too large for SubmitJob (see `jobs.wrapper`)
@@ -132,7 +132,9 @@ class StagedObject:
 
 @dataclass(frozen=True)
 class StagingPlan:
-    """What to upload (in order: the folder marker first) and the command to submit."""
+    """What to upload and the command to submit. The empty folder object awsbsub writes is only
+    needed to make an otherwise empty folder visible, so it is planned only when nothing else is
+    staged (a directory-backed store cannot hold a folder marker and files below it at once)."""
 
     folder_key: str
     objects: tuple[StagedObject, ...]
@@ -141,7 +143,7 @@ class StagingPlan:
 
     @property
     def needs_fetch(self) -> bool:
-        return len(self.objects) > 1
+        return bool(self.files)
 
 
 def plan_staging(
@@ -153,8 +155,8 @@ def plan_staging(
 ) -> StagingPlan:
     """Lay out the job folder of `spec` and build its wrapper command.
 
-    `input_files` maps base names to contents (read by the caller). The folder always exists (an
-    empty object, as awsbsub does); a job fetches it only when something was staged in it.
+    `input_files` maps base names to contents (read by the caller). The folder always exists; a
+    job fetches it only when something was staged in it.
     """
     folder = job_folder_key(artifact_root, spec.name, epoch_ms)
     files: dict[str, bytes] = dict(input_files or {})
@@ -176,9 +178,8 @@ def plan_staging(
         fetch=bool(files),
         args_file=args_file,
     )
-    objects = (
+    objects = tuple(StagedObject(folder + name, body) for name, body in files.items()) or (
         StagedObject(folder, b""),
-        *(StagedObject(folder + name, body) for name, body in files.items()),
     )
     return StagingPlan(
         folder_key=folder,

@@ -1,0 +1,342 @@
+"""`batchkit cluster …`: a config file becomes one CloudFormation stack, and goes away cleanly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from batchkit.cli.context import DebugOption, JsonOption
+from batchkit.cli.errors import boundary
+from batchkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from batchkit.cli.output import Terminal
+    from batchkit.providers.aws.session import AwsSession
+    from batchkit.providers.aws.stacks import Change, ClusterStacks, Progress
+
+app = typer.Typer(
+    name="cluster",
+    help="Create, update, delete and inspect clusters (one CloudFormation stack each).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _session(profile: str | None, region: str | None, cluster: str | None) -> AwsSession:
+    from batchkit.providers.aws.session import AwsSession
+
+    return AwsSession(profile=profile, region=region, cluster=cluster)
+
+
+@dataclass
+class ClusterEnv:
+    """What cluster commands take from outside; tests replace it through `obj=`."""
+
+    session: Callable[[str | None, str | None, str | None], AwsSession] = _session
+    sleep: Callable[[float], None] = time.sleep
+    confirm: Callable[[str], bool] = lambda text: typer.confirm(text, err=True)
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> ClusterEnv:
+        obj = ctx.find_object(ClusterEnv)
+        return obj if obj is not None else cls()
+
+    def stacks(self, profile: str | None, region: str | None, cluster: str | None) -> ClusterStacks:
+        from batchkit.providers.aws.stacks import ClusterStacks
+
+        return ClusterStacks(self.session(profile, region, cluster), sleep=self.sleep)
+
+
+FileOption = Annotated[
+    Path,
+    typer.Option("-f", "--file", metavar="PATH", help="The cluster config file."),
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", metavar="NAME", help="AWS profile to use.")
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", metavar="REGION", help="AWS region (default: from the user config)."),
+]
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        metavar="KEY=VALUE",
+        help="Override a stack parameter, e.g. EnableImageBuilds=false (repeatable).",
+    ),
+]
+YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")]
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The cluster's name.")]
+
+
+def _terminal() -> Terminal:
+    from batchkit.cli.output import Terminal
+
+    return Terminal()
+
+
+def _params(values: list[str] | None) -> dict[str, str]:
+    result = {}
+    for value in values or []:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise UsageError(
+                f"--param {value!r} is not KEY=VALUE", hint="e.g. --param EnableMultiNode=false"
+            )
+        result[key] = rest
+    return result
+
+
+def _region_of(name: str, region: str | None) -> tuple[str | None, str | None]:
+    """(profile, region) for a cluster from the user config, unless given."""
+    from batchkit.config import load_user_config
+
+    settings = load_user_config().cluster(name)
+    return settings.profile, region or settings.region
+
+
+def _show_progress(term: Terminal) -> Callable[[Progress], None]:
+    def show(progress: Progress) -> None:
+        event = progress.event
+        if event is None:
+            term.message(progress.text)
+            return
+        stamp = datetime.fromtimestamp(event.timestamp).strftime("%H:%M:%S")
+        reason = f"  {event.reason}" if event.reason else ""
+        term.message(
+            f"{stamp}  {event.status:<28} {event.resource_type:<34} {event.logical_id}{reason}"
+        )
+
+    return show
+
+
+_ACTION_MARKS = {"Add": "+", "Remove": "-", "Modify": "~"}
+
+
+def format_changes(changes: list[Change]) -> str:
+    """A change set as a diff: `+` added, `-` removed, `~` modified (and whether it is replaced)."""
+    if not changes:
+        return "no changes"
+    lines = []
+    for change in changes:
+        mark = _ACTION_MARKS.get(change.action, "?")
+        line = f"{mark} {change.logical_id} ({change.resource_type})"
+        if change.action == "Modify":
+            if change.attributes:
+                line += f": {', '.join(change.attributes)}"
+            if change.replacement in ("True", "Conditional"):
+                line += f"  [replacement: {change.replacement}]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@app.command()
+def init(
+    path: FileOption = Path("batchkit.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Write a commented example batchkit.yaml to edit."""
+    with boundary(debug):
+        from importlib import resources
+
+        from batchkit.errors import ConflictError
+
+        if path.exists() and not force:
+            raise ConflictError(f"{path} already exists", hint="pass --force to overwrite it")
+        text = resources.files("batchkit.infra").joinpath("example.yaml").read_text("utf-8")
+        path.write_text(text, encoding="utf-8")
+        term = _terminal()
+        if json_:
+            term.json({"path": str(path)})
+        else:
+            term.message(f"wrote {path}: edit it, then `batchkit cluster template -f {path}`")
+
+
+@app.command()
+def template(
+    path: FileOption = Path("batchkit.yaml"),
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Print the CloudFormation template of a config (YAML; JSON with --json)."""
+    with boundary(debug):
+        from batchkit.infra.config import load_cluster_config
+        from batchkit.infra.template import render_template, render_yaml
+
+        config = load_cluster_config(path)
+        term = _terminal()
+        if json_:
+            term.json(render_template(config))
+        else:
+            term.data(render_yaml(config))
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    path: FileOption = Path("batchkit.yaml"),
+    params: ParamOption = None,
+    profile: ProfileOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Create the cluster's stack and wait for it, showing its events."""
+    env = ClusterEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.infra.config import load_cluster_config
+
+        config = load_cluster_config(path)
+        term = _terminal()
+        stacks = env.stacks(profile, config.region, config.name)
+        outcome = stacks.create(config, _params(params), on_progress=_show_progress(term))
+        if json_:
+            term.json(outcome.to_dict())
+        else:
+            term.message(f"cluster {config.name} is ready: batchkit sub -c {config.name} …")
+            term.data("\n".join(f"{k}: {v}" for k, v in sorted(outcome.outputs.items())))
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    path: FileOption = Path("batchkit.yaml"),
+    params: ParamOption = None,
+    yes: YesOption = False,
+    profile: ProfileOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show what a config change would do to the stack, confirm, and apply it."""
+    env = ClusterEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.infra.config import load_cluster_config
+
+        config = load_cluster_config(path)
+        term = _terminal()
+        stacks = env.stacks(profile, config.region, config.name)
+        plan = stacks.plan_update(config, _params(params))
+        term.message(format_changes(plan.changes))
+        if not plan.changes:
+            if json_:
+                term.json({"name": plan.name, "status": "UNCHANGED", "changes": []})
+            return
+        if not yes and not env.confirm(f"apply these {len(plan.changes)} changes?"):
+            stacks.discard_update(plan)
+            term.message("nothing changed")
+            raise typer.Exit(1)
+        outcome = stacks.apply_update(plan, on_progress=_show_progress(term))
+        if json_:
+            term.json(outcome.to_dict())
+        else:
+            term.message(f"cluster {config.name} is updated")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    name: NameArgument,
+    force: Annotated[
+        bool, typer.Option("--force", help="Terminate active jobs instead of refusing.")
+    ] = False,
+    yes: YesOption = False,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Delete a cluster: empty its bucket prefix and image repository, then its stack."""
+    env = ClusterEnv.of(ctx)
+    with boundary(debug):
+        config_profile, region = _region_of(name, region)
+        term = _terminal()
+        stacks = env.stacks(profile or config_profile, region, name)
+        if not yes and not env.confirm(f"delete cluster {name}, its job folders and images?"):
+            term.message("nothing deleted")
+            raise typer.Exit(1)
+        outcome = stacks.delete(name, force=force, on_progress=_show_progress(term))
+        if json_:
+            term.json(outcome.to_dict())
+        else:
+            term.message(f"cluster {name} is deleted")
+            for leftover in outcome.leftovers:
+                term.message(f"  still there: {leftover}")
+        if outcome.leftovers:
+            raise typer.Exit(5)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    name: NameArgument,
+    events: Annotated[bool, typer.Option("--events", help="Also list the stack's events.")] = False,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show a cluster's stack status, queues and resources."""
+    env = ClusterEnv.of(ctx)
+    with boundary(debug):
+        config_profile, region = _region_of(name, region)
+        term = _terminal()
+        stacks = env.stacks(profile or config_profile, region, name)
+        found = stacks.status(name)
+        stack_events = stacks.events(name) if events else []
+        if json_:
+            payload = found.to_dict()
+            if events:
+                payload["events"] = [e.to_dict() for e in stack_events]
+            term.json(payload)
+            return
+        lines = [
+            f"cluster:  {found.name}",
+            f"status:   {found.status}" + (f" ({found.reason})" if found.reason else ""),
+            f"region:   {found.region}",
+            f"batchkit: {found.version or '(not a batchkit stack)'}",
+        ]
+        lines += [f"queue:    {q}  {arn}" for q, arn in found.queues.items()]
+        for key in ("BucketName", "EcrRepositoryUri", "JobLogGroup", "CodeBuildProjectName"):
+            if key in found.outputs:
+                lines.append(f"{key}: {found.outputs[key]}")
+        term.data("\n".join(lines))
+        show = _show_progress(term)
+        from batchkit.providers.aws.stacks import Progress
+
+        for event in stack_events:
+            show(Progress(event.status, event))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """List the batchkit clusters (stacks tagged batchkit:cluster) in a region."""
+    env = ClusterEnv.of(ctx)
+    with boundary(debug):
+        term = _terminal()
+        clusters = env.stacks(profile, region, None).list()
+        if json_:
+            term.json([c.to_dict() for c in clusters])
+            return
+        if not clusters:
+            term.message("no batchkit clusters in this region")
+            return
+        width = max(len(c.name) for c in clusters)
+        term.data(
+            "\n".join(f"{c.name:<{width}}  {c.status:<20} {c.version or '-'}" for c in clusters)
+        )
