@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -332,3 +333,38 @@ def test_a_container_left_by_a_crashed_worker_is_removed_by_the_next_one(
     [ended] = provider.describe_jobs([job.job_id])
     assert ended.status is JobStatus.FAILED
     assert ended.status_reason == "worker crashed"
+
+
+@pytest.mark.docker
+def test_an_mnp_job_runs_one_container_per_node_meeting_on_the_loopback(
+    docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "engine-home"
+    chosen = ExecutorSelection(home=home)
+    provider = LocalProvider(home, start_worker=False, selector=chosen)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = (
+        'if [ "$AWS_BATCH_JOB_NODE_INDEX" = "$AWS_BATCH_JOB_MAIN_NODE_INDEX" ]; then'
+        f" nc -l -p {port}; else for i in $(seq 100); do"
+        ' echo "node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES" |'
+        f' nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" {port} && exit 0; sleep 0.1;'
+        " done; exit 1; fi"
+    )
+    job = provider.submit(
+        SubmitRequest(name="pair", command=("/bin/sh", "-c", script), image=busybox_image, nodes=2)
+    )
+    scheduler = Scheduler(home, selector=chosen)
+
+    deadline = time.monotonic() + 60
+    while scheduler.tick():
+        assert time.monotonic() < deadline, "the MNP job did not end"
+        time.sleep(0.05)
+
+    parent, main, other = provider.describe_jobs([job.job_id, f"{job.job_id}#0", f"{job.job_id}#1"])
+    assert [parent.status, main.status, other.status] == [JobStatus.SUCCEEDED] * 3
+    assert main.log_stream is not None
+    page = provider.get_log_events(main.log_stream)
+    assert [event.message for event in page.events] == ["node 1 of 2"]
+    assert docker_engine.containers.list(all=True, filters={"label": f"{LABEL_HOME}={home}"}) == []
