@@ -58,6 +58,7 @@ def empty_repository(
         if not images:
             return deleted
         failures = []
+        before = deleted
         for start in range(0, len(images), BATCH):
             if deadline is not None:
                 deadline.check(f"emptying ECR repository {repository} ({deleted} deleted)")
@@ -69,9 +70,10 @@ def empty_repository(
             ]
             if on_progress is not None:
                 on_progress(deleted)
-        if any(f.get("failureCode") not in RETRY_LATER for f in failures):
-            break
+        if deleted == before:
+            break  # no progress: what is left will not go by retrying
     if failures:
+        failures.sort(key=lambda f: f.get("failureCode") in RETRY_LATER)
         first = failures[0]
         raise CleanupError(
             f"{len(failures)} images of ECR repository {repository} could not be deleted, e.g. "

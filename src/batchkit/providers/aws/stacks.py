@@ -1,0 +1,596 @@
+"""Cluster lifecycle on CloudFormation: create, update, delete, status, list.
+
+`StackGateway` is the write side of CloudFormation (change sets, events, deletion);
+`ClusterStacks` drives a whole operation and reports progress through a callback, never printing.
+Deleting a cluster empties its S3 prefix and ECR repository first with the very functions the
+cleanup Lambdas run (`batchkit.lambdas`), so a delete from batchkit and one from the console
+leave the same nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError, NotFoundError
+from batchkit.infra.config import ClusterConfig
+from batchkit.infra.naming import Names, bucket_name
+from batchkit.infra.template import render_template
+from batchkit.lambdas.empty_ecr import empty_repository
+from batchkit.lambdas.empty_s3 import empty_prefix
+from batchkit.providers.aws.session import Api, AwsSession
+
+CLUSTER_TAG = "batchkit:cluster"
+KEEP_DATA_TAG = "batchkit:keep-data"
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline (TemplateBody)
+ACTIVE_JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    timestamp: float
+    logical_id: str
+    resource_type: str
+    status: str
+    reason: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status.endswith("_FAILED")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "logical_id": self.logical_id,
+            "resource_type": self.resource_type,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource change of a change set."""
+
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str = ""  # True | False | Conditional (Modify only)
+    attributes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "logical_id": self.logical_id,
+            "resource_type": self.resource_type,
+            "replacement": self.replacement,
+            "attributes": list(self.attributes),
+        }
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    name: str
+    status: str
+    reason: str
+    region: str
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.outputs.get("BatchkitVersion", "")
+
+    @property
+    def queues(self) -> dict[str, str]:
+        text = self.outputs.get("JobQueues")
+        if text:
+            return {str(k): str(v) for k, v in json.loads(text).items()}
+        queue = self.outputs.get("BatchJobQueueArn")
+        return {queue.rsplit("/", 1)[-1]: queue} if queue else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "region": self.region,
+            "version": self.version,
+            "outputs": dict(self.outputs),
+            "parameters": dict(self.parameters),
+            "tags": dict(self.tags),
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One line of progress: a stack event, or a step of batchkit's own."""
+
+    text: str
+    event: StackEvent | None = None
+
+
+ProgressSink = Callable[[Progress], None]
+
+
+def _ignore(_: Progress) -> None:
+    return None
+
+
+def _status_of(detail: Mapping[str, Any]) -> ClusterStatus:
+    stack_id = str(detail.get("StackId", ""))
+    parts = stack_id.split(":")
+    return ClusterStatus(
+        name=str(detail["StackName"]),
+        status=str(detail.get("StackStatus", "")),
+        reason=str(detail.get("StackStatusReason") or ""),
+        region=parts[3] if len(parts) > 3 else "",
+        outputs={
+            str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in detail.get("Outputs") or ()
+        },
+        parameters={
+            str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
+            for p in detail.get("Parameters") or ()
+        },
+        tags={str(t["Key"]): str(t.get("Value", "")) for t in detail.get("Tags") or ()},
+    )
+
+
+def _event(raw: Mapping[str, Any]) -> StackEvent:
+    stamp: Any = raw.get("Timestamp")
+    return StackEvent(
+        timestamp=float(stamp.timestamp()) if stamp is not None else 0.0,
+        logical_id=str(raw.get("LogicalResourceId", "")),
+        resource_type=str(raw.get("ResourceType", "")),
+        status=str(raw.get("ResourceStatus", "")),
+        reason=str(raw.get("ResourceStatusReason") or ""),
+    )
+
+
+class StackGateway:
+    """CloudFormation calls for cluster stacks, with waiting done by polling an injected sleep."""
+
+    def __init__(
+        self,
+        api: Api,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_seconds: float = 5.0,
+        max_polls: int = 2160,
+    ) -> None:
+        self._api = api
+        self._sleep = sleep
+        self._poll = poll_seconds
+        self._max_polls = max_polls
+
+    def describe(self, name: str) -> ClusterStatus | None:
+        try:
+            response = self._api.call("describe_stacks", resource=name, StackName=name)
+        except (ClusterNotFoundError, NotFoundError):
+            return None
+        except AwsError as err:
+            if "does not exist" in str(err):
+                return None
+            raise
+        stacks = response.get("Stacks") or []
+        return _status_of(stacks[0]) if stacks else None
+
+    def list_tagged(self, tag: str) -> list[ClusterStatus]:
+        found = []
+        for page in self._api.paginate(
+            "describe_stacks", cursor_in="NextToken", cursor_out="NextToken"
+        ):
+            for detail in page.get("Stacks") or ():
+                status = _status_of(detail)
+                if tag in status.tags and status.status != "DELETE_COMPLETE":
+                    found.append(status)
+        return sorted(found, key=lambda s: s.name)
+
+    def create_change_set(
+        self,
+        name: str,
+        body: str,
+        parameters: Mapping[str, str],
+        tags: Mapping[str, str],
+        *,
+        create: bool,
+    ) -> tuple[str, list[Change]]:
+        """Create a change set and wait until it is ready; ([], id) when nothing would change."""
+        change_set_name = f"batchkit-{int(time.time())}"
+        response = self._api.call(
+            "create_change_set",
+            resource=name,
+            StackName=name,
+            ChangeSetName=change_set_name,
+            ChangeSetType="CREATE" if create else "UPDATE",
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Capabilities=CAPABILITIES,
+        )
+        change_set_id = str(response["Id"])
+        for _ in range(self._max_polls):
+            detail = self._api.call(
+                "describe_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
+            )
+            status = str(detail.get("Status", ""))
+            if status == "CREATE_COMPLETE":
+                return change_set_id, self._changes(detail)
+            if status == "FAILED":
+                reason = str(detail.get("StatusReason") or "")
+                if "didn't contain changes" in reason or "No updates" in reason:
+                    self.delete_change_set(name, change_set_id)
+                    return change_set_id, []
+                raise AwsError(
+                    f"CloudFormation rejected the change set for {name!r}: {reason}",
+                    hint="fix the config (see `batchkit cluster template`) and try again",
+                )
+            self._sleep(self._poll)
+        raise AwsError(f"the change set for {name!r} was not ready in time")
+
+    @staticmethod
+    def _changes(detail: Mapping[str, Any]) -> list[Change]:
+        changes = []
+        for item in detail.get("Changes") or ():
+            rc = item.get("ResourceChange") or {}
+            attributes = tuple(
+                sorted(
+                    {
+                        str(
+                            (d.get("Target") or {}).get("Name")
+                            or (d.get("Target") or {}).get("Attribute")
+                        )
+                        for d in rc.get("Details") or ()
+                    }
+                    - {"None"}
+                )
+            )
+            changes.append(
+                Change(
+                    action=str(rc.get("Action", "")),
+                    logical_id=str(rc.get("LogicalResourceId", "")),
+                    resource_type=str(rc.get("ResourceType", "")),
+                    replacement=str(rc.get("Replacement") or ""),
+                    attributes=attributes,
+                )
+            )
+        return changes
+
+    def execute_change_set(self, name: str, change_set_id: str) -> None:
+        self._api.call(
+            "execute_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
+        )
+
+    def delete_change_set(self, name: str, change_set_id: str) -> None:
+        self._api.call(
+            "delete_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
+        )
+
+    def delete_stack(self, name: str) -> None:
+        self._api.call("delete_stack", resource=name, StackName=name)
+
+    def events(self, name: str) -> list[StackEvent]:
+        """The stack's events, oldest first."""
+        try:
+            pages = list(
+                self._api.paginate(
+                    "describe_stack_events",
+                    cursor_in="NextToken",
+                    cursor_out="NextToken",
+                    resource=name,
+                    StackName=name,
+                )
+            )
+        except (ClusterNotFoundError, NotFoundError):
+            return []
+        raw = [event for page in pages for event in page.get("StackEvents") or ()]
+        return [_event(event) for event in reversed(raw)]
+
+    def watch(self, name: str, *, since: float = 0.0) -> Iterator[StackEvent | ClusterStatus]:
+        """New events as they come, then the final status (None-less: a vanished stack is
+        reported as DELETE_COMPLETE)."""
+        seen: set[tuple[float, str, str]] = set()
+        for _ in range(self._max_polls):
+            status = self.describe(name)
+            for event in self.events(name) if status else []:
+                key = (event.timestamp, event.logical_id, event.status)
+                if event.timestamp >= since and key not in seen:
+                    seen.add(key)
+                    yield event
+            if status is None:
+                yield ClusterStatus(name=name, status="DELETE_COMPLETE", reason="", region="")
+                return
+            if not status.status.endswith("_IN_PROGRESS"):
+                yield status
+                return
+            self._sleep(self._poll)
+        raise AwsError(
+            f"stack {name!r} is still changing after {self._max_polls * self._poll:.0f} s",
+            hint="follow it with `batchkit cluster status` or in the CloudFormation console",
+        )
+
+
+class StackOperationError(AwsError):
+    """A create, update or delete ended in a failed or rolled-back state."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: str
+    failures: list[StackEvent] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    leftovers: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "failures": [f.to_dict() for f in self.failures],
+            "changes": [c.to_dict() for c in self.changes],
+            "outputs": dict(self.outputs),
+            "leftovers": list(self.leftovers),
+        }
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    name: str
+    change_set_id: str
+    changes: list[Change]
+
+
+def stack_tags(config: ClusterConfig) -> dict[str, str]:
+    tags = {CLUSTER_TAG: config.name, **config.tags}
+    if config.keep_data_on_delete:
+        tags[KEEP_DATA_TAG] = "true"
+    return tags
+
+
+def template_body(config: ClusterConfig) -> str:
+    """Compact JSON: CloudFormation takes at most 51,200 bytes inline."""
+    body = json.dumps(render_template(config), separators=(",", ":"))
+    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+        raise ConflictError(
+            f"the template of cluster {config.name!r} is {len(body.encode())} bytes, more than "
+            f"CloudFormation's {TEMPLATE_BODY_LIMIT} inline limit",
+            hint="use fewer queues or environments, or set `features: {cleanup_on_delete: false}`",
+        )
+    return body
+
+
+class ClusterStacks:
+    """Create, update, delete and inspect batchkit clusters in one account and region."""
+
+    def __init__(
+        self,
+        session: AwsSession,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self._session = session
+        self._clock = clock
+        self.stacks = StackGateway(
+            session.api("cloudformation"), sleep=sleep, poll_seconds=poll_seconds
+        )
+
+    # -- create and update -------------------------------------------------------------------
+
+    def parameters(self, config: ClusterConfig, overrides: Mapping[str, str]) -> dict[str, str]:
+        template = render_template(config)
+        unknown = sorted(set(overrides) - set(template["Parameters"]))
+        if unknown:
+            raise ConflictError(
+                f"the template has no parameter {', '.join(unknown)}",
+                hint="parameters: " + ", ".join(template["Parameters"]),
+            )
+        bucket = bucket_name(config.name, self._session.account_id(), self._session.region)
+        return {"ResourcesS3Bucket": bucket, **overrides}
+
+    def create(
+        self,
+        config: ClusterConfig,
+        overrides: Mapping[str, str] | None = None,
+        on_progress: ProgressSink = _ignore,
+    ) -> Outcome:
+        name = Names.of(config).stack
+        existing = self.stacks.describe(name)
+        if existing is not None:
+            raise ConflictError(
+                f"cluster {name!r} already exists (stack status {existing.status})",
+                hint="change it with `batchkit cluster update`, or delete it first",
+            )
+        body = template_body(config)
+        parameters = self.parameters(config, overrides or {})
+        on_progress(Progress(f"creating stack {name} in {self._session.region}"))
+        since = self._clock() - 60
+        change_set_id, changes = self.stacks.create_change_set(
+            name, body, parameters, stack_tags(config), create=True
+        )
+        self.stacks.execute_change_set(name, change_set_id)
+        return self._follow(name, since, on_progress, changes, "CREATE_COMPLETE")
+
+    def plan_update(
+        self, config: ClusterConfig, overrides: Mapping[str, str] | None = None
+    ) -> UpdatePlan:
+        name = Names.of(config).stack
+        current = self.stacks.describe(name)
+        if current is None:
+            raise ClusterNotFoundError(name, hint="create it with `batchkit cluster create`")
+        parameters = dict(current.parameters)
+        parameters.update(self.parameters(config, overrides or {}))
+        template = render_template(config)
+        parameters = {k: v for k, v in parameters.items() if k in template["Parameters"]}
+        for key in template["Parameters"]:
+            if key not in parameters and key in current.parameters:
+                parameters[key] = current.parameters[key]
+        change_set_id, changes = self.stacks.create_change_set(
+            name, template_body(config), parameters, stack_tags(config), create=False
+        )
+        return UpdatePlan(name, change_set_id, changes)
+
+    def apply_update(self, plan: UpdatePlan, on_progress: ProgressSink = _ignore) -> Outcome:
+        since = self._clock() - 60
+        self.stacks.execute_change_set(plan.name, plan.change_set_id)
+        return self._follow(plan.name, since, on_progress, plan.changes, "UPDATE_COMPLETE")
+
+    def discard_update(self, plan: UpdatePlan) -> None:
+        if plan.changes:
+            self.stacks.delete_change_set(plan.name, plan.change_set_id)
+
+    def _follow(
+        self,
+        name: str,
+        since: float,
+        on_progress: ProgressSink,
+        changes: list[Change],
+        success: str,
+    ) -> Outcome:
+        failures: list[StackEvent] = []
+        final: ClusterStatus | None = None
+        for item in self.stacks.watch(name, since=since):
+            if isinstance(item, StackEvent):
+                if item.failed and "cancelled" not in item.reason.lower():
+                    failures.append(item)
+                on_progress(Progress(item.status, item))
+            else:
+                final = item
+        assert final is not None
+        if final.status != success:
+            raise StackOperationError(
+                f"stack {name} ended in {final.status}"
+                + "".join(f"\n  {f.logical_id} ({f.resource_type}): {f.reason}" for f in failures),
+                hint=_cleanup_hint(name, final.status),
+            )
+        return Outcome(name, final.status, failures, changes, final.outputs)
+
+    # -- delete ------------------------------------------------------------------------------
+
+    def active_jobs(self, status: ClusterStatus) -> list[tuple[str, str]]:
+        """(job id, queue name) of every job not yet finished in the cluster's queues."""
+        batch = self._session.api("batch")
+        found = []
+        for queue_name, queue_arn in status.queues.items():
+            for job_status in ACTIVE_JOB_STATUSES:
+                for page in batch.paginate("list_jobs", jobQueue=queue_arn, jobStatus=job_status):
+                    found += [(str(j["jobId"]), queue_name) for j in page.get("jobSummaryList", [])]
+        return found
+
+    def delete(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        on_progress: ProgressSink = _ignore,
+    ) -> Outcome:
+        status = self.stacks.describe(name)
+        if status is None:
+            raise ClusterNotFoundError(name)
+        if CLUSTER_TAG not in status.tags and "BatchkitVersion" not in status.outputs:
+            raise ConflictError(
+                f"stack {name!r} is not a batchkit cluster",
+                hint="batchkit deletes only the stacks it created; use the CloudFormation console",
+            )
+        jobs = self.active_jobs(status)
+        if jobs and not force:
+            raise ConflictError(
+                f"cluster {name!r} has {len(jobs)} active jobs (e.g. {jobs[0][0]} in {jobs[0][1]})",
+                hint="wait for them, kill them, or pass --force to terminate them and delete",
+            )
+        if jobs:
+            batch = self._session.api("batch")
+            for job_id, _ in jobs:
+                batch.call("terminate_job", jobId=job_id, reason=f"cluster {name} is being deleted")
+            on_progress(Progress(f"terminated {len(jobs)} active jobs"))
+        keep = status.tags.get(KEEP_DATA_TAG) == "true"
+        if not keep:
+            self._empty(status, on_progress)
+        since = self._clock() - 60
+        self.stacks.delete_stack(name)
+        on_progress(Progress(f"deleting stack {name}"))
+        outcome = self._follow(name, since, on_progress, [], "DELETE_COMPLETE")
+        leftovers = [] if keep else self.leftovers(status)
+        return Outcome(name, outcome.status, outcome.failures, leftovers=leftovers)
+
+    def _empty(self, status: ClusterStatus, on_progress: ProgressSink) -> None:
+        bucket = status.parameters.get("ResourcesS3Bucket", "")
+        root = status.parameters.get("ArtifactS3RootDirectory", "").strip("/")
+        if bucket and root:
+            count = empty_prefix(
+                self._session.client("s3"),
+                bucket,
+                f"{root}/",
+                on_progress=lambda n: on_progress(Progress(f"s3://{bucket}/{root}/: {n} deleted")),
+            )
+            on_progress(Progress(f"emptied s3://{bucket}/{root}/ ({count} objects and versions)"))
+        repository = status.outputs.get("EcrRepositoryName", "")
+        if repository:
+            count = empty_repository(
+                self._session.client("ecr"),
+                repository,
+                on_progress=lambda n: on_progress(Progress(f"ECR {repository}: {n} deleted")),
+            )
+            on_progress(Progress(f"emptied ECR repository {repository} ({count} images)"))
+
+    def leftovers(self, status: ClusterStatus) -> list[str]:
+        """What of the cluster still exists after its stack is gone."""
+        names = Names(status.name)
+        left: list[str] = []
+        bucket = status.parameters.get("ResourcesS3Bucket", "")
+        s3 = self._session.client("s3")
+        try:
+            s3.head_bucket(Bucket=bucket)
+            left.append(f"S3 bucket {bucket}")
+        except Exception:  # noqa: S110 - absent (or not ours to see): nothing left to report
+            pass
+        ecr = self._session.client("ecr")
+        try:
+            ecr.describe_repositories(repositoryNames=[names.repository])
+            left.append(f"ECR repository {names.repository}")
+        except Exception:  # noqa: S110
+            pass
+        logs = self._session.client("logs")
+        for prefix in (f"/batchkit/{names.cluster}/", f"/aws/lambda/{names.prefix}-"):
+            groups = logs.describe_log_groups(logGroupNamePrefix=prefix).get("logGroups", [])
+            left += [f"log group {g['logGroupName']}" for g in groups]
+        iam = self._session.client("iam")
+        roles = iam.list_roles(PathPrefix=names.role_path).get("Roles", [])
+        left += [f"IAM role {r['RoleName']}" for r in roles]
+        return left
+
+    # -- inspect -----------------------------------------------------------------------------
+
+    def status(self, name: str) -> ClusterStatus:
+        status = self.stacks.describe(name)
+        if status is None:
+            raise ClusterNotFoundError(name)
+        return status
+
+    def events(self, name: str) -> list[StackEvent]:
+        return self.stacks.events(name)
+
+    def list(self) -> list[ClusterStatus]:
+        return self.stacks.list_tagged(CLUSTER_TAG)
+
+
+def _cleanup_hint(name: str, status: str) -> str:
+    if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED"):
+        return (
+            f"fix the resources above in batchkit.yaml, then `batchkit cluster delete {name}` "
+            "and create it again"
+        )
+    if status.startswith("UPDATE_ROLLBACK"):
+        return "the previous configuration is back in place; fix the config and update again"
+    if status == "DELETE_FAILED":
+        return (
+            f"remove what blocks the resources above, then `batchkit cluster delete {name}` again"
+        )
+    return f"see the stack events with `batchkit cluster status {name} --events`"
