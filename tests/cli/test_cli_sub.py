@@ -166,9 +166,8 @@ def test_wait_exit_code_follows_the_job(cli: Cli, status: JobStatus, code: int) 
     result = cli.run("sub", "--wait", "true")
 
     assert result.exit_code == code, result.output
-    assert "has been submitted." in result.stderr
+    assert SUBMITTED.match(result.stdout.strip())
     assert f": {status.value}" in result.stderr
-    assert result.stdout == ""
 
 
 def test_follow_prints_output_on_stdout(cli: Cli) -> None:
@@ -177,7 +176,8 @@ def test_follow_prints_output_on_stdout(cli: Cli) -> None:
     result = cli.run("sub", "--follow", "true")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith(": hello from job-0001")
+    assert SUBMITTED.match(result.stdout.splitlines()[0])
+    assert result.stdout.splitlines()[1].endswith(": hello from job-0001")
 
 
 def test_json_prints_the_job(cli: Cli) -> None:

@@ -215,14 +215,12 @@ def sub(
             tags={EXECUTOR_TAG: executor.value},
         )
         job = cluster_obj.submit(spec)
+        if not json_:
+            term.data(_submitted(job))
         if not (wait or follow):
             if json_:
                 term.json(job.to_dict())
-            else:
-                term.data(_submitted(job))
             return
-        if not json_:
-            term.message(_submitted(job))
         final = _block(cluster_obj, term, job, follow=follow, json_=json_)
         if json_:
             term.json(final.to_dict())

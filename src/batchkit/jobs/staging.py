@@ -1,6 +1,6 @@
 """The job folder in S3, as awsbsub lays it out, and the environment a job is given.
 
-    <artifact_root>/batch/job-<name>-<epoch_ms>/      (an empty "folder" object if nothing else)
+    <artifact_root>/batch/job-<name>-<epoch_ms>/
         <name>.sh        the command file or stdin script (script mode)
         <name>.env.sh    `export NAME=<shlex.quote(value)>` lines (`-e`)
         <name>.args      the argv, when it is too large for SubmitJob (see `jobs.wrapper`)
@@ -132,9 +132,11 @@ class StagedObject:
 
 @dataclass(frozen=True)
 class StagingPlan:
-    """What to upload and the command to submit. The empty folder object awsbsub writes is only
-    needed to make an otherwise empty folder visible, so it is planned only when nothing else is
-    staged (a directory-backed store cannot hold a folder marker and files below it at once)."""
+    """What to upload and the command to submit.
+
+    awsbsub also wrote an empty "folder" object (`<folder>/`); nothing ever reads it, a
+    directory-backed store cannot hold it, and an inline job with nothing staged then needs no
+    upload at all, so batchkit does not write it."""
 
     folder_key: str
     objects: tuple[StagedObject, ...]
@@ -155,8 +157,8 @@ def plan_staging(
 ) -> StagingPlan:
     """Lay out the job folder of `spec` and build its wrapper command.
 
-    `input_files` maps base names to contents (read by the caller). The folder always exists; a
-    job fetches it only when something was staged in it.
+    `input_files` maps base names to contents (read by the caller). A job fetches its folder only
+    when something was staged in it.
     """
     folder = job_folder_key(artifact_root, spec.name, epoch_ms)
     files: dict[str, bytes] = dict(input_files or {})
@@ -178,9 +180,7 @@ def plan_staging(
         fetch=bool(files),
         args_file=args_file,
     )
-    objects = tuple(StagedObject(folder + name, body) for name, body in files.items()) or (
-        StagedObject(folder, b""),
-    )
+    objects = tuple(StagedObject(folder + name, body) for name, body in files.items())
     return StagingPlan(
         folder_key=folder,
         objects=objects,

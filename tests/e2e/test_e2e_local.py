@@ -1,0 +1,198 @@
+"""End to end: the installed `batchkit` console script (and its awsb* aliases) as a subprocess, on
+the real local engine, with a private BATCHKIT_HOME per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+SUBMITTED = re.compile(r"^Job ([a-z0-9\-]{36}) \((.+)\) has been submitted\.$")
+
+
+@pytest.fixture(autouse=True)
+def stop_worker(isolated_environment: Path) -> Iterator[None]:
+    """The engine's background worker is started by our submissions: stop it afterwards."""
+    yield
+    from batchkit.providers.local.worker import worker_pid
+
+    pid = worker_pid(isolated_environment)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+
+
+def run(
+    *args: str, tool: str = "batchkit", stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / tool), *args],
+        input=stdin.decode() if stdin is not None else None,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def submit(*args: str, tool: str = "batchkit", stdin: bytes | None = None) -> str:
+    proc = run(*(["sub"] if tool == "batchkit" else []), *args, tool=tool, stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    match = SUBMITTED.match(proc.stdout.strip())
+    assert match, proc.stdout
+    return match.group(1)
+
+
+def stat_json(*ids: str) -> dict[str, dict]:
+    proc = run("stat", "--json", *ids)
+    assert proc.returncode == 0, proc.stderr
+    return {job["jobId"]: job for job in json.loads(proc.stdout)}
+
+
+def wait(job_id: str) -> dict:
+    proc = run("stat", "--json", job_id)
+    job = json.loads(proc.stdout)[0]
+    if job["status"] not in ("SUCCEEDED", "FAILED"):
+        # `sub --wait` is tested below; here we block through the API of the same engine.
+        from batchkit.api import connect
+
+        connect("local").wait(job_id, interval=0.2)
+        job = stat_json(job_id)[job_id]
+    return job
+
+
+def test_stdin_script_wait_stat_and_out() -> None:
+    proc = run("sub", "--wait", "-jn", "hello", stdin=b"echo hello from $AWS_BATCH_JOB_ID\n")
+
+    assert proc.returncode == 0, proc.stderr
+    job_id = SUBMITTED.match(proc.stdout.strip()).group(1)
+    table = run("stat", "-s", "ALL").stdout.splitlines()
+    assert table[0].split() == ["jobId", "jobName", "status", "startedAt", "stoppedAt", "exitCode"]
+    assert any(line.split()[:3] == [job_id, "hello", "SUCCEEDED"] for line in table[2:])
+    out = run("out", job_id)
+    assert out.returncode == 0
+    assert out.stdout.strip().endswith(f": hello from {job_id}")
+    assert run("out", "--raw", job_id).stdout == f"hello from {job_id}\n"
+
+
+def test_wait_exit_code_of_a_failed_job() -> None:
+    proc = run("sub", "--wait", "sh", "-c", "echo bad; exit 3")
+
+    assert proc.returncode == 1
+    assert "FAILED" in proc.stderr
+    job_id = SUBMITTED.match(proc.stdout.splitlines()[0]).group(1)
+    assert stat_json(job_id)[job_id]["exitCode"] == 3
+
+
+def test_hostile_arguments_and_every_flag_inline(tmp_path: Path) -> None:
+    hostile = ["it's", '"q"', "$(touch pwned)", "`x`", "a\nb", "ünï ✓", "", "--json"]
+    data = tmp_path / "input.txt"
+    data.write_text("staged")
+    code = (
+        "import json, os, sys; print(json.dumps([sys.argv[1:], os.getcwd(), os.environ.get('FOO'),"
+        " open('input.txt').read()]))"
+    )
+    env = {**os.environ, "FOO": "it's $(nothing)"}
+    proc = subprocess.run(
+        [str(BIN / "batchkit"), "sub", "--wait", "-e", "FOO", "-pw", str(tmp_path / "runs"),
+         "-if", str(data), sys.executable, "-c", code, *hostile],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+
+    assert proc.returncode == 0, proc.stderr
+    job_id = SUBMITTED.match(proc.stdout.splitlines()[0]).group(1)
+    argv, cwd, foo, staged = json.loads(run("out", "--raw", job_id).stdout)
+    assert argv == hostile
+    assert cwd == str(tmp_path / "runs" / f"job-{job_id}")
+    assert foo == "it's $(nothing)"
+    assert staged == "staged"
+    assert not list(tmp_path.rglob("pwned"))
+
+
+def test_array_children_output_and_stat_by_id() -> None:
+    proc = run("sub", "-a", "3", "--wait", "sh", "-c", "echo child $AWS_BATCH_JOB_ARRAY_INDEX")
+    assert proc.returncode == 0, proc.stderr
+    job_id = SUBMITTED.match(proc.stdout.splitlines()[0]).group(1)
+
+    ids = [line.split()[0] for line in run("stat", job_id).stdout.splitlines()[2:]]
+    assert ids == [job_id, f"{job_id}:0", f"{job_id}:1", f"{job_id}:2"]
+    assert run("stat", job_id).stdout.splitlines()[2].startswith(f"{job_id} [3]")
+    assert run("out", "--raw", f"{job_id}:1").stdout == "child 1\n"
+    assert run("out", "--raw", job_id).stdout.splitlines() == [
+        f"[{job_id}:{i}] child {i}" for i in range(3)
+    ]
+
+
+def test_dependency_runs_after_its_parent() -> None:
+    first = submit("sh", "-c", "sleep 1; echo first")
+    second = submit("-d", f"jobId={first}", "echo", "second")
+
+    done = wait(second)
+    before = stat_json(first)[first]
+    assert done["status"] == "SUCCEEDED"
+    assert done["startedAt"] >= before["stoppedAt"]
+
+
+def test_mnp_job_follow_shows_every_node() -> None:
+    proc = run(
+        "sub",
+        "-n",
+        "2",
+        "--follow",
+        "sh",
+        "-c",
+        "echo node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES",
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    job_id = SUBMITTED.match(proc.stdout.splitlines()[0]).group(1)
+    lines = sorted(proc.stdout.splitlines()[1:])
+    assert [line.split("] ", 1)[0] + "]" for line in lines] == [f"[{job_id}#0]", f"[{job_id}#1]"]
+    assert lines[1].endswith(": node 1 of 2")
+    assert run("stat", job_id).stdout.splitlines()[2].startswith(f"{job_id} *2")
+
+
+def test_kill_a_running_job() -> None:
+    job_id = submit("sleep", "60")
+
+    proc = run("kill", job_id)
+
+    assert proc.returncode == 0, proc.stderr
+    assert re.match(
+        rf"Your job (cancellation|termination) request for job \({job_id}\)", proc.stdout
+    )
+    final = wait(job_id)
+    assert final["status"] == "FAILED"
+    assert final["statusReason"] == "Terminated by the user"
+    assert "statusReason             : Terminated by the user" in run("stat", "-d", job_id).stdout
+    assert run("kill", job_id).stdout.strip() == f"Job ({job_id}) is already in (FAILED) status."
+
+
+def test_awsb_aliases() -> None:
+    job_id = submit("-jn", "compat", "echo", "via awsbsub", tool="awsbsub")
+
+    wait(job_id)
+    assert (
+        run(job_id, tool="awsbstat").stdout.splitlines()[0]
+        == f"jobId                    : {job_id}"
+    )
+    assert run(job_id, tool="awsbout").stdout.strip().endswith(": via awsbsub")
+    assert "jobQueueName" in run(tool="awsbqueues").stdout
+    assert run("--help", tool="awsbkill").returncode == 0
+    assert run(tool="awsbhosts").returncode == 0
+
+
+def test_usage_errors_exit_2_before_anything_is_submitted(isolated_environment: Path) -> None:
+    proc = run("sub", "-a", "1", "true")
+
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: -a/--array-size")
+    assert "Traceback" not in proc.stderr
+    assert not (isolated_environment / "s3").exists()
