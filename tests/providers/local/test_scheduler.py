@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import sqlite3
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from batchkit.providers.local.scheduler import (
     NODE_STOPPED,
     TIMEOUT_REASON,
     Scheduler,
+    process_only_selector,
 )
 
 S = JobStatus
@@ -506,3 +508,26 @@ def test_multinode_job_that_can_never_fit_fails(engine: Engine) -> None:
     assert "needs 3 vCPUs" in (done.status_reason or "")
     nodes = engine.provider.list_children(done)
     assert {n.status for n in nodes} == {S.FAILED}
+
+
+@pytest.mark.parametrize("lost_records", [False, True])
+def test_a_new_scheduler_reaps_and_fails_the_attempts_of_a_dead_one(
+    engine: Engine, tmp_path: Path, lost_records: bool
+) -> None:
+    pid_file = tmp_path / "pid"
+    job = engine.submit(sh(f"echo $$ > {pid_file}; exec sleep 300"))
+    engine.scheduler.tick()
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", what="start")
+    job_pid = int(pid_file.read_text())
+    if lost_records:  # the worker died after starting the process, before recording it
+        with sqlite3.connect(engine.home / "engine.db") as db:
+            db.execute("DELETE FROM attempts")
+    # The first scheduler is abandoned as a crash would leave it: no shutdown.
+    engine.scheduler = Scheduler(
+        engine.home, capacity=Capacity(2, 4096), clock=engine.clock, selector=process_only_selector
+    )
+    engine.scheduler.recover("the worker died")
+    done = engine.job(job.job_id)
+    assert (done.status, done.status_reason) == (S.FAILED, "the worker died")
+    assert [a.status_reason for a in done.attempts] == ["the worker died"]
+    wait_until(lambda: not pid_alive(job_pid), 5, "orphan reaped")

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from batchkit.errors import UsageError
 from batchkit.models import LogEvent, LogPage
@@ -127,8 +127,8 @@ class LogStore:
         )
 
     def _path(self, stream: str) -> Path:
-        parts = PurePosixPath(stream).parts
-        if not stream or stream.startswith("/") or any(p in ("..", ".") for p in parts):
+        parts = stream.split("/")
+        if any(part in ("", "..", ".") for part in parts):
             raise UsageError(f"invalid log stream name {stream!r}")
         return self._root.joinpath(*parts)
 

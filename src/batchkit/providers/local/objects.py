@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from batchkit.errors import NotFoundError, UsageError
 
@@ -64,10 +64,10 @@ class LocalObjectStore:
         return self._path(key) if key else self.bucket_dir
 
     def _path(self, key: str) -> Path:
-        parts = PurePosixPath(key).parts
-        if not key or key.startswith("/") or any(part in ("..", ".") for part in parts):
+        parts = key.split("/")
+        if any(part in ("", "..", ".") for part in parts):
             raise UsageError(
                 f"invalid object key {key!r}",
-                hint="keys are relative paths without '.' or '..' components",
+                hint="keys are relative paths without empty, '.' or '..' components",
             )
         return self.bucket_dir.joinpath(*parts)

@@ -1,0 +1,142 @@
+"""The process executor: exact argv, own working directory and process group, output pumped as
+events, exit codes as a container runtime reports them, and orphan reaping that survives pid
+reuse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from tests.fixtures.local_engine import FakeClock, pid_alive, wait_until
+
+from batchkit.models import Resources
+from batchkit.providers.local.executor import RunSpec
+from batchkit.providers.local.process_executor import (
+    ProcessExecutor,
+    ProcessRun,
+    process_start_time,
+)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[tuple[int | None, str]] = []
+
+    def append(self, message: str, timestamp: int | None = None) -> None:
+        self.events.append((timestamp, message))
+
+
+def _spec(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> RunSpec:
+    return RunSpec(
+        job_id="job",
+        attempt=1,
+        argv=argv,
+        env=env if env is not None else {"PATH": os.environ["PATH"]},
+        workdir=tmp_path / "work" / "attempt-1",
+        resources=Resources(),
+    )
+
+
+def _wait_exit(run: ProcessRun, timeout: float = 10) -> int:
+    codes: list[int] = []
+
+    def ended() -> bool:
+        code = run.poll()
+        if code is not None:
+            codes.append(code)
+        return code is not None
+
+    wait_until(ended, timeout, "the run to end")
+    return codes[0]
+
+
+def test_argv_runs_exactly_without_a_shell(tmp_path: Path) -> None:
+    sink = ListSink()
+    hostile = ["$(touch pwned)", "a b", "it's", "new\nline", "ünï", ";", "*"]
+    run = ProcessExecutor(clock=FakeClock()).start(
+        _spec(tmp_path, "/usr/bin/printf", "[%s]\\n", *hostile), sink
+    )
+    assert _wait_exit(run) == 0
+    messages = [m for _, m in sink.events]
+    expected = ["[$(touch pwned)]", "[a b]", "[it's]", "[new", "line]", "[ünï]", "[;]", "[*]"]
+    assert messages == expected
+    assert not (tmp_path / "work" / "attempt-1" / "pwned").exists()
+
+
+def test_runs_in_its_workdir_with_the_given_environment(tmp_path: Path) -> None:
+    sink = ListSink()
+    clock = FakeClock()
+    run = ProcessExecutor(clock=clock).start(
+        _spec(tmp_path, "/bin/sh", "-c", "pwd; echo $ONLY; echo ${HOME:-unset}", env={"ONLY": "1"}),
+        sink,
+    )
+    assert _wait_exit(run) == 0
+    assert sink.events == [
+        (clock.now, str(tmp_path / "work" / "attempt-1")),
+        (clock.now, "1"),
+        (clock.now, "unset"),
+    ]
+
+
+def test_exit_codes_and_signals_read_like_a_container_runtime(tmp_path: Path) -> None:
+    executor = ProcessExecutor()
+    assert _wait_exit(executor.start(_spec(tmp_path, "/bin/sh", "-c", "exit 42"), ListSink())) == 42
+    killed = executor.start(_spec(tmp_path, "/bin/sh", "-c", "kill -9 $$"), ListSink())
+    assert _wait_exit(killed) == 137
+
+
+def test_kill_stops_the_whole_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    run = ProcessExecutor().start(
+        _spec(tmp_path, "/bin/sh", "-c", f"sleep 300 & echo $! > {pid_file}; wait"), ListSink()
+    )
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
+    child = int(pid_file.read_text())
+    identity = run.identity()
+    assert identity["pgid"] == identity["pid"]
+    assert os.getpgid(child) == identity["pgid"]
+    run.kill()
+    run.kill()  # twice is fine
+    wait_until(lambda: not pid_alive(child), 5, "child killed")
+    assert run.poll() == 137
+
+
+def test_background_children_die_with_the_main_process(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    run = ProcessExecutor().start(
+        _spec(tmp_path, "/bin/sh", "-c", f"sleep 300 & echo $! > {pid_file}; echo bye"),
+        ListSink(),
+    )
+    assert _wait_exit(run) == 0
+    wait_until(lambda: not pid_alive(int(pid_file.read_text())), 5, "leftover child killed")
+
+
+def test_reap_orphan_kills_a_group_left_behind(tmp_path: Path) -> None:
+    # An attempt started by "another worker": a session leader with a child, not our Popen.
+    pid_file = tmp_path / "pids"
+    leader = subprocess.Popen(
+        ["/bin/sh", "-c", f"sleep 300 & echo $$ $! > {pid_file}; wait"], start_new_session=True
+    )
+    wait_until(lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2)
+    _, child = (int(p) for p in pid_file.read_text().split())
+    identity = {"pid": leader.pid, "pgid": leader.pid, "start_time": process_start_time(leader.pid)}
+    ProcessExecutor().reap_orphan(identity)
+    leader.wait(timeout=5)
+    wait_until(lambda: not pid_alive(child), 5, "orphan child killed")
+
+
+def test_reap_orphan_leaves_a_reused_pid_alone(tmp_path: Path) -> None:
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        started = process_start_time(bystander.pid)
+        assert started is not None
+        stale = {"pid": bystander.pid, "pgid": bystander.pid, "start_time": started - 1}
+        ProcessExecutor().reap_orphan(stale)
+        time.sleep(0.05)
+        assert bystander.poll() is None, "a process with another start time is not ours"
+        ProcessExecutor().reap_orphan({"pid": 999_999_999, "start_time": 1})  # long gone: no-op
+    finally:
+        bystander.kill()
+        bystander.wait()
