@@ -317,6 +317,10 @@ class CloudImageBuilder:
     def plan(self, recipe: ImageRecipe) -> ImagePlan:
         return plan_image(recipe, self.target.repository_uri, tag_prefix=f"{recipe.name}-")
 
+    def list_images(self) -> list[ImageRecord]:
+        """The images in the cluster's repository, newest first."""
+        return self._registry.list_images(self.target.repository_name)
+
     def context_key(self, plan: ImagePlan) -> str:
         prefix = self.target.context_prefix.strip("/")
         return f"{prefix}/{plan.tag}.tar" if prefix else f"{plan.tag}.tar"

@@ -1,0 +1,405 @@
+"""`batchkit image build` and `batchkit image list`.
+
+Each command parses, calls `batchkit.images`, renders and exits. The build's progress (phases,
+the CodeBuild or Docker log) goes to stderr as it comes; the result (image and digest, or the
+plan of a dry run) goes to stdout, as JSON with `--json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from batchkit.cli.context import ClusterOption, DebugOption, JsonOption
+from batchkit.cli.errors import boundary
+
+if TYPE_CHECKING:
+    from batchkit.cli.output import Terminal
+    from batchkit.images.build import BuildEvent, ImagePlan, ImageRecipe, ImageResult
+    from batchkit.images.pipeline import CloudBuilderFactory, LocalBuilderFactory
+    from batchkit.images.records import ImageRecord
+
+
+def _cloud_factory() -> CloudBuilderFactory:
+    from batchkit.images.pipeline import open_cloud_builder
+
+    return open_cloud_builder
+
+
+def _local_factory() -> LocalBuilderFactory:
+    from batchkit.images.pipeline import open_local_builder
+
+    return open_local_builder
+
+
+@dataclass
+class ImageCliEnv:
+    """The builders the commands use; tests pass fakes with `CliRunner.invoke(obj=...)`."""
+
+    cloud: CloudBuilderFactory = field(default_factory=_cloud_factory)
+    local: LocalBuilderFactory = field(default_factory=_local_factory)
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> ImageCliEnv:
+        obj = ctx.find_object(ImageCliEnv)
+        return obj if obj is not None else cls()
+
+
+app = typer.Typer(
+    name="image",
+    help="Build container images (CodeBuild into ECR, or a local Docker engine) and list them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+LocalOption = Annotated[
+    bool, typer.Option("--local", help="Use the local Docker engine (same as -c local).")
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", metavar="PROFILE", help="AWS profile.")
+]
+RegionOption = Annotated[str | None, typer.Option("--region", metavar="REGION", help="AWS region.")]
+RepositoryOption = Annotated[
+    str | None,
+    typer.Option("--repository", metavar="NAME", help="ECR repository (default: the cluster's)."),
+]
+RepositoryUriOption = Annotated[
+    str | None,
+    typer.Option("--repository-uri", metavar="URI", help="ECR repository URI (with --repository)."),
+]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option("--project", metavar="NAME", help="CodeBuild project (default: the cluster's)."),
+]
+BucketOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bucket", metavar="BUCKET", help="S3 bucket for the context (default: the cluster's)."
+    ),
+]
+
+
+def _parse_build_args(values: Iterable[str]) -> dict[str, str]:
+    from batchkit.errors import UsageError
+
+    parsed: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key or not key.replace("_", "a").isalnum():
+            raise UsageError(
+                f"invalid --build-arg {value!r}",
+                hint="write --build-arg NAME=VALUE (NAME: letters, digits and _)",
+            )
+        parsed[key] = val
+    return parsed
+
+
+def _recipe(
+    path: Path | None,
+    preset: str | None,
+    dockerfile: str | None,
+    name: str | None,
+    build_args: dict[str, str],
+    platform: str | None,
+) -> ImageRecipe:
+    from batchkit.errors import UsageError
+    from batchkit.images.build import ImageRecipe
+    from batchkit.images.presets import PRESETS, preset_recipe
+
+    if (path is None) == (preset is None):
+        raise UsageError(
+            "give either a build context directory or --preset",
+            hint=f"e.g. `batchkit image build ./docker` or `--preset {PRESETS[-1]}`",
+        )
+    if preset is not None:
+        if dockerfile:
+            raise UsageError("--file cannot be used with --preset", hint="drop --file")
+        return preset_recipe(preset, name=name, build_args=build_args, platform=platform)
+    assert path is not None
+    context = path.expanduser().resolve()
+    default_name = _default_name(context.name)
+    return ImageRecipe(
+        name=name or default_name,
+        context_dir=context,
+        dockerfile=dockerfile or "Dockerfile",
+        build_args=build_args,
+        platform=platform,
+    )
+
+
+def _default_name(directory: str) -> str:
+    """The directory's name, lower-cased, with anything but [a-z0-9._-] turned into `-`."""
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+    name = "".join(c if c in allowed else "-" for c in directory.lower()).strip("-._")
+    return name[:64] or "image"
+
+
+def _render_event(term: Terminal, event: BuildEvent, quiet: bool) -> None:
+    from batchkit.images.build import (
+        BuildLogLine,
+        BuildPhase,
+        BuildStarted,
+        ContextUploaded,
+    )
+
+    if isinstance(event, ContextUploaded):
+        term.message(f"uploaded the build context ({_size(event.size)}) to {event.url}")
+    elif isinstance(event, BuildStarted):
+        term.message(f"started CodeBuild build {event.build_id}")
+        if event.console_url:
+            term.message(f"  console: {event.console_url}")
+    elif isinstance(event, BuildPhase):
+        term.message(f"phase {event.phase}")
+    elif isinstance(event, BuildLogLine) and not quiet:
+        term.message(f"  | {event.message}")
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def _result_lines(result: ImageResult) -> str:
+    return f"image:  {result.image}\ndigest: {result.digest or '-'}\n"
+
+
+def _dry_run_text(plan: ImagePlan, steps: list[str]) -> str:
+    lines = [
+        f"name:         {plan.recipe.name}",
+        f"context:      {plan.context.root} ({plan.context.file_count} files, "
+        f"{_size(plan.archive.size)} archived)",
+        f"dockerfile:   {plan.recipe.dockerfile}",
+        f"content hash: {plan.content_hash}",
+        f"image:        {plan.image}",
+        "would:",
+        *(f"  {i}. {step}" for i, step in enumerate(steps, 1)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None,
+        typer.Argument(metavar="[PATH]", help="Build context directory (with a Dockerfile)."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", metavar="al2023|debian", help="Build a batchkit image."),
+    ] = None,
+    dockerfile: Annotated[
+        str | None,
+        typer.Option("-f", "--file", metavar="FILE", help="Dockerfile, relative to PATH."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME", help="Image name (default: preset or directory)."),
+    ] = None,
+    build_arg: Annotated[
+        list[str] | None,
+        typer.Option("--build-arg", metavar="NAME=VALUE", help="A Dockerfile ARG (repeatable)."),
+    ] = None,
+    base_image: Annotated[
+        str | None,
+        typer.Option("--base-image", metavar="IMAGE", help="Same as --build-arg BASE_IMAGE=IMAGE."),
+    ] = None,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform", metavar="OS/ARCH", help="e.g. linux/arm64 (default: builder's)."
+        ),
+    ] = None,
+    local: LocalOption = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the tag and the plan; build nothing.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Do not echo the build log.")
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="SECONDS", help="Give up (and stop the build) after."),
+    ] = 3600.0,
+    cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    repository: RepositoryOption = None,
+    repository_uri: RepositoryUriOption = None,
+    project: ProjectOption = None,
+    bucket: BucketOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Build an image, tagged by the hash of its context; an unchanged context is not rebuilt.
+
+    On an AWS cluster: upload the context to the cluster's bucket, build it with the cluster's
+    CodeBuild project (log streamed here) and push it to the cluster's ECR repository as
+    `<repo>:<name>-<hash>` and `<repo>:<name>`. With --local (or -c local): build on the local
+    Docker engine as `batchkit/<name>:<hash>` and `batchkit/<name>:latest`.
+    """
+    env = ImageCliEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.cli.output import Terminal
+        from batchkit.images.build import BuildDone, ImageBuildFailedError
+        from batchkit.images.local import LocalImageBuilder
+        from batchkit.images.pipeline import (
+            CloudRequest,
+            TargetOverrides,
+            is_local,
+            resolve_cluster,
+        )
+
+        term = Terminal()
+        args = _parse_build_args(build_arg or ())
+        if base_image:
+            args["BASE_IMAGE"] = base_image
+        recipe = _recipe(path, preset, dockerfile, name, args, platform)
+        overrides = TargetOverrides(repository, repository_uri, project, bucket)
+        use_local = local or is_local(resolve_cluster(cluster))
+        if use_local and overrides.any:
+            from batchkit.errors import UsageError
+
+            raise UsageError(
+                "--repository/--repository-uri/--project/--bucket apply to AWS clusters only",
+                hint="drop them, or drop --local and name the cluster with -c",
+            )
+
+        if use_local:
+            if dry_run:
+                plan = LocalImageBuilder(None).plan(recipe)
+                steps = [
+                    f"look for {plan.image} on the local Docker engine",
+                    f"if missing: build it there (host network), and tag it "
+                    f"{plan.repository}:{plan.alias}",
+                ]
+                _print_plan(term, plan, steps, json_)
+                return
+            local_builder = env.local()
+            plan = local_builder.plan(recipe)
+            events = local_builder.build(plan)
+        else:
+            cloud_builder = env.cloud(
+                CloudRequest(
+                    resolve_cluster(cluster),
+                    profile=profile,
+                    region=region,
+                    overrides=overrides,
+                    timeout=timeout,
+                )
+            )
+            plan = cloud_builder.plan(recipe)
+            if dry_run:
+                target = cloud_builder.target
+                key = cloud_builder.context_key(plan)
+                steps = [
+                    f"ask ECR whether {target.repository_name} has the tag {plan.tag}",
+                    f"if not: upload the context to s3://{target.bucket}/{key}",
+                    f"start CodeBuild project {target.project} and stream its log",
+                    f"push {plan.image} and move {plan.repository}:{plan.alias}",
+                ]
+                _print_plan(term, plan, steps, json_)
+                return
+            term.message(f"image {plan.image}")
+            events = cloud_builder.build(plan)
+
+        try:
+            for event in events:
+                if isinstance(event, BuildDone):
+                    _print_result(term, plan, event.result, json_)
+                else:
+                    _render_event(term, event, quiet)
+        except ImageBuildFailedError as err:
+            if quiet and err.log_tail:
+                term.message("last lines of the build log:")
+                for line in err.log_tail:
+                    term.message(f"  | {line}")
+            raise
+
+
+def _print_plan(term: Terminal, plan: ImagePlan, steps: list[str], json_: bool) -> None:
+    if json_:
+        term.json({"dryRun": True, **plan.to_dict(), "steps": steps})
+    else:
+        term.data(_dry_run_text(plan, steps))
+
+
+def _print_result(term: Terminal, plan: ImagePlan, result: ImageResult, json_: bool) -> None:
+    if result.up_to_date:
+        term.message(f"{result.image} is up to date: nothing to build")
+    else:
+        term.message(f"built {result.image}")
+    if json_:
+        term.json({**result.to_dict(), "name": plan.recipe.name, "contentHash": plan.content_hash})
+    else:
+        term.data(_result_lines(result))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    local: LocalOption = False,
+    cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    repository: RepositoryOption = None,
+    repository_uri: RepositoryUriOption = None,
+    project: ProjectOption = None,
+    bucket: BucketOption = None,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """List the images of the cluster's ECR repository (or batchkit's images on the local
+    Docker engine with --local): tags, pushed at, size, digest."""
+    env = ImageCliEnv.of(ctx)
+    with boundary(debug):
+        from batchkit.cli.output import Terminal
+        from batchkit.images.pipeline import (
+            CloudRequest,
+            TargetOverrides,
+            is_local,
+            resolve_cluster,
+        )
+
+        term = Terminal()
+        records: list[ImageRecord]
+        if local or is_local(resolve_cluster(cluster)):
+            records = env.local().list_images()
+        else:
+            overrides = TargetOverrides(repository, repository_uri, project, bucket)
+            builder = env.cloud(
+                CloudRequest(resolve_cluster(cluster), profile, region, overrides=overrides)
+            )
+            records = builder.list_images()
+        if json_:
+            term.json([record.to_dict() for record in records])
+        else:
+            term.data(_image_table(records))
+
+
+def _image_table(records: list[ImageRecord]) -> str:
+    from batchkit.cli.output import table
+
+    if not records:
+        return "No images\n"
+    rows: list[tuple[Any, ...]] = [
+        (
+            record.repository,
+            ", ".join(record.tags) or "<untagged>",
+            record.pushed_at.astimezone().replace(microsecond=0).isoformat()
+            if record.pushed_at
+            else None,
+            _size(record.size_bytes),
+            record.digest[:19],
+        )
+        for record in records
+    ]
+    return table(("repository", "tags", "pushedAt", "size", "digest"), rows)
