@@ -197,17 +197,16 @@ class StackGateway:
         body: str,
         parameters: Mapping[str, str],
         tags: Mapping[str, str],
-        *,
-        create: bool,
     ) -> tuple[str, list[Change]]:
-        """Create a change set and wait until it is ready; ([], id) when nothing would change."""
+        """Create an UPDATE change set and wait until it is ready; (id, []) when nothing would
+        change."""
         change_set_name = f"batchkit-{int(time.time())}"
         response = self._api.call(
             "create_change_set",
             resource=name,
             StackName=name,
             ChangeSetName=change_set_name,
-            ChangeSetType="CREATE" if create else "UPDATE",
+            ChangeSetType="UPDATE",
             TemplateBody=body,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
@@ -260,6 +259,24 @@ class StackGateway:
                 )
             )
         return changes
+
+    def create_stack(
+        self, name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str]
+    ) -> None:
+        """A new stack is all additions (`batchkit cluster template` shows them), so it is
+        created directly rather than through a change set. (moto also drops the outputs of a
+        stack made by an executed CREATE change set.) A failed create rolls back."""
+        self._api.call(
+            "create_stack",
+            resource=name,
+            idempotent=False,
+            StackName=name,
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Capabilities=CAPABILITIES,
+            OnFailure="ROLLBACK",
+        )
 
     def execute_change_set(self, name: str, change_set_id: str) -> None:
         self._api.call(
@@ -412,11 +429,8 @@ class ClusterStacks:
         parameters = self.parameters(config, overrides or {})
         on_progress(Progress(f"creating stack {name} in {self._session.region}"))
         since = self._clock() - 60
-        change_set_id, changes = self.stacks.create_change_set(
-            name, body, parameters, stack_tags(config), create=True
-        )
-        self.stacks.execute_change_set(name, change_set_id)
-        return self._follow(name, since, on_progress, changes, "CREATE_COMPLETE")
+        self.stacks.create_stack(name, body, parameters, stack_tags(config))
+        return self._follow(name, since, on_progress, [], "CREATE_COMPLETE")
 
     def plan_update(
         self, config: ClusterConfig, overrides: Mapping[str, str] | None = None
@@ -433,7 +447,7 @@ class ClusterStacks:
             if key not in parameters and key in current.parameters:
                 parameters[key] = current.parameters[key]
         change_set_id, changes = self.stacks.create_change_set(
-            name, template_body(config), parameters, stack_tags(config), create=False
+            name, template_body(config), parameters, stack_tags(config)
         )
         return UpdatePlan(name, change_set_id, changes)
 
