@@ -20,6 +20,7 @@ from batchkit.providers.local.docker_executor import (
     OOM_REASON,
     DockerExecutor,
     DockerRun,
+    LogPump,
     container_environment,
     container_name,
     container_options,
@@ -153,6 +154,41 @@ def test_log_timestamps_are_split_off_as_epoch_milliseconds() -> None:
     )
     assert split_log_timestamp("2026-11-25T12:00:01Z x") == (1795608001000, "x")
     assert split_log_timestamp("no stamp here") == (None, "no stamp here")
+
+
+class FakeLogs:
+    """A container whose follow stream ends early, as Docker 20.10's can for short-lived ones."""
+
+    short_id = "c0ffee"
+
+    def __init__(self, followed: list[bytes], full: list[bytes]) -> None:
+        self._followed = followed
+        self._full = full
+
+    def logs(self, stream: bool, follow: bool, timestamps: bool) -> Iterator[bytes]:
+        assert stream and timestamps
+        return iter(self._followed if follow else self._full)
+
+
+def test_log_pump_copies_each_message_once_and_catches_up_what_follow_missed() -> None:
+    full = [
+        b"2026-11-25T12:00:01.000000000Z first\n",
+        b"2026-11-25T12:00:01.500000000Z second\n",
+        b"2026-11-25T12:00:02.000000000Z a line split by Docker at 16 KiB, part 1 ",
+        b"2026-11-25T12:00:02.000000000Z part 2\n",
+    ]
+    lines = Lines()
+    pump = LogPump(FakeLogs(full[:2], full), lines)
+
+    pump.start()
+    pump.join(timeout=5)
+
+    assert lines.events == [
+        ("first", 1795608001000),
+        ("second", 1795608001500),
+        ("a line split by Docker at 16 KiB, part 1 ", 1795608002000),
+        ("part 2", 1795608002000),
+    ]
 
 
 class FakeContainer:

@@ -196,15 +196,25 @@ class LogPump:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        copied = 0
         try:
-            stream = self._container.logs(stream=True, follow=True, timestamps=True)
-            for chunk in stream:
-                text = chunk.decode("utf-8", errors="replace")
-                for piece in _LINE.findall(text):
-                    timestamp, body = split_log_timestamp(piece)
-                    self._sink.append(body.removesuffix("\n"), timestamp)
+            for chunk in self._container.logs(stream=True, follow=True, timestamps=True):
+                self._emit(chunk)
+                copied += 1
+            # Docker 20.10's follow can end before the last messages of a short-lived container
+            # are read; once the stream ends, read the whole log again and copy what was missed.
+            for index, chunk in enumerate(
+                self._container.logs(stream=True, follow=False, timestamps=True)
+            ):
+                if index >= copied:
+                    self._emit(chunk)
         except (DockerException, OSError) as err:  # the container was removed mid-stream
             self.error = err
+
+    def _emit(self, chunk: bytes) -> None:
+        for piece in _LINE.findall(chunk.decode("utf-8", errors="replace")):
+            timestamp, body = split_log_timestamp(piece)
+            self._sink.append(body.removesuffix("\n"), timestamp)
 
 
 class DockerRun:
