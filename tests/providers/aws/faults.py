@@ -20,11 +20,15 @@ class _Raw:
         yield self._body
 
 
-def error_response(url: str, status: int, code: str, message: str = "injected") -> AWSResponse:
-    """An HTTP error response as AWS's JSON protocols send it."""
+def _answer(status: int, code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
+    """An error answer as botocore would have parsed it from the service."""
     body = json.dumps({"__type": code, "message": message}).encode()
     headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json"}
-    return AWSResponse(url, status, headers, _Raw(body))
+    parsed = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers},
+    }
+    return AWSResponse("https://injected", status, headers, _Raw(body)), parsed
 
 
 class Faults:
@@ -50,6 +54,7 @@ class Faults:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.sent: dict[str, int] = {}
+        self.attempts: dict[str, int] = {}
         self.injected = {"throttle": 0, "server_error": 0, "lost": 0}
 
     def _roll(self) -> float:
@@ -58,36 +63,56 @@ class Faults:
 
     def _count(self, key: str, name: str) -> None:
         with self._lock:
-            if key == "sent":
-                self.sent[name] = self.sent.get(name, 0) + 1
+            if key in ("sent", "attempts"):
+                counts = self.sent if key == "sent" else self.attempts
+                counts[name] = counts.get(name, 0) + 1
             else:
                 self.injected[key] += 1
 
-    def before_send(self, request: Any, **kwargs: Any) -> AWSResponse | None:
+    def before_send(self, request: Any, **kwargs: Any) -> None:
+        """Counts HTTP requests that really leave the client."""
         name = kwargs.get("event_name", "").rsplit(".", 1)[-1]
         self._count("sent", name)
+
+    def before_call(self, **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        """Answers instead of the service (before anything is sent), with a throttle or a 5xx.
+
+        A `before-call` answer short-circuits the whole request; a `before-send` one would not
+        stop in-process moto, whose own `before-send` handler has already done the work.
+        """
+        name = kwargs.get("event_name", "").rsplit(".", 1)[-1]
+        self._count("attempts", name)
         if self.operation not in ("*", name):
             return None
         roll = self._roll()
         if roll < self.throttle:
             self._count("throttle", name)
-            return error_response(request.url, 429, "TooManyRequestsException", "Too Many Requests")
+            return _answer(429, "TooManyRequestsException", "Too Many Requests")
         if roll < self.throttle + self.server_error:
             self._count("server_error", name)
-            return error_response(request.url, 500, "ServerException", "injected 5xx")
+            return _answer(500, "ServerException", "injected 5xx")
         return None
 
     def after_call(self, **kwargs: Any) -> None:
+        """Loses the answer of a call the service did carry out (a read timeout after the work)."""
         name = kwargs.get("event_name", "").rsplit(".", 1)[-1]
-        if self.lost and self.operation in ("*", name) and self._roll() < self.lost:
+        status = kwargs.get("http_response").status_code if kwargs.get("http_response") else 200
+        if (
+            status < 300
+            and self.lost
+            and self.operation in ("*", name)
+            and self._roll() < self.lost
+        ):
             self._count("lost", name)
             raise ReadTimeoutError(endpoint_url="injected")
 
     def hooks(self, service: str = "batch") -> list[tuple[str, Any]]:
         return [
+            (f"before-call.{service}", self.before_call),
             (f"before-send.{service}", self.before_send),
             (f"after-call.{service}", self.after_call),
         ]
 
     def total(self, name: str | None = None) -> int:
-        return sum(self.sent.values()) if name is None else self.sent.get(name, 0)
+        """API call attempts (injected failures included), of one operation or all."""
+        return sum(self.attempts.values()) if name is None else self.attempts.get(name, 0)

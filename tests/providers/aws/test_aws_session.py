@@ -102,4 +102,4 @@ def test_hooks_added_later_reach_existing_clients(make_session: MakeSession) -> 
     faults = Faults()
     session.add_hook("before-send.batch", faults.before_send)
     session.api("batch").call("describe_job_queues")
-    assert faults.total("DescribeJobQueues") == 1
+    assert faults.sent == {"DescribeJobQueues": 1}

@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import pytest
+from tests.fixtures.moto_server import Cluster
+from tests.providers.aws.faults import Faults
+
+from batchkit.errors import ConflictError, UsageError
+from batchkit.models import (
+    Dependency,
+    JobKind,
+    JobStatus,
+    Resources,
+    SubmitRequest,
+)
+from batchkit.providers.aws.discovery import discover
+from batchkit.providers.aws.provider import AwsProvider
+from batchkit.providers.aws.session import AwsSession
+from batchkit.providers.base import Provider
+
+MakeSession = Callable[..., AwsSession]
+
+
+def request(name: str = "hello", **kwargs: object) -> SubmitRequest:
+    return SubmitRequest(
+        name=name,
+        command=("/bin/sh", "-c", 'echo "$1"', "batchkit-job", "it's $(x)"),
+        environment={"PCLUSTER_JOB_S3_URL": f"s3://bucket/root/batch/job-{name}-1/"},
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def counted_provider(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> tuple[AwsProvider, Faults]:
+    faults = Faults()
+    session = make_session(hooks=faults.hooks("batch"), cluster=cluster.name)
+    _, info = discover(
+        cluster.name, session_factory=lambda *a: session, cli_config=tmp_path / "absent"
+    )
+    return AwsProvider(session, info), faults
+
+
+def test_it_is_a_provider(provider: AwsProvider) -> None:
+    typed: Provider = provider
+    assert typed.kind == "aws"
+
+
+def test_submit_a_single_job(provider: AwsProvider, cluster: Cluster) -> None:
+    job = provider.submit(request(resources=Resources(vcpus=2, memory=1024), timeout=120))
+    assert job.status is JobStatus.SUBMITTED and job.name == "hello"
+    [seen] = provider.describe_jobs([job.job_id])
+    assert seen.name == "hello" and seen.status is JobStatus.SUCCEEDED
+    assert seen.command == ["/bin/sh", "-c", 'echo "$1"', "batchkit-job", "it's $(x)"]
+    assert seen.s3_folder_url == "s3://bucket/root/batch/job-hello-1/"
+    assert seen.job_definition == cluster.job_definition
+    assert seen.log_stream == f"{cluster.job_definition_name}/default/{job.job_id}"
+    assert seen.console_url == (
+        "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+        f"#logEventViewer:group=/aws/batch/job;stream={seen.log_stream}"
+    )
+
+
+def test_tags_and_dependencies_reach_batch(provider: AwsProvider) -> None:
+    first = provider.submit(request("first"))
+    second = provider.submit(
+        request("second", depends_on=(Dependency(first.job_id),), client_token="tok-2")
+    )
+    detail = boto3.client("batch").describe_jobs(jobs=[second.job_id])["jobs"][0]
+    assert detail["dependsOn"] == [{"jobId": first.job_id}]
+    assert detail["tags"]["batchkit:client-token"] == "tok-2"
+
+
+def test_more_than_twenty_dependencies_are_refused_before_any_call(
+    provider: AwsProvider,
+) -> None:
+    deps = tuple(Dependency(f"j{i}") for i in range(21))
+    with pytest.raises(UsageError):
+        provider.submit(request(depends_on=deps))
+
+
+def test_array_jobs_list_their_children_with_list_jobs(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    provider, faults = counted_provider(make_session, cluster, tmp_path)
+    job = provider.submit(request("arr", array_size=250))
+    [parent] = provider.describe_jobs([job.job_id])
+    assert parent.kind is JobKind.ARRAY_PARENT and parent.display_id == f"{job.job_id} [250]"
+    before = faults.total("ListJobs")
+    children = provider.list_children(parent)
+    assert [c.job_id for c in children] == [f"{job.job_id}:{i}" for i in range(250)]
+    assert all(c.status is JobStatus.SUCCEEDED for c in children)
+    # all children SUCCEEDED: only SUCCEEDED and FAILED are asked, no DescribeJobs per child
+    assert faults.total("ListJobs") - before == 2
+    assert faults.total("DescribeJobs") == 1
+
+
+def test_children_of_a_parent_known_only_from_a_summary(provider: AwsProvider) -> None:
+    job = provider.submit(request("arr", array_size=3))
+    [listed] = [j for j in provider.list_jobs(list(JobStatus)) if j.job_id == job.job_id]
+    assert listed.kind is JobKind.ARRAY_PARENT  # moto's summaries say nothing: it was described
+    assert len(provider.list_children(listed)) == 3
+
+
+def test_list_jobs_shows_top_level_jobs_only(provider: AwsProvider) -> None:
+    single = provider.submit(request("one"))
+    array = provider.submit(request("arr", array_size=4))
+    listed = provider.list_jobs([JobStatus.SUCCEEDED])
+    assert sorted(j.job_id for j in listed) == sorted([single.job_id, array.job_id])
+    assert provider.list_jobs([JobStatus.RUNNING]) == []
+
+
+def test_describe_jobs_takes_any_number_of_ids_100_a_call(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    provider, faults = counted_provider(make_session, cluster, tmp_path)
+    job = provider.submit(request("arr", array_size=250))
+    ids = [f"{job.job_id}:{i}" for i in range(250)] + ["no-such-job"]
+    found = provider.describe_jobs(ids)
+    assert sorted(j.job_id for j in found) == sorted(ids[:-1])
+    assert faults.total("DescribeJobs") == 3
+
+
+def test_multi_node_jobs(provider: AwsProvider, cluster: Cluster) -> None:
+    job = provider.submit(request("mpi", nodes=4, resources=Resources(vcpus=2, memory=2048)))
+    detail = boto3.client("batch").describe_jobs(jobs=[job.job_id])["jobs"][0]
+    assert detail["jobDefinition"] == cluster.job_definition_mnp
+    # moto records no per-node jobs: both ListJobs(multiNodeJobId) and DescribeJobs(id#n) are
+    # empty, so there is nothing to show (AWS lists them once the job has started)
+    parent = job
+    assert provider.list_children(parent) == []
+
+
+def test_an_image_gets_a_reused_content_named_definition(provider: AwsProvider) -> None:
+    batch = boto3.client("batch")
+    one = provider.submit(request("a", image="123.dkr.ecr.us-east-1.amazonaws.com/r:abc"))
+    assert one.job_definition.split("/")[-1].startswith("batchkit-")
+    fresh = AwsProvider(provider.session, provider.cluster)  # no in-memory cache
+    two = fresh.submit(request("b", image="123.dkr.ecr.us-east-1.amazonaws.com/r:abc"))
+    assert two.job_definition == one.job_definition
+    three = fresh.submit(request("c", image="123.dkr.ecr.us-east-1.amazonaws.com/r:def"))
+    assert three.job_definition != one.job_definition
+    names = {
+        d["jobDefinitionName"]
+        for d in batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+    }
+    assert len([n for n in names if n.startswith("batchkit-")]) == 2
+    [definition] = batch.describe_job_definitions(jobDefinitions=[two.job_definition])[
+        "jobDefinitions"
+    ]
+    assert definition["containerProperties"]["image"] == "123.dkr.ecr.us-east-1.amazonaws.com/r:abc"
+    assert definition["containerProperties"]["environment"] == [
+        {"name": "PCLUSTER_STACK_NAME", "value": "pc-test"}
+    ]
+
+
+def test_a_cluster_without_mnp_definition(provider: AwsProvider) -> None:
+    from dataclasses import replace
+
+    plain = AwsProvider(provider.session, replace(provider.cluster, job_definition_mnp=None))
+    with pytest.raises(ConflictError, match="multi-node"):
+        plain.submit(request(nodes=2))
+
+
+def test_a_lost_answer_does_not_duplicate_the_job(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    faults = Faults(lost=1.0, operation="SubmitJob")
+    session = make_session(hooks=faults.hooks("batch"), cluster=cluster.name)
+    _, info = discover(cluster.name, session_factory=lambda *a: session, cli_config=tmp_path / "x")
+    job = AwsProvider(session, info).submit(request("once", client_token="tok-once"))
+    jobs = boto3.client("batch").list_jobs(jobQueue=cluster.job_queue, jobStatus="SUCCEEDED")
+    assert [j["jobId"] for j in jobs["jobSummaryList"]] == [job.job_id]
+    assert faults.injected["lost"] == 1
+
+
+def test_terminate(provider: AwsProvider) -> None:
+    job = provider.submit(request())
+    provider.terminate_job(job.job_id, "Terminated by the user")  # moto: a no-op on a done job
+
+
+def test_queues(provider: AwsProvider, cluster: Cluster) -> None:
+    [queue] = provider.queues()
+    assert queue.name == "pc-test-queue" and queue.arn == cluster.job_queue
+    assert queue.state == "ENABLED" and queue.priority == 1
+    assert queue.compute_environments == (cluster.compute_environment,)
+    assert [q.name for q in provider.queues(["pc-test-queue"])] == ["pc-test-queue"]
+
+
+def test_hosts_join_ecs_and_ec2(provider: AwsProvider, cluster: Cluster) -> None:
+    assert provider.hosts() == []
+    ce = boto3.client("batch").describe_compute_environments(
+        computeEnvironments=[cluster.compute_environment]
+    )["computeEnvironments"][0]
+    ec2 = boto3.client("ec2")
+    [instance] = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="c5.xlarge"
+    )["Instances"]
+    document = {"instanceId": instance["InstanceId"], "instanceType": "c5.xlarge"}
+    boto3.client("ecs").register_container_instance(
+        cluster=ce["ecsClusterArn"], instanceIdentityDocument=json.dumps(document)
+    )
+    [host] = provider.hosts()
+    assert host.instance_id == instance["InstanceId"]
+    assert host.private_ip == instance["PrivateIpAddress"]
+    assert host.status == "ACTIVE"
+    assert host.registered_vcpus > 0 and host.registered_memory > 0
