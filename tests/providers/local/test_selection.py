@@ -269,79 +269,81 @@ class MsClock:
         return self.now
 
 
-@pytest.mark.docker
-def test_the_engine_times_out_a_container_job_and_removes_its_container(
-    docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path
-) -> None:
-    home = tmp_path / "engine-home"
-    chosen = ExecutorSelection(home=home)
-    clock = MsClock()
-    provider = LocalProvider(home, start_worker=False, selector=chosen, clock=clock)
-    job = provider.submit(
-        SubmitRequest(name="sleepy", command=("sleep", "300"), image=busybox_image, timeout=60)
-    )
-    scheduler = Scheduler(home, selector=chosen, clock=clock)
+class Engine:
+    """A local engine home whose image jobs run in the test's Docker engine, driven by hand."""
 
-    def containers() -> list[Any]:
-        return list(
-            docker_engine.containers.list(all=True, filters={"label": f"{LABEL_HOME}={home}"})
+    def __init__(self, docker: Any, home: Path) -> None:
+        self.docker = docker
+        self.home = home
+        self.clock = MsClock()
+        self.selection = ExecutorSelection(home=home)
+        self.provider = LocalProvider(
+            home, start_worker=False, selector=self.selection, clock=self.clock
         )
 
-    deadline = time.monotonic() + 30
-    while not containers():
-        assert time.monotonic() < deadline, "the job never started a container"
-        scheduler.tick()
-        time.sleep(0.05)
-    assert provider.describe_jobs([job.job_id])[0].status is JobStatus.RUNNING
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self.home, selector=self.selection, clock=self.clock)
 
-    clock.now += 61_000
+    def containers(self) -> list[Any]:
+        label = f"{LABEL_HOME}={self.home}"
+        return list(self.docker.containers.list(all=True, filters={"label": label}))
+
+    def start_container(self, scheduler: Scheduler) -> None:
+        deadline = time.monotonic() + 30
+        while not self.containers():
+            assert time.monotonic() < deadline, "the job never started a container"
+            scheduler.tick()
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def engine(docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path) -> Engine:
+    return Engine(docker_engine, tmp_path / "engine-home")
+
+
+@pytest.mark.docker
+def test_the_engine_times_out_a_container_job_and_removes_its_container(
+    engine: Engine, busybox_image: str
+) -> None:
+    job = engine.provider.submit(
+        SubmitRequest(name="sleepy", command=("sleep", "300"), image=busybox_image, timeout=60)
+    )
+    scheduler = engine.scheduler()
+    engine.start_container(scheduler)
+    assert engine.provider.describe_jobs([job.job_id])[0].status is JobStatus.RUNNING
+
+    engine.clock.now += 61_000
     scheduler.tick()
 
-    [ended] = provider.describe_jobs([job.job_id])
+    [ended] = engine.provider.describe_jobs([job.job_id])
     assert ended.status is JobStatus.FAILED
     assert ended.status_reason is not None and "timeout" in ended.status_reason
-    assert containers() == []
+    assert engine.containers() == []
 
 
 @pytest.mark.docker
 def test_a_container_left_by_a_crashed_worker_is_removed_by_the_next_one(
-    docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path
+    engine: Engine, busybox_image: str
 ) -> None:
-    home = tmp_path / "engine-home"
-    chosen = ExecutorSelection(home=home)
-    provider = LocalProvider(home, start_worker=False, selector=chosen)
-    job = provider.submit(
+    job = engine.provider.submit(
         SubmitRequest(name="orphan", command=("sleep", "300"), image=busybox_image)
     )
-    crashed = Scheduler(home, selector=chosen)
-
-    def containers() -> list[Any]:
-        return list(
-            docker_engine.containers.list(all=True, filters={"label": f"{LABEL_HOME}={home}"})
-        )
-
-    deadline = time.monotonic() + 30
-    while not containers():
-        assert time.monotonic() < deadline, "the job never started a container"
-        crashed.tick()
-        time.sleep(0.05)
+    crashed = engine.scheduler()
+    engine.start_container(crashed)
     del crashed  # killed with -9: it never stops what it started
 
-    Scheduler(home, selector=ExecutorSelection(home=home)).recover("worker crashed")
+    Scheduler(engine.home, selector=ExecutorSelection(home=engine.home)).recover("worker crashed")
 
-    assert containers() == []
-    [ended] = provider.describe_jobs([job.job_id])
+    assert engine.containers() == []
+    [ended] = engine.provider.describe_jobs([job.job_id])
     assert ended.status is JobStatus.FAILED
     assert ended.status_reason == "worker crashed"
 
 
 @pytest.mark.docker
 def test_an_mnp_job_runs_one_container_per_node_meeting_on_the_loopback(
-    docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path
+    engine: Engine, busybox_image: str
 ) -> None:
-    home = tmp_path / "engine-home"
-    chosen = ExecutorSelection(home=home)
-    provider = LocalProvider(home, start_worker=False, selector=chosen)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -352,19 +354,20 @@ def test_an_mnp_job_runs_one_container_per_node_meeting_on_the_loopback(
         f' nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" {port} && exit 0; sleep 0.1;'
         " done; exit 1; fi"
     )
-    job = provider.submit(
+    job = engine.provider.submit(
         SubmitRequest(name="pair", command=("/bin/sh", "-c", script), image=busybox_image, nodes=2)
     )
-    scheduler = Scheduler(home, selector=chosen)
+    scheduler = engine.scheduler()
 
     deadline = time.monotonic() + 60
     while scheduler.tick():
         assert time.monotonic() < deadline, "the MNP job did not end"
         time.sleep(0.05)
 
-    parent, main, other = provider.describe_jobs([job.job_id, f"{job.job_id}#0", f"{job.job_id}#1"])
+    ids = [job.job_id, f"{job.job_id}#0", f"{job.job_id}#1"]
+    parent, main, other = engine.provider.describe_jobs(ids)
     assert [parent.status, main.status, other.status] == [JobStatus.SUCCEEDED] * 3
     assert main.log_stream is not None
-    page = provider.get_log_events(main.log_stream)
+    page = engine.provider.get_log_events(main.log_stream)
     assert [event.message for event in page.events] == ["node 1 of 2"]
-    assert docker_engine.containers.list(all=True, filters={"label": f"{LABEL_HOME}={home}"}) == []
+    assert engine.containers() == []
