@@ -507,3 +507,31 @@ def test_python_jobs_run_on_the_debian_base_image(
 
     assert wait(executor.start(spec, lines)) == 0
     assert lines.messages == ["3"]
+
+
+@pytest.mark.docker
+def test_arguments_reach_the_container_byte_exact(executor: DockerExecutor, tmp_path: Path) -> None:
+    arguments = (HOSTILE, "", "-n", "*", "$HOME", "a\tb")
+    spec = make_spec(
+        tmp_path,
+        ("/bin/sh", "-c", 'for a in "$@"; do printf "[%s]\\n" "$a"; done', "sh", *arguments),
+    )
+    lines = Lines()
+
+    assert wait(executor.start(spec, lines)) == 0
+    assert "\n".join(lines.messages) == "\n".join(f"[{a}]" for a in arguments)
+
+
+@pytest.mark.docker
+def test_a_non_root_user_owns_what_the_job_writes(
+    docker_engine: Any, executor: DockerExecutor, tmp_path: Path
+) -> None:
+    as_nobody = DockerExecutor(docker_engine, home=executor.home, user="65534:65534")
+    spec = make_spec(tmp_path, ("/bin/sh", "-c", "id -u; echo data > out"))
+    spec.workdir.mkdir(parents=True)
+    spec.workdir.chmod(0o777)
+    lines = Lines()
+
+    assert wait(as_nobody.start(spec, lines)) == 0
+    assert lines.messages == ["65534"]
+    assert (spec.workdir / "out").stat().st_uid == 65534
