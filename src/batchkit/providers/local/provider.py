@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -77,7 +78,7 @@ class LocalProvider:
         self._idle_exit = idle_exit
         self._capacity = capacity
         self._selector = selector
-        self._store: Store | None = None
+        self._stores = threading.local()
         self._objects = LocalObjectStore(self.home / "s3")
         self._logs = LogStore(self.home / "logs", clock=clock)
         self.spawned: list[subprocess.Popen[bytes]] = []
@@ -103,9 +104,12 @@ class LocalProvider:
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._store = Store(self.home / "engine.db")
-        return self._store
+        """This thread's connection to the home's store (SQLite connections stay in a thread)."""
+        store: Store | None = getattr(self._stores, "store", None)
+        if store is None:
+            store = Store(self.home / "engine.db")
+            self._stores.store = store
+        return store
 
     # --- jobs -----------------------------------------------------------------------------------
 

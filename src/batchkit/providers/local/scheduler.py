@@ -130,6 +130,7 @@ class Scheduler:
         self._requests_done = 0
         self._version: int | None = None
         self._changed = True
+        self.progressed = False
         self._load()
 
     # --- public ---------------------------------------------------------------------------------
@@ -181,7 +182,9 @@ class Scheduler:
         self._flush()
 
     def tick(self) -> bool:
-        """One scheduling pass; True while any job is not final."""
+        """One scheduling pass; True while any job is not final. Afterwards `progressed` says
+        whether the pass changed anything."""
+        self.progressed = False
         now = self._clock()
         self._ingest(now)
         self._poll(now)
@@ -668,6 +671,7 @@ class Scheduler:
     def _flush(self) -> None:
         if not self._dirty and not self._dirty_attempts and not self._requests_done:
             return
+        self.progressed = True
         rows = list(self._dirty.values())
         self.store.save(rows, self._dirty_attempts, requests_done=self._requests_done)
         self._dirty.clear()

@@ -35,9 +35,11 @@ from batchkit.providers.local.store import Store
 log = logging.getLogger("batchkit.local.worker")
 
 ACTIVE_PERIOD_S = 0.005
-"""Pause between passes while attempts run: short, so a finished child is noticed promptly."""
-WAITING_PERIOD_S = 0.05
-"""Pause between passes while jobs wait but none runs."""
+"""Pause after a pass that changed something: short, so the next exit is noticed promptly."""
+MAX_PERIOD_S = 0.05
+"""Longest pause while jobs are not final (passes that change nothing double the pause)."""
+BACKOFF_AFTER_S = 1.0
+"""Back off only after this long without a change."""
 IDLE_PERIOD_S = 0.1
 """Pause between passes with nothing to do (a new submission is noticed within this time)."""
 LOCK_WAIT_S = 1.0
@@ -164,13 +166,20 @@ def serve(
         store.set_meta("capacity", _capacity_json(capacity))
         scheduler = _new_scheduler(home, store, capacity, clock, selector, worker_id)
         idle_since: float | None = None
+        period = ACTIVE_PERIOD_S
+        progress_at = time.monotonic()
         while not stopping.is_set():
             busy = scheduler.tick()
+            now = time.monotonic()
+            if scheduler.progressed:
+                progress_at = now
             if busy:
                 idle_since = None
-                sleep(ACTIVE_PERIOD_S if scheduler.running else WAITING_PERIOD_S)
+                # Short passes while things happen; back off while long attempts just run.
+                recent = now - progress_at < BACKOFF_AFTER_S
+                period = ACTIVE_PERIOD_S if recent else min(period * 2, MAX_PERIOD_S)
+                sleep(period)
                 continue
-            now = time.monotonic()
             idle_since = idle_since if idle_since is not None else now
             if idle_exit is not None and now - idle_since >= idle_exit:
                 lock.release()
