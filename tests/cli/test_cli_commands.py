@@ -119,6 +119,20 @@ def test_out_prints_every_line_with_local_time(cli: Cli) -> None:
     assert raw.stdout.splitlines() == ["three", "four"]
 
 
+def test_out_json_lines_name_the_job(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING))
+    cli.fake.start("j")
+    cli.fake.log("j", "one")
+
+    [line] = cli.run("out", "--json", "j").stdout.splitlines()
+
+    assert json.loads(line) == {
+        "timestamp": cli.fake.streams["stream/j"][0].timestamp,
+        "message": "one",
+        "jobId": "j",
+    }
+
+
 def test_out_of_a_job_not_started(cli: Cli) -> None:
     cli.fake.add(Job("j", "n", JobStatus.RUNNABLE))
 

@@ -131,6 +131,7 @@ def test_bad_input_exits_2_with_one_clear_error_and_submits_nothing(
     assert lines[1].startswith("hint: ")
     assert result.stdout == ""
     assert cli.fake.requests == [] and cli.fake.objects.items == {}
+    assert cli.connected == []  # refused before any cluster was contacted
 
 
 def test_command_and_stdin_script_together_is_refused(cli: Cli) -> None:
@@ -186,3 +187,13 @@ def test_json_prints_the_job(cli: Cli) -> None:
     result = cli.run("sub", "--json", "-jn", "x", "true")
 
     assert json.loads(result.stdout)["jobName"] == "x"
+
+
+def test_env_blacklist_from_user_config(cli: Cli, isolated_environment) -> None:
+    isolated_environment.mkdir(parents=True, exist_ok=True)
+    (isolated_environment / "config.yaml").write_text("env_blacklist: [FOO]\n")
+
+    cli.run("sub", "-e", "all", "true", environ={"FOO": "1", "BAR": "2", "HOME": "/h"})
+
+    [body] = [b for k, b in cli.fake.objects.items.items() if k.endswith(".env.sh")]
+    assert body == b"export BAR=2\nexport HOME=/h\n"

@@ -11,14 +11,18 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from batchkit.cli.errors import boundary
+
 if TYPE_CHECKING:
     from batchkit.api import Cluster
+    from batchkit.cli.output import Terminal
 
 StdinKind = Literal["tty", "pipe", "file", "none"]
 
@@ -63,6 +67,15 @@ class CliEnv:
         """The injected environment, or the real one."""
         obj = ctx.find_object(CliEnv)
         return obj if obj is not None else cls()
+
+
+@contextmanager
+def session(ctx: typer.Context, debug: bool) -> Iterator[tuple[CliEnv, Terminal]]:
+    """What every command body runs in: the error boundary, its environment and its terminal."""
+    with boundary(debug):
+        from batchkit.cli.output import Terminal
+
+        yield CliEnv.of(ctx), Terminal()
 
 
 # Options every command takes (awsbatch-cli's `-c/--cluster`, plus batchkit's --json and --debug).

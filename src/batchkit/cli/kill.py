@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
-from batchkit.cli.errors import boundary
+from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
 
 
 def kill(
@@ -24,11 +23,9 @@ def kill(
     debug: DebugOption = False,
 ) -> None:
     """Cancel jobs that have not started and terminate running ones. Exit 3 if an id is unknown."""
-    cli = CliEnv.of(ctx)
-    with boundary(debug):
+    with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
 
-        term = output.Terminal()
         results = cli.connect(cluster).kill(job_ids, reason)
         if json_:
             term.json(

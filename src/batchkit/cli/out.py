@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
-from batchkit.cli.errors import boundary
+from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
 
 
 def out(
@@ -43,13 +42,11 @@ def out(
     For an array or multi-node parent, its children's output is shown, each line labelled with
     the child id.
     """
-    cli = CliEnv.of(ctx)
-    with boundary(debug):
+    with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
         from batchkit.jobs.validation import check_out_flags
 
         check_out_flags(head, tail, stream, stream_period)
-        term = output.Terminal()
         cluster_obj = cli.connect(cluster)
         printed = False
         for item in cluster_obj.logs(

@@ -194,7 +194,7 @@ def log_json(item: TailItem) -> dict[str, Any]:
     from batchkit.jobs.logtail import LogLine
 
     if isinstance(item, LogLine):
-        return {**item.event.to_dict(), "jobId": item.source or item.event.job_id}
+        return {**item.event.to_dict(), "jobId": item.job_id}
     return {
         "jobId": item.job.job_id,
         "status": item.job.status.value,

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
-from batchkit.cli.errors import boundary
+from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
 
 DetailsOption = Annotated[bool, typer.Option("-d", "--details", help="One block per item.")]
 
@@ -23,11 +22,9 @@ def queues(
     debug: DebugOption = False,
 ) -> None:
     """Show the cluster's job queues (details when names are given)."""
-    cli = CliEnv.of(ctx)
-    with boundary(debug):
+    with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
 
-        term = output.Terminal()
         found = cli.connect(cluster).queues(names or ())
         if json_:
             term.json([q.to_dict() for q in found])
@@ -49,11 +46,9 @@ def hosts(
     debug: DebugOption = False,
 ) -> None:
     """Show the hosts that run jobs (this machine on the local engine)."""
-    cli = CliEnv.of(ctx)
-    with boundary(debug):
+    with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
 
-        term = output.Terminal()
         found = cli.connect(cluster).hosts()
         if instance_ids:
             found = [h for h in found if h.instance_id in instance_ids]

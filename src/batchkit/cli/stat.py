@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
-from batchkit.cli.errors import boundary
+from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
 
 DEFAULT_STATUSES = "SUBMITTED,PENDING,RUNNABLE,STARTING,RUNNING"
 
@@ -39,13 +38,11 @@ def stat(
     debug: DebugOption = False,
 ) -> None:
     """Show the jobs of the queue by status, or the jobs given by id."""
-    cli = CliEnv.of(ctx)
-    with boundary(debug):
+    with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
         from batchkit.jobs.validation import parse_statuses
 
         statuses = parse_statuses(status or DEFAULT_STATUSES)
-        term = output.Terminal()
         cluster_obj = cli.connect(cluster)
         missing: list[str] = []
         if job_ids:

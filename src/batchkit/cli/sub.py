@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from batchkit.cli.context import CliEnv, ClusterOption, DebugOption, JsonOption
-from batchkit.cli.errors import boundary
+from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
 
 if TYPE_CHECKING:
     from batchkit.api import Cluster
@@ -151,15 +150,13 @@ def sub(
 
     Options go before the command: `batchkit sub -p 2 ls -la` runs `ls -la`.
     """
-    cli = CliEnv.of(ctx)
-    with boundary(debug):
-        from batchkit.cli.output import Terminal
+    with session(ctx, debug) as (cli, term):
+        from batchkit.config import load_user_config
         from batchkit.jobs import validation
         from batchkit.jobs.staging import select_environment
         from batchkit.jobs.submission import EXECUTOR_TAG, read_command_file
         from batchkit.models import JobSpec, Resources
 
-        term = Terminal()
         argv = list(command or [])
         env_flag = ",".join(env) if env else None
         validation.check_env_flags(env_flag, env_blacklist)
@@ -183,11 +180,10 @@ def sub(
             script = cli.read_stdin()
         else:
             inline = tuple(argv)
-        cluster_obj = cli.connect(cluster)
         blacklist = (
             [n.strip() for n in env_blacklist.split(",") if n.strip()]
             if env_blacklist is not None
-            else cluster_obj.config.env_blacklist
+            else load_user_config().env_blacklist
         )
         selection = select_environment(env_flag, cli.environ, blacklist)
         for name in selection.missing:
@@ -214,6 +210,9 @@ def sub(
             timeout=timeout,
             tags={EXECUTOR_TAG: executor.value},
         )
+        validation.validate_spec(spec)  # before connecting: a typo needs no credentials
+        validation.check_inputs(spec)
+        cluster_obj = cli.connect(cluster)
         job = cluster_obj.submit(spec)
         if not json_:
             term.data(_submitted(job))

@@ -23,9 +23,11 @@ DEFAULT_PERIOD = 5.0
 
 @dataclass(frozen=True)
 class LogLine:
-    """One line of output. `source` is the child or node id when several streams are shown."""
+    """One line of output of job `job_id`. `source` is set (to the same id) when the lines of
+    several children or nodes are shown together and need a label."""
 
     event: LogEvent
+    job_id: str
     source: str | None = None
 
 
@@ -76,11 +78,11 @@ class LogTail:
                 yield from self._follow_family(job, tail)
             else:
                 for child in self._provider.list_children(job):
-                    yield from self._read_once(child, head, tail, source=child.job_id)
+                    yield from self._read_once(child, head, tail, labelled=True)
         elif follow:
             yield from self._follow_one(job, tail)
         else:
-            yield from self._read_once(job, head, tail, source=None)
+            yield from self._read_once(job, head, tail, labelled=False)
 
     def _describe(self, job_id: str) -> Job:
         for job in self._provider.describe_jobs([job_id]):
@@ -89,7 +91,7 @@ class LogTail:
         raise JobNotFoundError(job_id)
 
     def _read_once(
-        self, job: Job, head: int | None, tail: int | None, source: str | None
+        self, job: Job, head: int | None, tail: int | None, *, labelled: bool
     ) -> Iterator[TailItem]:
         if not job.log_stream:
             yield NoStream(job)
@@ -105,7 +107,7 @@ class LogTail:
         else:
             events = self._drain(cursor)
         for event in events:
-            yield LogLine(event, source)
+            yield LogLine(event, job.job_id, job.job_id if labelled else None)
 
     def _start_tail(self, cursor: _Cursor, count: int) -> list[LogEvent]:
         page = self._provider.get_log_events(
@@ -146,7 +148,7 @@ class LogTail:
                 reported = True
                 yield NoStream(job)
             for event in events:
-                yield LogLine(event)
+                yield LogLine(event, job.job_id)
             if job.status.is_final and not events and (cursor is not None or reported):
                 return
             if not job.status.is_final:
@@ -170,7 +172,7 @@ class LogTail:
                     if first and tail is not None:
                         fresh.extend(self._start_tail(cursor, tail))
                 fresh.extend(self._drain(cursor))
-                batch.extend(LogLine(event, child.job_id) for event in fresh)
+                batch.extend(LogLine(event, child.job_id, child.job_id) for event in fresh)
             if not cursors and not reported:
                 reported = True
                 yield NoStream(parent)

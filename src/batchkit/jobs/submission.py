@@ -47,8 +47,7 @@ class Submitter:
                 f"--executor {executor!r} is not one of {', '.join(EXECUTOR_CHOICES)}",
                 hint="auto runs in Docker when an image is given and an engine answers",
             )
-        reserved = [f"{spec.name}{suffix}" for suffix in (".sh", ".env.sh", ".args")]
-        validation.check_input_names(spec.input_files, reserved)
+        validation.check_inputs(spec)
         return plan_staging(
             spec,
             artifact_root=self._provider.artifact_root,

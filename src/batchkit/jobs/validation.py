@@ -158,6 +158,14 @@ def check_input_file(path: str) -> Path:
     return file
 
 
+def check_inputs(spec: JobSpec) -> None:
+    """`-if`: every input file exists, and no two land on the same name in the job folder."""
+    for path in spec.input_files:
+        check_input_file(path)
+    reserved = [f"{spec.name}{suffix}" for suffix in (".sh", ".env.sh", ".args")]
+    check_input_names(spec.input_files, reserved)
+
+
 def check_input_names(paths: Sequence[str], reserved: Sequence[str]) -> None:
     """Input files land in one folder by base name: two with the same name would clash, and one
     named like the job's own script or env file would overwrite it."""
