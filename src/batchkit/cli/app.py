@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
 from batchkit.cli import kill, local, out, queues, stat, sub
+from batchkit.cli.coercion import PlainCommand, PlainGroup
 
 #: Sub-apps owned by other areas: command name → (module with a Typer `app`, one-line help).
 SUBAPPS: dict[str, tuple[str, str]] = {
@@ -26,7 +26,7 @@ SUBAPPS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(PlainGroup):
     """A group whose `SUBAPPS` are imported on first use, and listed in --help without it."""
 
     def _lazy(self) -> dict[str, tuple[str, str]]:
@@ -73,12 +73,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("sub", context_settings=sub.CONTEXT_SETTINGS)(sub.sub)
-app.command("stat")(stat.stat)
-app.command("out")(out.out)
-app.command("kill")(kill.kill)
-app.command("queues")(queues.queues)
-app.command("hosts")(queues.hosts)
+app.command("sub", cls=PlainCommand, context_settings=sub.CONTEXT_SETTINGS)(sub.sub)
+app.command("stat", cls=PlainCommand)(stat.stat)
+app.command("out", cls=PlainCommand)(out.out)
+app.command("kill", cls=PlainCommand)(kill.kill)
+app.command("queues", cls=PlainCommand)(queues.queues)
+app.command("hosts", cls=PlainCommand)(queues.hosts)
 app.add_typer(local.app, name="local")
 
 

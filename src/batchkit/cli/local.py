@@ -7,18 +7,20 @@ from typing import Annotated
 
 import typer
 
+from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.context import DebugOption, JsonOption
 from batchkit.cli.errors import boundary
 
 app = typer.Typer(
     name="local",
+    cls=PlainGroup,
     help="The local engine: run its worker in the foreground, check what it can run.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def worker(
     idle_exit: Annotated[
         float | None,
@@ -42,7 +44,7 @@ def worker(
         serve(batchkit_home(), idle_exit=idle_exit)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def doctor(json_: JsonOption = False, debug: DebugOption = False) -> None:
     """Say how local jobs will run: as local processes, or in Docker containers."""
     with boundary(debug):

@@ -1,0 +1,45 @@
+"""Cold start: `batchkit --help` and `batchkit stat` (local) load none of the heavy libraries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from batchkit.cli.coercion import converter_for
+from batchkit.cli.sub import Executor
+
+HEAVY = ("boto3", "botocore", "pydantic", "rich", "yaml", "docker")
+PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.__stderr__.write("LOADED " + " ".join(
+    m for m in {heavy!r} if m in sys.modules) + "\\n"))
+from batchkit.cli.app import main
+main({args!r})
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["stat"], ["stat", "--help"], ["sub", "--help"]])
+def test_no_heavy_import(args: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY, args=args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stderr.strip().splitlines()[-1]
+    assert loaded == "LOADED", loaded
+
+
+def test_plain_converters() -> None:
+    convert, _ = converter_for(int | None)
+    assert convert("12") == 12
+    convert, label = converter_for(list[str] | None)
+    assert convert("x") == "x"
+    convert, label = converter_for(Executor)
+    assert convert("docker") is Executor.docker
+    assert "auto, process, docker" in label
+    assert converter_for(dict[str, str]) is None
