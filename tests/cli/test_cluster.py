@@ -335,3 +335,12 @@ def test_bad_param_flag_is_a_usage_error(cli: Cli, workdir: Path) -> None:
     result = cli.run("create", "--param", "novalue")
     assert result.exit_code == 2
     assert "is not KEY=VALUE" in result.stderr
+
+
+def test_jobs_run_on_a_new_cluster_with_no_further_setup(cli: Cli, deployed: list[str]) -> None:
+    """`batchkit sub -c NAME` finds the cluster from the stack's outputs alone (C4)."""
+    submitted = CliRunner().invoke(app, ["sub", "-c", "research", "echo", "hi"])
+    assert submitted.exit_code == 0, submitted.output
+    assert "has been submitted." in submitted.stdout
+    queues = CliRunner().invoke(app, ["queues", "-c", "research"])
+    assert "research_fargate" in queues.stdout

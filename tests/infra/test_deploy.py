@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -22,7 +23,14 @@ from batchkit import __version__
 from batchkit.errors import ClusterNotFoundError, ConflictError
 from batchkit.infra.config import ClusterConfig, parse_cluster_config
 from batchkit.providers.aws.session import AwsSession
-from batchkit.providers.aws.stacks import ClusterStacks, Progress
+from batchkit.providers.aws.stacks import (
+    ClusterStacks,
+    ClusterStatus,
+    Progress,
+    StackEvent,
+    StackGateway,
+    StackOperationError,
+)
 
 BUCKET = "batchkit-research-123456789012-us-east-1"
 
@@ -162,3 +170,81 @@ def test_list_shows_only_batchkit_stacks(config: ClusterConfig, stacks: ClusterS
     assert status.status == "CREATE_COMPLETE"
     assert status.version == __version__
     assert list(status.queues) == ["cpu", "gpu", "fargate"]
+
+
+class FakeBatch:
+    """Batch with one job running in the default queue; records terminations."""
+
+    def __init__(self) -> None:
+        self.terminated: list[str] = []
+
+    def paginate(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+        assert operation == "list_jobs"
+        running = params["jobStatus"] == "RUNNING" and params["jobQueue"].endswith("research_cpu")
+        yield {"jobSummaryList": [{"jobId": "job-1"}] if running else []}
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        assert operation == "terminate_job"
+        self.terminated.append(params["jobId"])
+        return {}
+
+
+def test_delete_refuses_while_jobs_run_and_force_terminates_them(config: ClusterConfig) -> None:
+    batch = FakeBatch()
+    stacks = ClusterStacks(AwsSession(region=REGION), sleep=lambda _: None, batch=batch)  # type: ignore[arg-type]
+    stacks.create(config, offline_parameters())
+    with pytest.raises(ConflictError, match="1 active jobs") as refused:
+        stacks.delete("research")
+    assert refused.value.hint and "--force" in refused.value.hint
+    assert stacks.status("research").status == "CREATE_COMPLETE"
+    assert batch.terminated == []
+    outcome = stacks.delete("research", force=True)
+    assert batch.terminated == ["job-1"]
+    assert outcome.status == "DELETE_COMPLETE"
+
+
+class FailingGateway(StackGateway):
+    """A CloudFormation whose create rolls back because one resource failed."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def describe(self, name: str) -> ClusterStatus | None:
+        return None
+
+    def create_stack(self, name: str, body: str, parameters: Any, tags: Any) -> None:
+        self.created.append(name)
+
+    def watch(self, name: str, *, since: float = 0.0) -> Iterator[StackEvent | ClusterStatus]:
+        yield StackEvent(1.0, "Bucket", "AWS::S3::Bucket", "CREATE_COMPLETE")
+        yield StackEvent(
+            2.0,
+            "ComputeEnvironmentCpuSpot",
+            "AWS::Batch::ComputeEnvironment",
+            "CREATE_FAILED",
+            "Subnet subnet-1 does not exist",
+        )
+        yield StackEvent(
+            3.0,
+            "JobQueueCpu",
+            "AWS::Batch::JobQueue",
+            "CREATE_FAILED",
+            "Resource creation cancelled",
+        )
+        yield ClusterStatus(name, "ROLLBACK_COMPLETE", "", REGION)
+
+
+def test_a_failed_create_names_the_failing_resources_and_the_cleanup(
+    config: ClusterConfig,
+) -> None:
+    gateway = FailingGateway()
+    stacks = ClusterStacks(AwsSession(region=REGION), gateway=gateway)
+    seen: list[str] = []
+    with pytest.raises(StackOperationError) as failed:
+        stacks.create(config, on_progress=lambda p: seen.append(p.text))
+    message = str(failed.value)
+    assert "stack research ended in ROLLBACK_COMPLETE" in message
+    assert "ComputeEnvironmentCpuSpot (AWS::Batch::ComputeEnvironment): Subnet subnet-1" in message
+    assert "JobQueueCpu" not in message  # cancelled, not a cause
+    assert failed.value.hint and "batchkit cluster delete research" in failed.value.hint
+    assert "CREATE_FAILED" in seen

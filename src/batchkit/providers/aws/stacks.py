@@ -392,12 +392,15 @@ class ClusterStacks:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         poll_seconds: float = 5.0,
+        gateway: StackGateway | None = None,
+        batch: Api | None = None,
     ) -> None:
         self._session = session
         self._clock = clock
-        self.stacks = StackGateway(
+        self.stacks = gateway or StackGateway(
             session.api("cloudformation"), sleep=sleep, poll_seconds=poll_seconds
         )
+        self._batch = batch
 
     # -- create and update -------------------------------------------------------------------
 
@@ -490,7 +493,7 @@ class ClusterStacks:
 
     def active_jobs(self, status: ClusterStatus) -> list[tuple[str, str]]:
         """(job id, queue name) of every job not yet finished in the cluster's queues."""
-        batch = self._session.api("batch")
+        batch = self._batch or self._session.api("batch")
         found = []
         for queue_name, queue_arn in status.queues.items():
             for job_status in ACTIVE_JOB_STATUSES:
@@ -520,7 +523,7 @@ class ClusterStacks:
                 hint="wait for them, kill them, or pass --force to terminate them and delete",
             )
         if jobs:
-            batch = self._session.api("batch")
+            batch = self._batch or self._session.api("batch")
             for job_id, _ in jobs:
                 batch.call("terminate_job", jobId=job_id, reason=f"cluster {name} is being deleted")
             on_progress(Progress(f"terminated {len(jobs)} active jobs"))
