@@ -4,9 +4,9 @@
 
 awsbatch-cli is found through `$BATCHKIT_AWSBATCH_CLI_BIN` (the directory holding `awsbstat`),
 else installed once into `.venv-awsbatch-cli`. Each command runs N times as a fresh process
-(median wall time reported); `batchkit stat` runs against an empty private local engine home, so
-it measures start-up plus one real listing. The goal is a ratio of at most 0.8 against
-`awsbstat --help`.
+(round-robin; the median wall time is reported); `batchkit stat` runs against an empty private
+local engine home, so it measures start-up plus one real listing. The goal is a ratio of at most
+0.8 against `awsbstat --help`.
 """
 
 from __future__ import annotations
@@ -43,15 +43,10 @@ def awsbatch_cli_bin() -> Path:
     return venv / "bin"
 
 
-def median_seconds(argv: list[str], runs: int, env: dict[str, str]) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(
-            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
-        )
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def run_once(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -70,7 +65,14 @@ def main() -> int:
         ]
         for _, argv in cases:  # warm the page cache and bytecode once
             subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        results = [(label, median_seconds(argv, args.runs, env)) for label, argv in cases]
+        # Round-robin, so that a busy moment of a shared machine hits every command alike.
+        samples: list[list[float]] = [[] for _ in cases]
+        for _ in range(args.runs):
+            for index, (_, argv) in enumerate(cases):
+                samples[index].append(run_once(argv, env))
+        results = [
+            (label, statistics.median(s)) for (label, _), s in zip(cases, samples, strict=True)
+        ]
     baseline = results[0][1]
     print(f"{'command':40}  {'median ms':>9}  {'ratio':>6}  goal <= {GOAL}")
     print(f"{'-' * 40}  {'-' * 9}  {'-' * 6}")
