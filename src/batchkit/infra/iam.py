@@ -142,7 +142,8 @@ def resources(config: ClusterConfig, *, cleanup: bool) -> Json:
                 allow(["ecr:GetAuthorizationToken"], "*"),
                 allow(ECR_PUSH, sub(REPOSITORY_ARN)),
                 allow(LOG_WRITE, log_streams("CodeBuildLogGroup")),
-                allow(["s3:GetObject", "s3:GetObjectVersion"], sub(f"{ROOT_OBJECTS}/*")),
+                # Build contexts: `batchkit image build` uploads them under <root>/images/.
+                allow(["s3:GetObject", "s3:GetObjectVersion"], sub(f"{ROOT_OBJECTS}/images/*")),
                 allow(["s3:GetBucketAcl", "s3:GetBucketLocation"], sub(BUCKET_ARN)),
             ],
         ),

@@ -49,6 +49,13 @@ def bucket(config: ClusterConfig) -> Json:
                         "ExpirationInDays": config.job_folder_expiry_days,
                     },
                     {
+                        # Once its image is in ECR a build context is never read again.
+                        "Id": "expire-image-contexts",
+                        "Status": "Enabled",
+                        "Prefix": sub("${ArtifactS3RootDirectory}/images/"),
+                        "ExpirationInDays": 7,
+                    },
+                    {
                         "Id": "abort-incomplete-uploads",
                         "Status": "Enabled",
                         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
