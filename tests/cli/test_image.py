@@ -287,3 +287,16 @@ def test_the_image_commands_are_reachable_from_the_batchkit_app() -> None:
     assert result.exit_code == 0
     assert "--preset" in result.stdout and "--dry-run" in result.stdout
     assert "--local" in result.stdout and "--json" in result.stdout
+
+
+def test_ctrl_c_during_a_build_exits_130_and_says_the_build_goes_on(context: Path) -> None:
+    class Interrupting(FakeBuilds):
+        def get_build(self, build_id: str) -> BuildStatus:
+            raise KeyboardInterrupt
+
+    rig = Rig()
+    rig.builds = Interrupting([])
+    result = invoke(rig, "build", str(context), "-c", "demo")
+    assert result.exit_code == 130
+    assert "build p:1 goes on in CodeBuild" in result.stderr
+    assert "aws codebuild stop-build --id p:1" in result.stderr

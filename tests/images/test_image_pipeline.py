@@ -61,9 +61,18 @@ def test_target_from_outputs_needs_the_image_outputs() -> None:
     )
     assert target.context_prefix == "batchkit/demo/images"
     assert (target.bucket, target.project) == ("bk-bucket", "demo-images")
-    with pytest.raises(UsageError, match="CodeBuildProjectName") as info:
+    with pytest.raises(UsageError, match="CodeBuildProjectName, BucketName") as info:
         target_from_outputs("pc", {"EcrRepositoryName": "r", "EcrRepositoryUri": URI})
     assert info.value.hint and "--project" in info.value.hint
+    no_builds = {
+        "EcrRepositoryName": "r",
+        "EcrRepositoryUri": URI,
+        "BucketName": "b",
+        "CodeBuildProjectName": "NONE",  # the stack was made with image builds disabled
+    }
+    with pytest.raises(UsageError, match="without image builds") as info:
+        target_from_outputs("demo", no_builds)
+    assert info.value.hint and "--local" in info.value.hint
 
 
 TEMPLATE = {

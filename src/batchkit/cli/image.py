@@ -249,7 +249,7 @@ def build(
     env = ImageCliEnv.of(ctx)
     with boundary(debug):
         from batchkit.cli.output import Terminal
-        from batchkit.images.build import BuildDone, ImageBuildFailedError
+        from batchkit.images.build import BuildDone, BuildStarted, ImageBuildFailedError
         from batchkit.images.local import LocalImageBuilder
         from batchkit.images.pipeline import (
             CloudRequest,
@@ -311,12 +311,23 @@ def build(
             term.message(f"image {plan.image}")
             events = cloud_builder.build(plan)
 
+        started: str | None = None
         try:
             for event in events:
                 if isinstance(event, BuildDone):
                     _print_result(term, plan, event.result, json_)
-                else:
-                    _render_event(term, event, quiet)
+                    continue
+                if isinstance(event, BuildStarted):
+                    started = event.build_id
+                _render_event(term, event, quiet)
+        except KeyboardInterrupt:
+            if started:
+                term.message(
+                    f"build {started} goes on in CodeBuild; stop it with "
+                    f"`aws codebuild stop-build --id {started}`, or run this command again "
+                    "later (a finished build makes it up to date)"
+                )
+            raise
         except ImageBuildFailedError as err:
             if quiet and err.log_tail:
                 term.message("last lines of the build log:")

@@ -59,8 +59,14 @@ def target_from_outputs(
     missing = [
         key
         for key in ("EcrRepositoryName", "EcrRepositoryUri", "CodeBuildProjectName", "BucketName")
-        if not outputs.get(key)
+        if outputs.get(key) in (None, "", "NONE")
     ]
+    if missing == ["CodeBuildProjectName"]:
+        raise UsageError(
+            f"cluster {cluster!r} was created without image builds (no CodeBuild project)",
+            hint="enable image builds in the cluster config and `batchkit cluster update`, or "
+            "build on this machine with `batchkit image build --local`",
+        )
     if missing:
         raise UsageError(
             f"cluster {cluster!r} has no image pipeline (stack outputs missing: "
