@@ -89,6 +89,7 @@ def test_stat_json(jobs: Cli) -> None:
     data = json.loads(jobs.run("stat", "-s", "ALL", "--json").stdout)
 
     assert [d["jobId"] for d in data] == ["mnp", "arr", "simple-ok"]
+    assert data[0]["status"] == "RUNNABLE" and data[0]["nodes"] == 3
 
 
 def test_stat_bad_status_exit_2(cli: Cli) -> None:
@@ -248,3 +249,13 @@ def test_ctrl_c_exits_130(cli: Cli) -> None:
     cli.fake.list_jobs = interrupt  # type: ignore[method-assign]
 
     assert cli.run("stat").exit_code == 130
+
+
+def test_local_doctor_reports_the_executors(cli: Cli, isolated_environment) -> None:
+    result = cli.run("local", "doctor", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["home"] == str(isolated_environment)
+    assert report["plain_job_executor"] == "process"
+    assert report["image_job_executor"] in ("process", "docker")

@@ -184,9 +184,12 @@ def test_follow_prints_output_on_stdout(cli: Cli) -> None:
 def test_json_prints_the_job(cli: Cli) -> None:
     import json
 
-    result = cli.run("sub", "--json", "-jn", "x", "true")
+    result = cli.run("sub", "--json", "-jn", "x", "true", "a b")
 
-    assert json.loads(result.stdout)["jobName"] == "x"
+    job = json.loads(result.stdout)
+    assert job["jobName"] == "x"
+    assert job["userCommand"] == ["true", "a b"]
+    assert job["command"][:2] == ["/bin/sh", "-c"]
 
 
 def test_env_blacklist_from_user_config(cli: Cli, isolated_environment) -> None:

@@ -128,6 +128,14 @@ def job_table(jobs: Sequence[Job], term: Terminal) -> str:
     return table(JOB_COLUMNS, rows, [term.paint_status(job.status) for job in jobs])
 
 
+def job_json(job: Job) -> dict[str, Any]:
+    """`--json` for a job: Batch's vocabulary, plus `userCommand` (what was typed, without the
+    wrapper that `command` holds)."""
+    from batchkit.jobs.wrapper import user_command
+
+    return {**job.to_dict(), "userCommand": user_command(job.command)}
+
+
 def job_details(jobs: Sequence[Job]) -> str:
     from batchkit.jobs.wrapper import user_command
 

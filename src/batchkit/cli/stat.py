@@ -53,7 +53,7 @@ def stat(
             jobs = cluster_obj.jobs(statuses, expand=expand_children, queue=queue)
             show_details = details
         if json_:
-            term.json([job.to_dict() for job in jobs])
+            term.json([output.job_json(job) for job in jobs])
         elif show_details:
             term.data(output.job_details(jobs))
         else:

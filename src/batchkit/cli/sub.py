@@ -151,6 +151,7 @@ def sub(
     Options go before the command: `batchkit sub -p 2 ls -la` runs `ls -la`.
     """
     with session(ctx, debug) as (cli, term):
+        from batchkit.cli.output import job_json
         from batchkit.config import load_user_config
         from batchkit.jobs import validation
         from batchkit.jobs.staging import select_environment
@@ -218,11 +219,11 @@ def sub(
             term.data(_submitted(job))
         if not (wait or follow):
             if json_:
-                term.json(job.to_dict())
+                term.json(job_json(job))
             return
         final = _block(cluster_obj, term, job, follow=follow, json_=json_)
         if json_:
-            term.json(final.to_dict())
+            term.json(job_json(final))
         if final.status.value != "SUCCEEDED":
             raise typer.Exit(1)
 
