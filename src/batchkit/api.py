@@ -1,11 +1,15 @@
 """The Python API and the one place that wires collaborators together.
 
-    import batchkit.api as bk
-    cluster = bk.connect()                  # the default cluster, or the local engine
-    job = cluster.submit(JobSpec(name="hello", command=("echo", "hi")))
-    final = cluster.wait(job.job_id)
-    for item in cluster.logs(job.job_id):
-        ...
+    import batchkit
+    cluster = batchkit.connect()            # the default cluster, or the local engine
+    job = cluster.submit("echo hello")      # a script; or ["echo", "hi"]; or a function and args
+    job.wait()                              # a progress bar in Jupyter, a status line elsewhere
+    print(job.logs().text)
+    cluster.map(square, range(10)).results()
+
+`submit` and `map` return a `batchkit.Job` handle (`batchkit.handles`); a `JobSpec` (what the CLI
+builds) returns the plain `batchkit.models.Job` snapshot, which `cluster.job(...)` turns into a
+handle.
 
 `connect` resolves a cluster name: None → the user config's `default_cluster`, else `local`;
 `local` → the embedded engine; any other name → the AWS provider (imported only then, so boto3
@@ -15,9 +19,10 @@ is never loaded for local work). Everything else is provider-neutral logic from 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
 from batchkit.errors import JobNotFoundError
@@ -27,6 +32,10 @@ from batchkit.jobs.submission import Submitter
 from batchkit.jobs.waiting import Waiter
 from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
 from batchkit.providers.base import Provider
+
+if TYPE_CHECKING:
+    from batchkit import handles
+    from batchkit.jobspecs import DependencyLike, MapOptions
 
 
 def connect(
@@ -95,9 +104,89 @@ class Cluster:
     def name(self) -> str:
         return self.provider.cluster_name
 
-    def submit(self, spec: JobSpec) -> Job:
-        """Validate, stage and submit one job (single, array or multi-node)."""
-        return Submitter(self.provider, clock=self._clock).submit(spec)
+    @overload
+    def submit(self, target: JobSpec, /) -> Job: ...
+
+    @overload
+    def submit(
+        self,
+        target: str | bytes | Sequence[str] | Callable[..., Any],
+        /,
+        *args: Any,
+        vcpus: float = 1,
+        memory: int | None = None,
+        gpus: int = 0,
+        image: str | None = None,
+        array: int | None = None,
+        nodes: int = 1,
+        depends_on: DependencyLike | Sequence[DependencyLike] | None = None,
+        env: Mapping[str, str] | None = None,
+        retries: int = 1,
+        timeout: int | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        executor: str | None = None,
+        **kwargs: Any,
+    ) -> handles.Job: ...
+
+    def submit(self, target: Any, /, *args: Any, **kwargs: Any) -> Job | handles.Job:
+        """Validate, stage and submit one job (single, array or multi-node).
+
+        `target` is a shell script (`str`, run like a script piped to `batchkit sub`, `args` are
+        its arguments), an argv list or tuple (run as typed), or a callable (a function job:
+        `target(*args, **kwargs)` runs in the job and `result()` returns its value). The keyword
+        options are the `sub` flags (memory in MiB, timeout in seconds, retries = attempts);
+        every other keyword goes to the function. Returns a `batchkit.Job` handle, except for a
+        `JobSpec` (the CLI's path), which returns the `batchkit.models.Job` snapshot."""
+        if isinstance(target, JobSpec):
+            if args or kwargs:
+                from batchkit.errors import UsageError
+
+                raise UsageError(
+                    "a JobSpec carries its own options",
+                    hint="set them on the JobSpec (dataclasses.replace)",
+                )
+            return Submitter(self.provider, clock=self._clock).submit(target)
+        from batchkit.jobspecs import plan_job
+
+        options, rest = _split_options(kwargs)
+        planned = plan_job(target, args, rest, options, python=self._python(options))
+        return self._submit_planned(planned)
+
+    def map(
+        self,
+        function: Callable[[Any], Any],
+        items: Iterable[Any],
+        **options: Unpack[MapOptions],
+    ) -> handles.Job:
+        """`function(item)` for every item, as ONE array job (child `i` gets `items[i]`);
+        `.results()` of the returned handle gives the values in order. At most 10,000 items.
+        The options are `submit`'s, without `array` and `nodes`."""
+        from batchkit.jobspecs import SubmitOptions, plan_map
+
+        chosen = SubmitOptions(**options)
+        planned = plan_map(function, items, chosen, python=self._python(chosen))
+        return self._submit_planned(planned)
+
+    def job(self, job: str | Job) -> handles.Job:
+        """A `batchkit.Job` handle on an existing job (by id, or from a snapshot)."""
+        from batchkit.handles import Job as Handle
+
+        return Handle(self, self.describe(job) if isinstance(job, str) else job)
+
+    def _submit_planned(self, planned: Any) -> handles.Job:
+        from batchkit.jobspecs import staged
+
+        with staged(planned) as spec:
+            snapshot = Submitter(self.provider, clock=self._clock).submit(spec)
+        return self.job(snapshot)
+
+    def _python(self, options: Any) -> str:
+        from batchkit.jobspecs import job_python
+
+        return job_python(
+            local=self.provider.kind == "local", image=options.image, executor=options.executor
+        )
 
     def describe(self, job_id: str) -> Job:
         for job in self.provider.describe_jobs([job_id]):
@@ -109,14 +198,22 @@ class Cluster:
         self,
         statuses: Sequence[JobStatus] = (),
         *,
+        status: str | JobStatus | Sequence[str | JobStatus] | None = None,
         expand: bool = False,
         queue: str | None = None,
-    ) -> list[Job]:
-        """The queue's jobs in `statuses` (default: the five active ones), awsbstat-ordered."""
+    ) -> handles.JobList[Job]:
+        """The queue's jobs in `statuses` (default: the five active ones), awsbstat-ordered.
+
+        `status=` is the Python spelling: a status, a list of them, or a comma string as for
+        `stat -s` (`"RUNNING,FAILED"`, `"ALL"`). The list shows as a status table in Jupyter."""
+        from batchkit.handles import JobList
         from batchkit.models import ACTIVE_STATUSES
 
-        return query.list_jobs(
-            self.provider, list(statuses) or list(ACTIVE_STATUSES), expand=expand, queue=queue
+        wanted = list(statuses) + _statuses(status)
+        return JobList(
+            query.list_jobs(
+                self.provider, wanted or list(ACTIVE_STATUSES), expand=expand, queue=queue
+            )
         )
 
     def jobs_by_ids(self, job_ids: Sequence[str]) -> query.JobsById:
@@ -163,10 +260,15 @@ class Cluster:
         return tailer.read(job_id, head=head, tail=tail, follow=follow)
 
     def watch(
-        self, job_id: str, *, timeout: float | None = None, interval: float = 1.0
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float = 1.0,
+        max_interval: float | None = None,
     ) -> Iterator[Job]:
         """The job at each status change, until it ends."""
-        return self._waiter(interval).watch(job_id, timeout=timeout)
+        return self._waiter(interval, max_interval).watch(job_id, timeout=timeout)
 
     def wait(self, job_id: str, *, timeout: float | None = None, interval: float = 1.0) -> Job:
         """Block until the job is SUCCEEDED or FAILED; return it."""
@@ -178,5 +280,41 @@ class Cluster:
     def hosts(self) -> list[Host]:
         return self.provider.hosts()
 
-    def _waiter(self, interval: float) -> Waiter:
-        return Waiter(self.provider, sleep=self._sleep, clock=self._monotonic, interval=interval)
+    def _waiter(self, interval: float, max_interval: float | None = None) -> Waiter:
+        if max_interval is None:
+            return Waiter(
+                self.provider, sleep=self._sleep, clock=self._monotonic, interval=interval
+            )
+        return Waiter(
+            self.provider,
+            sleep=self._sleep,
+            clock=self._monotonic,
+            interval=interval,
+            max_interval=max_interval,
+        )
+
+    def __repr__(self) -> str:
+        return f"<batchkit.Cluster {self.name} ({self.provider.kind})>"
+
+
+def _split_options(kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """`submit`'s keywords: the submit options, and the rest (for the function)."""
+    from dataclasses import fields
+
+    from batchkit.jobspecs import SubmitOptions
+
+    names = {option.name for option in fields(SubmitOptions)}
+    options = SubmitOptions(**{k: v for k, v in kwargs.items() if k in names})
+    return options, {k: v for k, v in kwargs.items() if k not in names}
+
+
+def _statuses(value: str | JobStatus | Sequence[str | JobStatus] | None) -> list[JobStatus]:
+    if value is None:
+        return []
+    from batchkit.jobs.validation import parse_statuses
+
+    if isinstance(value, JobStatus):
+        return [value]
+    if isinstance(value, str):
+        return parse_statuses(value)
+    return parse_statuses(",".join(s.value if isinstance(s, JobStatus) else s for s in value))

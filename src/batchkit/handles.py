@@ -1,0 +1,272 @@
+"""`batchkit.Job`: a live handle on one submitted job, for scripts and notebooks.
+
+A handle is what `Cluster.submit`, `Cluster.map` and `Cluster.job` return. It is distinct from
+`batchkit.models.Job`, the plain snapshot that `describe_jobs` reports: `handle.info` is the latest
+snapshot, `handle.status` asks the cluster again. A handle waits (with a progress bar in Jupyter,
+a status line in a terminal), reads logs, fetches a function job's return value (re-raising what
+it raised), cancels, and lists the children of an array or multi-node job.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from batchkit.errors import NotFoundError, UsageError
+from batchkit.models import Job as JobInfo
+from batchkit.models import JobKind, JobStatus, LogEvent
+
+if TYPE_CHECKING:
+    from batchkit.api import Cluster, KillResult
+
+ProgressCallback = Callable[[JobInfo], None]
+
+WAIT_INTERVAL_S = 0.5
+WAIT_MAX_INTERVAL_S = 3.0
+"""Notebook users watch the bar: poll more often than the CLI's 10-second ceiling."""
+
+_PARALLEL_READS = 16
+
+
+class Job:
+    """A submitted job (see the module docstring). Equality and hashing follow the job id."""
+
+    def __init__(self, cluster: Cluster, info: JobInfo) -> None:
+        self._cluster = cluster
+        self._info = info
+
+    # --- identity -------------------------------------------------------------------------------
+
+    @property
+    def job_id(self) -> str:
+        return self._info.job_id
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def cluster(self) -> Cluster:
+        return self._cluster
+
+    @property
+    def info(self) -> JobInfo:
+        """The latest snapshot (`batchkit.models.Job`); `refresh()` or `status` update it."""
+        return self._info
+
+    @property
+    def status(self) -> JobStatus:
+        """The job's status, asked of the cluster now."""
+        return self.refresh().status
+
+    def refresh(self) -> JobInfo:
+        self._info = self._cluster.describe(self.job_id)
+        return self._info
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._info.to_dict()
+
+    # --- waiting --------------------------------------------------------------------------------
+
+    def wait(self, progress: bool | ProgressCallback = True, timeout: float | None = None) -> Job:
+        """Block until the job is SUCCEEDED or FAILED and return this handle (it does not raise
+        when the job failed: look at `status`, or call `result()`). `progress=True` shows a bar
+        (HTML in Jupyter, a line on stderr elsewhere); a callable receives each snapshot.
+        Raises `WaitTimeoutError` after `timeout` seconds."""
+        observer = _observer(progress, self)
+        final = self._info
+        try:
+            for final in self._cluster.watch(
+                self.job_id,
+                timeout=timeout,
+                interval=WAIT_INTERVAL_S,
+                max_interval=WAIT_MAX_INTERVAL_S,
+            ):
+                self._info = final
+                observer(final)
+        finally:
+            close = getattr(observer, "close", None)
+            if callable(close):
+                close(final)
+        return self
+
+    # --- output ---------------------------------------------------------------------------------
+
+    @overload
+    def logs(self, follow: Literal[False] = False) -> Logs: ...
+
+    @overload
+    def logs(self, follow: Literal[True]) -> Iterator[LogEvent]: ...
+
+    def logs(self, follow: bool = False) -> Logs | Iterator[LogEvent]:
+        """The job's output as `LogEvent`s (`.message`, `.timestamp`, `.job_id`): everything so
+        far, or — with `follow=True` — an iterator that yields lines as they come and ends when
+        the job has ended. An array or multi-node job gives its children's lines, each with the
+        child's id in `job_id`."""
+        events = self._events(follow)
+        return events if follow else Logs(events)
+
+    def _events(self, follow: bool) -> Iterator[LogEvent]:
+        from batchkit.jobs.logtail import LogLine
+
+        for item in self._cluster.logs(self.job_id, follow=follow, period=1.0):
+            if isinstance(item, LogLine):
+                event = item.event
+                if event.job_id is None:
+                    event = replace(event, job_id=item.source or self.job_id)
+                yield event
+
+    # --- results --------------------------------------------------------------------------------
+
+    def result(
+        self, timeout: float | None = None, progress: bool | ProgressCallback = False
+    ) -> Any:
+        """The return value of a function job, waiting for it first. An exception raised by the
+        function is raised here with its type and message, its remote traceback attached as the
+        cause. For an array job (`map`, `array=`) this is `results()`."""
+        self.wait(progress=progress, timeout=timeout)
+        if self._info.kind is JobKind.ARRAY_PARENT:
+            return self.results()
+        index = self._info.id.array_index or 0
+        return self._read_results([index], [self._info])[0]
+
+    def results(
+        self, timeout: float | None = None, progress: bool | ProgressCallback = False
+    ) -> list[Any]:
+        """Every child's return value, in index order (one value for a single job). Waits for
+        the whole job; raises the first child's exception (in index order) if any raised."""
+        self.wait(progress=progress, timeout=timeout)
+        if self._info.kind is not JobKind.ARRAY_PARENT:
+            return [self.result()]
+        count = self._info.array_size or 0
+        children = self._cluster.children(self.job_id)
+        return self._read_results(list(range(count)), children)
+
+    def _read_results(self, indexes: Sequence[int], jobs: Sequence[JobInfo]) -> list[Any]:
+        from batchkit.functions.payload import PAYLOAD_NAME, RESULTS_DIR
+        from batchkit.functions.results import FunctionJobError, decode, unwrap
+
+        folder = self._folder_key()
+        objects = self._cluster.provider.objects
+        by_index = {job.id.array_index or 0: job for job in jobs}
+
+        def fetch(index: int) -> bytes | None:
+            try:
+                return objects.get(f"{folder}{RESULTS_DIR}/{index}.pkl")
+            except NotFoundError:
+                return None
+
+        if self._cluster.provider.kind == "local" or len(indexes) == 1:
+            bodies = [fetch(i) for i in indexes]
+        else:
+            with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+                bodies = list(pool.map(fetch, indexes))
+        values: list[Any] = []
+        for index, body in zip(indexes, bodies, strict=True):
+            job = by_index.get(index, self._info)
+            if body is None:
+                if not objects.exists(folder + PAYLOAD_NAME):
+                    raise UsageError(
+                        f"job {self.job_id} is not a function job: it has no return value",
+                        hint="read its output with job.logs()",
+                    )
+                reason = job.status_reason or job.reason or "no reason given"
+                raise FunctionJobError(
+                    f"job {job.job_id} ended {job.status.value} without storing a result "
+                    f"({reason})",
+                    job_id=job.job_id,
+                    hint=f"read its output with job.logs() or `batchkit out {job.job_id}`",
+                )
+            values.append(unwrap(decode(body), job_id=job.job_id))
+        return values
+
+    def _folder_key(self) -> str:
+        url = self._info.s3_folder_url
+        if not url:
+            raise UsageError(
+                f"job {self.job_id} has no job folder", hint="it was not submitted by batchkit"
+            )
+        prefix = self._cluster.provider.objects.url("")
+        if not url.startswith(prefix):
+            raise UsageError(
+                f"job {self.job_id}'s folder {url} is not in this cluster's bucket ({prefix})",
+                hint="connect to the cluster that ran the job",
+            )
+        key = url[len(prefix) :]
+        return key if key.endswith("/") else key + "/"
+
+    # --- control --------------------------------------------------------------------------------
+
+    def cancel(self, reason: str = "Cancelled from Python") -> KillResult:
+        """Cancel the job if it has not started, terminate it if it runs (FAILED with `reason`)."""
+        (outcome,) = self._cluster.kill([self.job_id], reason)
+        self.refresh()
+        return outcome
+
+    def children(self) -> JobList[Job]:
+        """The children of an array job (`id:i`) or the nodes of a multi-node job (`id#n`)."""
+        return JobList(Job(self._cluster, child) for child in self._cluster.children(self.job_id))
+
+    # --- display --------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<batchkit.Job {self.job_id} ({self.name}) {self._info.status.value}>"
+
+    def _repr_html_(self) -> str:
+        from batchkit.notebook.render import job_html
+
+        return job_html(self._info)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and other.job_id == self.job_id
+
+    def __hash__(self) -> int:
+        return hash(self.job_id)
+
+
+_T = TypeVar("_T", Job, JobInfo)
+
+
+class JobList(list[_T]):
+    """A list of jobs (handles or snapshots) that shows as a status table in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        from batchkit.notebook.render import jobs_table_html
+
+        return jobs_table_html([_snapshot(job) for job in self])
+
+    def __repr__(self) -> str:
+        from batchkit.notebook.render import jobs_table_text
+
+        return jobs_table_text([_snapshot(job) for job in self])
+
+
+class Logs(list[LogEvent]):
+    """A job's output: a list of `LogEvent`s, shown as text in Jupyter; `.text` joins them."""
+
+    @property
+    def text(self) -> str:
+        return "".join(event.message + "\n" for event in self)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+
+def _snapshot(job: Job | JobInfo) -> JobInfo:
+    return job.info if isinstance(job, Job) else job
+
+
+def _observer(progress: bool | ProgressCallback, job: Job) -> ProgressCallback:
+    if progress is True:
+        from batchkit.notebook.progress import auto_progress
+
+        return auto_progress()
+    if progress is False or progress is None:
+        return lambda _snapshot: None
+    return progress

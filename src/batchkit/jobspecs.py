@@ -1,0 +1,292 @@
+"""From the Python API's arguments to a `JobSpec` (and, for a function job, its staged files).
+
+`Cluster.submit` takes what is natural in Python — a shell script as a `str`, an argv as a list or
+tuple, or a callable with its arguments — plus keyword options named after the `sub` flags. This
+module turns them into the same `JobSpec` the CLI builds, so both go through the one submission
+path (validation, staging, the one wrapper).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+from batchkit.errors import UsageError
+from batchkit.jobs.submission import EXECUTOR_TAG
+from batchkit.models import Dependency, JobSpec, Resources
+
+DEFAULT_MEMORY_MIB = 128
+"""As `sub -m`: enough for a shell script."""
+DEFAULT_FUNCTION_MEMORY_MIB = 1024
+"""A Python interpreter with cloudpickle and the user's libraries needs more than a script."""
+
+
+class HasJobId(Protocol):
+    @property
+    def job_id(self) -> str: ...
+
+
+DependencyLike = str | Dependency | HasJobId
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    """The keyword options of `Cluster.submit` and `Cluster.map` (see docs/python-api.md)."""
+
+    vcpus: float = 1
+    memory: int | None = None
+    gpus: int = 0
+    image: str | None = None
+    array: int | None = None
+    nodes: int = 1
+    depends_on: DependencyLike | Sequence[DependencyLike] | None = None
+    env: Mapping[str, str] | None = None
+    retries: int = 1
+    timeout: int | None = None
+    name: str | None = None
+    queue: str | None = None
+    executor: str | None = None
+
+
+class MapOptions(TypedDict, total=False):
+    """The keyword options of `Cluster.map`: `SubmitOptions` without `array` and `nodes`."""
+
+    vcpus: float
+    memory: int | None
+    gpus: int
+    image: str | None
+    depends_on: DependencyLike | Sequence[DependencyLike] | None
+    env: Mapping[str, str] | None
+    retries: int
+    timeout: int | None
+    name: str | None
+    queue: str | None
+    executor: str | None
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """A job ready for `Submitter`: its spec, the files to stage beside it, and what it returns."""
+
+    spec: JobSpec
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    function: bool = False
+
+
+def plan_job(
+    target: object,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    options: SubmitOptions,
+    *,
+    python: str,
+) -> PlannedJob:
+    """Plan one submission of `target` (script text, argv, callable or a ready `JobSpec`)."""
+    if isinstance(target, JobSpec):
+        if args or kwargs or options != SubmitOptions():
+            raise UsageError(
+                "a JobSpec carries its own options and command",
+                hint="set them on the JobSpec (dataclasses.replace), or pass a script, an argv "
+                "list or a function instead",
+            )
+        return PlannedJob(target)
+    if isinstance(target, str | bytes):
+        if kwargs:
+            raise _no_kwargs("a script", kwargs)
+        script = target.encode() if isinstance(target, str) else target
+        spec = _spec(options, default_name="script", script=script, arguments=_argv(args, "script"))
+        return PlannedJob(spec)
+    if isinstance(target, list | tuple):
+        if args or kwargs:
+            raise UsageError(
+                "extra arguments were given with an argv list",
+                hint="put every argument in the list: submit(['echo', 'a', 'b'])",
+            )
+        argv = _argv(target, "command")
+        if not argv:
+            raise UsageError("the command list is empty", hint="e.g. submit(['echo', 'hello'])")
+        return PlannedJob(_spec(options, default_name=_command_name(argv[0]), command=argv))
+    if callable(target):
+        from batchkit.functions import payload
+
+        if options.nodes != 1:
+            raise UsageError(
+                "nodes= is for scripts: a function job runs on one node",
+                hint="submit a script for a multi-node job, or use array= / map()",
+            )
+        body = payload.pack_call(target, args, kwargs)
+        return _function_job(target, body, options, python=python)
+    raise UsageError(
+        f"cannot submit a {type(target).__name__}",
+        hint="pass a shell script (str), an argv list, a function, or a JobSpec",
+    )
+
+
+def plan_map(
+    function: Callable[..., Any], items: Iterable[Any], options: SubmitOptions, *, python: str
+) -> PlannedJob:
+    """One array job whose child `i` calls `function(items[i])` (a single job for one item)."""
+    from batchkit.functions import payload
+    from batchkit.jobs.validation import MAX_ARRAY_SIZE
+
+    if not callable(function):
+        raise UsageError(
+            f"map() needs a function, got a {type(function).__name__}",
+            hint="e.g. cluster.map(square, range(10))",
+        )
+    if options.array is not None or options.nodes != 1:
+        raise UsageError(
+            "map() sets the array size itself", hint="leave out array= and nodes= with map()"
+        )
+    values = list(items)
+    if not values:
+        raise UsageError("map() was given no items", hint="pass a non-empty iterable")
+    if len(values) > MAX_ARRAY_SIZE:
+        raise UsageError(
+            f"map() was given {len(values)} items; one array job holds at most {MAX_ARRAY_SIZE}",
+            hint="split the items into chunks and map a function over the chunks",
+        )
+    body = payload.pack_map(function, values)
+    sized = replace(options, array=len(values) if len(values) > 1 else None)
+    return _function_job(function, body, sized, python=python)
+
+
+def _function_job(
+    function: Callable[..., Any], body: bytes, options: SubmitOptions, *, python: str
+) -> PlannedJob:
+    from batchkit.functions import payload
+
+    spec = _spec(
+        options,
+        default_name=_function_name(function),
+        command=payload.runner_command(python),
+        default_memory=DEFAULT_FUNCTION_MEMORY_MIB,
+    )
+    files = {payload.PAYLOAD_NAME: body, payload.RUNNER_NAME: payload.runner_source()}
+    return PlannedJob(spec, files, function=True)
+
+
+def job_python(*, local: bool, image: str | None, executor: str | None) -> str:
+    """The interpreter that runs a function job: this very Python for a local process (so the job
+    has cloudpickle and the same version), `python3` from the image otherwise."""
+    if local and (image is None or executor == "process"):
+        return sys.executable
+    return "python3"
+
+
+@contextlib.contextmanager
+def staged(planned: PlannedJob) -> Iterator[JobSpec]:
+    """The spec with the planned files added as input files (written to a private temporary
+    directory for as long as the submission takes)."""
+    if not planned.files:
+        yield planned.spec
+        return
+    with tempfile.TemporaryDirectory(prefix="batchkit-stage-") as tmp:
+        paths: list[str] = []
+        for name, body in planned.files.items():
+            path = Path(tmp) / name
+            path.write_bytes(body)
+            paths.append(str(path))
+        yield replace(planned.spec, input_files=(*planned.spec.input_files, *paths))
+
+
+def _spec(
+    options: SubmitOptions,
+    *,
+    default_name: str,
+    command: Sequence[str] = (),
+    script: bytes | None = None,
+    arguments: Sequence[str] = (),
+    default_memory: int = DEFAULT_MEMORY_MIB,
+) -> JobSpec:
+    tags = {} if options.executor is None else {EXECUTOR_TAG: options.executor}
+    return JobSpec(
+        name=options.name or default_name,
+        command=tuple(command),
+        script=script,
+        arguments=tuple(arguments),
+        env=dict(options.env or {}),
+        resources=Resources(
+            vcpus=options.vcpus,
+            memory=default_memory if options.memory is None else options.memory,
+            gpus=options.gpus,
+        ),
+        image=options.image,
+        queue=options.queue,
+        array_size=options.array,
+        nodes=options.nodes,
+        depends_on=dependencies(options.depends_on),
+        retry_attempts=options.retries,
+        timeout=options.timeout,
+        tags=tags,
+    )
+
+
+def dependencies(value: DependencyLike | Sequence[DependencyLike] | None) -> tuple[Dependency, ...]:
+    """`depends_on=`: a job (handle or snapshot), an id, a `Dependency`, or a list of them."""
+    if value is None:
+        return ()
+    items: Sequence[object] = (
+        value if isinstance(value, list | tuple) else [value]  # type: ignore[list-item]
+    )
+    deps: list[Dependency] = []
+    for item in items:
+        if isinstance(item, Dependency):
+            deps.append(item)
+        elif isinstance(item, str):
+            deps.append(Dependency(job_id=item))
+        elif isinstance(getattr(item, "job_id", None), str):
+            deps.append(Dependency(job_id=item.job_id))  # type: ignore[attr-defined]
+        else:
+            raise UsageError(
+                f"depends_on= cannot use a {type(item).__name__}",
+                hint="pass jobs, job ids, or batchkit.models.Dependency values",
+            )
+    return tuple(deps)
+
+
+def _argv(values: Iterable[object], what: str) -> tuple[str, ...]:
+    argv: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            argv.append(value)
+        elif isinstance(value, os.PathLike):
+            argv.append(os.fspath(value))  # type: ignore[arg-type]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            argv.append(str(value))
+        else:
+            raise UsageError(
+                f"a {what} argument must be a string, a path or a number, "
+                f"got a {type(value).__name__}",
+                hint="arguments of scripts and commands travel as text; submit a function to "
+                "pass Python objects",
+            )
+    return tuple(argv)
+
+
+def _no_kwargs(what: str, kwargs: Mapping[str, Any]) -> UsageError:
+    name = next(iter(kwargs))
+    return UsageError(
+        f"unknown option {name}= for {what}",
+        hint="keyword arguments other than the submit options are only for functions",
+    )
+
+
+def _command_name(command: str) -> str:
+    return _clean(Path(command).name) or "job"
+
+
+def _function_name(function: Callable[..., Any]) -> str:
+    name = getattr(function, "__name__", None) or type(function).__name__
+    return _clean(str(name).replace("<lambda>", "lambda")) or "function"
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\W+", "_", text, flags=re.ASCII).strip("_")[:128]
