@@ -80,8 +80,11 @@ def table(
     headers: Sequence[str],
     rows: Iterable[Sequence[object]],
     paint: Sequence[Callable[[str], str] | None] | None = None,
+    paint_column: int = 0,
 ) -> str:
-    """tabulate's "simple" format: a header, dashes two wider than the header, left-aligned."""
+    """tabulate's "simple" format: a header, dashes two wider than the header, left-aligned.
+    `paint[i]` (colour codes, applied after padding so widths stay right) wraps row i's cell in
+    `paint_column`."""
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [len(header) + 2 for header in headers]
     for row in cells:
@@ -94,7 +97,7 @@ def table(
         painter = paint[index] if paint else None
         padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
         if painter is not None:
-            padded[2] = painter(padded[2])
+            padded[paint_column] = painter(padded[paint_column])
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines) + "\n"
 
@@ -125,7 +128,8 @@ def job_table(jobs: Sequence[Job], term: Terminal) -> str:
         )
         for job in jobs
     ]
-    return table(JOB_COLUMNS, rows, [term.paint_status(job.status) for job in jobs])
+    paint = [term.paint_status(job.status) for job in jobs]
+    return table(JOB_COLUMNS, rows, paint, paint_column=JOB_COLUMNS.index("status"))
 
 
 def job_json(job: Job) -> dict[str, Any]:
