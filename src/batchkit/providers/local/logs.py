@@ -46,20 +46,31 @@ def _unescape(raw: bytes) -> str:
 
 
 class FileLogSink:
-    """`LogSink` appending to one stream file; safe to share between threads."""
+    """`LogSink` appending to one stream file; safe to share between threads.
+
+    The file stays open (unbuffered: every event is one `write`, visible to readers at once) and
+    is closed when the sink is garbage-collected or `close()`d."""
 
     def __init__(self, path: Path, *, clock: Callable[[], int] = _now_ms) -> None:
-        self._path = path
         self._clock = clock
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - held for the sink's life
 
     def append(self, message: str, timestamp: int | None = None) -> None:
         stamp = self._clock() if timestamp is None else timestamp
         line = b"%d\t%s\n" % (stamp, _escape(message))
-        with self._lock, open(self._path, "ab") as handle:
-            handle.write(line)
+        with self._lock:
+            self._file.write(line)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __del__(self) -> None:
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
 
 
 class LogStore:

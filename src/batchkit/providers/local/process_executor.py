@@ -78,7 +78,14 @@ def exit_status(returncode: int) -> int:
 class ProcessRun:
     """One running attempt: a process group whose output is pumped into a log sink."""
 
-    def __init__(self, process: subprocess.Popen[bytes], log: LogSink, clock: Callable[[], int]):
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        log: LogSink,
+        clock: Callable[[], int],
+        on_output_end: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_output_end = on_output_end
         self._process = process
         self._pgid = process.pid
         self._start_time = process_start_time(process.pid)
@@ -92,14 +99,18 @@ class ProcessRun:
         self._pump.start()
 
     def _pump_lines(self, stream: IO[bytes], log: LogSink) -> None:
-        with stream:
-            while True:
-                line = stream.readline(MAX_LINE)
-                if not line:
-                    return
-                if line.endswith(b"\n"):
-                    line = line[:-1]
-                log.append(line.decode("utf-8", "replace"), self._clock())
+        try:
+            with stream:
+                while True:
+                    line = stream.readline(MAX_LINE)
+                    if not line:
+                        return
+                    if line.endswith(b"\n"):
+                        line = line[:-1]
+                    log.append(line.decode("utf-8", "replace"), self._clock())
+        finally:
+            if self._on_output_end is not None:
+                self._on_output_end()
 
     def poll(self) -> int | None:
         if self._code is None:
@@ -137,8 +148,16 @@ class ProcessExecutor:
 
     name = "process"
 
-    def __init__(self, *, clock: Callable[[], int] = _now_ms) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], int] = _now_ms,
+        on_output_end: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_output_end` is called (from a pump thread) when an attempt's output ends, which is
+        almost always when it exits: the scheduler uses it to wake up at once."""
         self._clock = clock
+        self._on_output_end = on_output_end
 
     def start(self, spec: RunSpec, log: LogSink) -> ProcessRun:
         spec.workdir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +171,7 @@ class ProcessExecutor:
             start_new_session=True,
             close_fds=True,
         )
-        return ProcessRun(process, log, self._clock)
+        return ProcessRun(process, log, self._clock, self._on_output_end)
 
     def reap_orphan(self, identity: Mapping[str, Any]) -> None:
         """Kill what is left of an attempt whose worker died, unless its pid was reused.

@@ -148,6 +148,8 @@ class LocalProvider:
             attempts = store.attempts(row.id for row in rows)
         if self._start_worker and any(not row.status.is_final for row in rows):
             self.ensure_worker()
+        position = {job_id: i for i, job_id in reversed(list(enumerate(job_ids)))}
+        rows = sorted(rows, key=lambda row: position[row.id])  # as asked, though none is promised
         return [
             to_job(row, specs[row.parent_id or row.id], attempts.get(row.id, []), LOG_GROUP)
             for row in rows

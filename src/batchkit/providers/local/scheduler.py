@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,7 +108,9 @@ class Scheduler:
         self._clock = clock
         self._selector = selector or default_selector()
         self._selected: dict[tuple[str | None, str], tuple[Executor, str | None, float]] = {}
-        self._process = ProcessExecutor(clock=clock)
+        self.wake = threading.Event()
+        """Set when a process attempt's output ends (it has most likely exited)."""
+        self._process = ProcessExecutor(clock=clock, on_output_end=self.wake.set)
         self.worker_id = worker_id or f"pid-{os.getpid()}"
         self._host_env = dict(os.environ if host_environment is None else host_environment)
         self.logs = LogStore(home / "logs", clock=clock)
@@ -185,6 +188,7 @@ class Scheduler:
         """One scheduling pass; True while any job is not final. Afterwards `progressed` says
         whether the pass changed anything."""
         self.progressed = False
+        self.wake.clear()
         now = self._clock()
         self._ingest(now)
         self._poll(now)
@@ -201,6 +205,10 @@ class Scheduler:
             self._derive_parents(now)
             self._flush()
         return self.busy
+
+    def pause(self, seconds: float) -> None:
+        """Wait up to `seconds` for the next pass, returning early when an attempt ends."""
+        self.wake.wait(seconds)
 
     def shutdown(self, reason: str) -> None:
         """Stop every running attempt (the worker is going away) and fail or retry it."""

@@ -143,17 +143,19 @@ def serve(
     *,
     idle_exit: float | None,
     clock: Callable[[], int] = _now_ms,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     capacity: Capacity | None = None,
     selector: ExecutorSelector | None = None,
     stop: threading.Event | None = None,
 ) -> None:
     """Run the scheduler for `home` until SIGINT/SIGTERM, `stop`, or `idle_exit` idle seconds.
 
-    Returns at once if another worker already serves this home. Attempts still running when the
-    worker is told to stop are killed and failed (or retried) with a reason that says so."""
+    Between passes it waits with `sleep` (default: until the period ends or an attempt ends,
+    whichever comes first). Returns at once if another worker already serves this home. Attempts
+    still running when the worker is told to stop are killed and failed (or retried) with a reason
+    that says so."""
     lock = WorkerLock(home / LOCK_NAME)
-    if not lock.acquire(LOCK_WAIT_S, sleep=sleep):
+    if not lock.acquire(LOCK_WAIT_S, sleep=sleep or time.sleep):
         log.info("another worker already serves %s", home)
         return
     stopping = stop or threading.Event()
@@ -165,6 +167,10 @@ def serve(
         store = Store(home / "engine.db")
         store.set_meta("capacity", _capacity_json(capacity))
         scheduler = _new_scheduler(home, store, capacity, clock, selector, worker_id)
+
+        def pause(seconds: float) -> None:
+            (sleep or scheduler.pause)(seconds)
+
         idle_since: float | None = None
         period = ACTIVE_PERIOD_S
         progress_at = time.monotonic()
@@ -178,18 +184,18 @@ def serve(
                 # Short passes while things happen; back off while long attempts just run.
                 recent = now - progress_at < BACKOFF_AFTER_S
                 period = ACTIVE_PERIOD_S if recent else min(period * 2, MAX_PERIOD_S)
-                sleep(period)
+                pause(period)
                 continue
             idle_since = idle_since if idle_since is not None else now
             if idle_exit is not None and now - idle_since >= idle_exit:
                 lock.release()
-                if not store.has_active_jobs() or not lock.acquire(LOCK_WAIT_S, sleep=sleep):
+                if not store.has_active_jobs() or not lock.acquire(LOCK_WAIT_S):
                     return
                 # A job came in while we let go: serve it with a fresh view of the store.
                 scheduler = _new_scheduler(home, store, capacity, clock, selector, worker_id)
                 idle_since = None
                 continue
-            sleep(IDLE_PERIOD_S)
+            pause(IDLE_PERIOD_S)
         scheduler.shutdown(f"The local worker (pid {pid}) was stopped while the job ran")
     finally:
         lock.release()
