@@ -531,3 +531,69 @@ def test_a_new_scheduler_reaps_and_fails_the_attempts_of_a_dead_one(
     assert (done.status, done.status_reason) == (S.FAILED, "the worker died")
     assert [a.status_reason for a in done.attempts] == ["the worker died"]
     wait_until(lambda: not pid_alive(job_pid), 5, "orphan reaped")
+
+
+def test_a_failed_multinode_attempt_retries_the_whole_gang(engine: Engine) -> None:
+    script = '[ "$AWS_BATCH_JOB_NODE_INDEX" != 0 ] || [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]'
+    gang = engine.submit(sh(script, nodes=2, retry_attempts=2, resources=Resources(1, 128)))
+    (done,) = engine.settle(gang.job_id)
+    assert done.status is S.SUCCEEDED
+    assert [a.exit_code for a in done.attempts] == [1, 0]
+    nodes = engine.provider.list_children(done)
+    assert [len(n.attempts) for n in nodes] == [2, 2]
+    assert len({a.log_stream for n in nodes for a in n.attempts}) == 4
+
+
+def test_terminating_one_node_terminates_the_multinode_job(engine: Engine) -> None:
+    gang = engine.submit(sh("sleep 300", nodes=2, resources=Resources(1, 128)))
+    engine.scheduler.tick()
+    engine.provider.terminate_job(f"{gang.job_id}#1", "stop the gang")
+    engine.scheduler.tick()
+    done = engine.job(gang.job_id)
+    assert (done.status, done.status_reason) == (S.FAILED, "stop the gang")
+    nodes = engine.provider.list_children(done)
+    assert {(n.status, n.status_reason) for n in nodes} == {(S.FAILED, "stop the gang")}
+
+
+def test_a_multinode_attempt_times_out_as_a_whole(engine: Engine) -> None:
+    gang = engine.submit(sh("sleep 300", nodes=2, timeout=60, resources=Resources(1, 128)))
+    engine.scheduler.tick()
+    engine.clock.advance(61)
+    engine.scheduler.tick()
+    done = engine.job(gang.job_id)
+    assert (done.status, done.status_reason) == (S.FAILED, TIMEOUT_REASON)
+    nodes = engine.provider.list_children(done)
+    assert {n.status_reason for n in nodes} == {TIMEOUT_REASON}
+
+
+def test_a_dependant_waits_for_the_last_attempt_of_a_retried_job(
+    engine: Engine, tmp_path: Path
+) -> None:
+    first = engine.submit(sh('[ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]', retry_attempts=2))
+    after = engine.submit(sh("true", depends_on=(Dependency(first.job_id),)))
+    a, b = engine.settle(first.job_id, after.job_id)
+    assert (a.status, b.status) == (S.SUCCEEDED, S.SUCCEEDED)
+    assert len(a.attempts) == 2
+    assert b.started_at is not None and a.stopped_at is not None
+    assert b.started_at >= a.stopped_at
+
+
+def test_an_image_job_without_docker_runs_as_a_process_and_says_so(
+    engine: Engine, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    job = engine.submit(sh(f"while [ ! -e {gate} ]; do sleep 0.01; done", image="python:3.12-slim"))
+    engine.scheduler.tick()
+    running = engine.job(job.job_id)
+    assert running.status is S.RUNNING
+    assert "runs as a local process" in (running.status_reason or "")
+    gate.touch()
+    (done,) = engine.settle(job.job_id)
+    assert done.status is S.SUCCEEDED
+
+
+def test_a_job_that_insists_on_docker_fails_without_it(engine: Engine) -> None:
+    job = engine.submit(sh("true", image="busybox", tags={"batchkit:executor": "docker"}))
+    (done,) = engine.settle(job.job_id)
+    assert done.status is S.FAILED
+    assert "Docker executor" in (done.status_reason or "")
