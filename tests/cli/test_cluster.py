@@ -36,6 +36,7 @@ BUCKET = "batchkit-research-123456789012-us-east-1"
 
 class Cli:
     def __init__(self, confirm: bool = True) -> None:
+        self.environ = dict(os.environ)
         self.sleeps: list[float] = []
         self.prompts: list[str] = []
         self.answer = confirm
@@ -51,6 +52,7 @@ class Cli:
             ),
             sleep=self.sleeps.append,
             confirm=confirm,
+            environ=self.environ,
         )
 
     def run(self, *args: str) -> Result:
@@ -344,3 +346,16 @@ def test_jobs_run_on_a_new_cluster_with_no_further_setup(cli: Cli, deployed: lis
     assert "has been submitted." in submitted.stdout
     queues = CliRunner().invoke(app, ["queues", "-c", "research"])
     assert "research_fargate" in queues.stdout
+
+
+def test_create_outside_the_default_region_says_how_to_find_the_cluster(
+    cli: Cli, workdir: Path
+) -> None:
+    with mock_aws(config=MOCK_CONFIG):
+        Path("batchkit.yaml").write_text(example_config_text(moto_network()))
+        flags = [f"--param={k}={v}" for k, v in offline_parameters().items()]
+        cli.environ["AWS_DEFAULT_REGION"] = "eu-west-1"
+        result = cli.run("create", "-f", "batchkit.yaml", *flags)
+    assert result.exit_code == 0, result.output
+    assert "hint: us-east-1 is not your default region" in result.stderr
+    assert "research: {region: us-east-1}" in result.stderr

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,7 +14,7 @@ import typer
 
 from batchkit.cli.context import DebugOption, JsonOption
 from batchkit.cli.errors import boundary
-from batchkit.errors import UsageError
+from batchkit.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
@@ -43,6 +44,7 @@ class ClusterEnv:
     session: Callable[[str | None, str | None, str | None], AwsSession] = _session
     sleep: Callable[[float], None] = time.sleep
     confirm: Callable[[str], bool] = lambda text: typer.confirm(text, err=True)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @classmethod
     def of(cls, ctx: typer.Context) -> ClusterEnv:
@@ -74,6 +76,7 @@ ParamOption = Annotated[
         help="Override a stack parameter, e.g. EnableImageBuilds=false (repeatable).",
     ),
 ]
+DECLINED = 1  # the user answered no to a confirmation (as click's abort)
 YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")]
 NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The cluster's name.")]
 
@@ -102,6 +105,20 @@ def _region_of(name: str, region: str | None) -> tuple[str | None, str | None]:
 
     settings = load_user_config().cluster(name)
     return settings.profile, region or settings.region
+
+
+def _region_hint(name: str, region: str, environ: Mapping[str, str]) -> str | None:
+    """How to make `-c NAME` find a cluster outside the default region, when it would not."""
+    from batchkit.config import batchkit_home, load_user_config
+
+    default = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if load_user_config().cluster(name).region or default == region:
+        return None
+    path = batchkit_home(environ) / "config.yaml"
+    return (
+        f"hint: {region} is not your default region; so that `-c {name}` finds the cluster, "
+        f"add to {path}:\n  clusters:\n    {name}: {{region: {region}}}"
+    )
 
 
 def _show_progress(term: Terminal) -> Callable[[Progress], None]:
@@ -205,6 +222,9 @@ def create(
         else:
             term.message(f"cluster {config.name} is ready: batchkit sub -c {config.name} …")
             term.data("\n".join(f"{k}: {v}" for k, v in sorted(outcome.outputs.items())))
+        hint = _region_hint(config.name, config.region, env.environ)
+        if hint:
+            term.message(hint)
 
 
 @app.command()
@@ -234,7 +254,7 @@ def update(
         if not yes and not env.confirm(f"apply these {len(plan.changes)} changes?"):
             stacks.discard_update(plan)
             term.message("nothing changed")
-            raise typer.Exit(1)
+            raise typer.Exit(DECLINED)
         outcome = stacks.apply_update(plan, on_progress=_show_progress(term))
         if json_:
             term.json(outcome.to_dict())
@@ -263,7 +283,7 @@ def delete(
         stacks = env.stacks(profile or config_profile, region, name)
         if not yes and not env.confirm(f"delete cluster {name}, its job folders and images?"):
             term.message("nothing deleted")
-            raise typer.Exit(1)
+            raise typer.Exit(DECLINED)
         outcome = stacks.delete(name, force=force, on_progress=_show_progress(term))
         if json_:
             term.json(outcome.to_dict())
@@ -272,7 +292,7 @@ def delete(
             for leftover in outcome.leftovers:
                 term.message(f"  still there: {leftover}")
         if outcome.leftovers:
-            raise typer.Exit(5)
+            raise typer.Exit(int(ExitCode.CONFLICT))
 
 
 @app.command()

@@ -442,13 +442,11 @@ class ClusterStacks:
         current = self.stacks.describe(name)
         if current is None:
             raise ClusterNotFoundError(name, hint="create it with `batchkit cluster create`")
-        parameters = dict(current.parameters)
+        # Values the stack has now stay (e.g. a feature switched off at create), unless overridden;
+        # parameters the new template no longer has are dropped, new ones take their defaults.
+        declared = render_template(config)["Parameters"]
+        parameters = {k: v for k, v in current.parameters.items() if k in declared}
         parameters.update(self.parameters(config, overrides or {}))
-        template = render_template(config)
-        parameters = {k: v for k, v in parameters.items() if k in template["Parameters"]}
-        for key in template["Parameters"]:
-            if key not in parameters and key in current.parameters:
-                parameters[key] = current.parameters[key]
         change_set_id, changes = self.stacks.create_change_set(
             name, template_body(config), parameters, stack_tags(config)
         )
