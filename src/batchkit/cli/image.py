@@ -19,8 +19,14 @@ from batchkit.cli.errors import boundary
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
-    from batchkit.images.build import BuildEvent, ImagePlan, ImageRecipe, ImageResult
-    from batchkit.images.pipeline import CloudBuilderFactory, LocalBuilderFactory
+    from batchkit.images.build import (
+        BuildEvent,
+        CloudImageBuilder,
+        ImagePlan,
+        ImageRecipe,
+        ImageResult,
+    )
+    from batchkit.images.pipeline import CloudBuilderFactory, LocalBuilderFactory, TargetOverrides
     from batchkit.images.records import ImageRecord
 
 
@@ -81,6 +87,28 @@ BucketOption = Annotated[
         "--bucket", metavar="BUCKET", help="S3 bucket for the context (default: the cluster's)."
     ),
 ]
+
+
+def _wants_local(local: bool, cluster: str | None) -> bool:
+    from batchkit.images.pipeline import is_local, resolve_cluster
+
+    return local or is_local(resolve_cluster(cluster))
+
+
+def _cloud_builder(
+    env: ImageCliEnv,
+    cluster: str | None,
+    profile: str | None,
+    region: str | None,
+    overrides: TargetOverrides,
+    timeout: float = 3600.0,
+) -> CloudImageBuilder:
+    from batchkit.images.pipeline import CloudRequest, resolve_cluster
+
+    request = CloudRequest(
+        resolve_cluster(cluster), profile, region, overrides=overrides, timeout=timeout
+    )
+    return env.cloud(request)
 
 
 def _parse_build_args(values: Iterable[str]) -> dict[str, str]:
@@ -251,12 +279,7 @@ def build(
         from batchkit.cli.output import Terminal
         from batchkit.images.build import BuildDone, BuildStarted, ImageBuildFailedError
         from batchkit.images.local import LocalImageBuilder
-        from batchkit.images.pipeline import (
-            CloudRequest,
-            TargetOverrides,
-            is_local,
-            resolve_cluster,
-        )
+        from batchkit.images.pipeline import TargetOverrides
 
         term = Terminal()
         args = _parse_build_args(build_arg or ())
@@ -264,7 +287,7 @@ def build(
             args["BASE_IMAGE"] = base_image
         recipe = _recipe(path, preset, dockerfile, name, args, platform)
         overrides = TargetOverrides(repository, repository_uri, project, bucket)
-        use_local = local or is_local(resolve_cluster(cluster))
+        use_local = _wants_local(local, cluster)
         if use_local and overrides.any:
             from batchkit.errors import UsageError
 
@@ -287,15 +310,7 @@ def build(
             plan = local_builder.plan(recipe)
             events = local_builder.build(plan)
         else:
-            cloud_builder = env.cloud(
-                CloudRequest(
-                    resolve_cluster(cluster),
-                    profile=profile,
-                    region=region,
-                    overrides=overrides,
-                    timeout=timeout,
-                )
-            )
+            cloud_builder = _cloud_builder(env, cluster, profile, region, overrides, timeout)
             plan = cloud_builder.plan(recipe)
             if dry_run:
                 target = cloud_builder.target
@@ -373,23 +388,15 @@ def list_(
     env = ImageCliEnv.of(ctx)
     with boundary(debug):
         from batchkit.cli.output import Terminal
-        from batchkit.images.pipeline import (
-            CloudRequest,
-            TargetOverrides,
-            is_local,
-            resolve_cluster,
-        )
+        from batchkit.images.pipeline import TargetOverrides
 
         term = Terminal()
         records: list[ImageRecord]
-        if local or is_local(resolve_cluster(cluster)):
+        if _wants_local(local, cluster):
             records = env.local().list_images()
         else:
             overrides = TargetOverrides(repository, repository_uri, project, bucket)
-            builder = env.cloud(
-                CloudRequest(resolve_cluster(cluster), profile, region, overrides=overrides)
-            )
-            records = builder.list_images()
+            records = _cloud_builder(env, cluster, profile, region, overrides).list_images()
         if json_:
             term.json([record.to_dict() for record in records])
         else:

@@ -14,6 +14,7 @@ finish at once and have no logs).
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -347,7 +348,7 @@ class CloudImageBuilder:
                 ENV_ALIAS: plan.alias,
                 ENV_CONTEXT_URL: url,
             },
-            timeout_minutes=max(5, int(self._timeout // 60)),
+            timeout_minutes=min(2160, max(5, math.ceil(self._timeout / 60))),  # CodeBuild range
         )
         yield BuildStarted(status.build_id, status.console_url)
         yield from self._wait(plan, status)
