@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
+from batchkit.errors import ExitCode
+from batchkit.models import JobStatus
 
 if TYPE_CHECKING:
     from batchkit.api import Cluster
@@ -24,14 +24,6 @@ class Executor(StrEnum):
 
 
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
-
-
-def default_job_name(command: str | None, from_stdin: bool) -> str:
-    """awsbsub's rule: `STDIN` for a piped script, else the command's base name with every run of
-    non-word characters turned into `_` (`my.sh` → `my_sh`), cut to Batch's 128 characters."""
-    if from_stdin or not command:
-        return "STDIN"
-    return re.sub(r"\W+", "_", Path(command).name, flags=re.ASCII)[:128] or "job"
 
 
 def sub(
@@ -151,72 +143,45 @@ def sub(
     Options go before the command: `batchkit sub -p 2 ls -la` runs `ls -la`.
     """
     with session(ctx, debug) as (cli, term):
-        from batchkit.cli.output import job_json
+        from batchkit.cli.output import job_json, submitted
         from batchkit.config import load_user_config
-        from batchkit.jobs import validation
-        from batchkit.jobs.staging import select_environment
-        from batchkit.jobs.submission import EXECUTOR_TAG, read_command_file
-        from batchkit.models import JobSpec, Resources
+        from batchkit.jobs.flags import SubmitFlags, prepare
 
-        argv = list(command or [])
-        env_flag = ",".join(env) if env else None
-        validation.check_env_flags(env_flag, env_blacklist)
-        validation.check_working_dirs(working_dir, parent_working_dir)
-        kind = cli.stdin_kind()
-        from_stdin = not argv and kind in ("pipe", "file")
-        if argv and kind in ("pipe", "file") and not command_file:
-            raise _usage(
-                "a command was given and a script is waiting on stdin",
-                "pass the command, or pipe a script, not both (add `< /dev/null` to run the "
-                "command)",
-            )
-        if command_file and not argv:
-            raise _usage("-cf/--command-file needs the path of a script", "e.g. -cf ./run.sh")
-        script: bytes | None = None
-        arguments: tuple[str, ...] = ()
-        inline: tuple[str, ...] = ()
-        if command_file:
-            script, arguments = read_command_file(argv[0]), tuple(argv[1:])
-        elif from_stdin:
-            script = cli.read_stdin()
-        else:
-            inline = tuple(argv)
-        blacklist = (
-            [n.strip() for n in env_blacklist.split(",") if n.strip()]
-            if env_blacklist is not None
-            else load_user_config().env_blacklist
-        )
-        selection = select_environment(env_flag, cli.environ, blacklist)
-        for name in selection.missing:
-            term.message(f"warning: -e {name}: not set here, not exported")
-        for name, why in selection.refused:
-            term.message(f"warning: -e {name}: not exported ({why})")
-        spec = JobSpec(
-            name=job_name or default_job_name(argv[0] if argv else None, from_stdin),
-            command=inline,
-            script=script,
-            script_name=Path(argv[0]).name if command_file else None,
-            arguments=arguments,
+        flags = SubmitFlags(
+            argv=tuple(command or ()),
+            job_name=job_name,
+            command_file=command_file,
             working_dir=working_dir,
             parent_working_dir=parent_working_dir,
             input_files=tuple(input_file or ()),
-            env=selection.variables,
-            resources=Resources(vcpus=vcpus, memory=memory, gpus=gpus),
-            image=image,
-            queue=queue,
-            array_size=array_size,
-            nodes=nodes,
-            depends_on=validation.parse_dependencies(depends_on or ()),
+            vcpus=vcpus,
+            memory=memory,
+            gpus=gpus,
+            env=",".join(env) if env else None,
+            env_blacklist=env_blacklist,
             retry_attempts=retry_attempts,
             timeout=timeout,
-            tags={EXECUTOR_TAG: executor.value},
+            nodes=nodes,
+            array_size=array_size,
+            depends_on=tuple(depends_on or ()),
+            image=image,
+            queue=queue,
+            executor=executor.value,
         )
-        validation.validate_spec(spec)  # before connecting: a typo needs no credentials
-        validation.check_inputs(spec)
+        blacklist = load_user_config().env_blacklist if flags.env_blacklist is None else None
+        prepared = prepare(  # every check runs here, before any cluster is contacted
+            flags,
+            environ=cli.environ,
+            stdin_has_script=cli.stdin_kind() in ("pipe", "file"),
+            read_stdin=cli.read_stdin,
+            default_blacklist=blacklist,
+        )
+        for warning in prepared.warnings:
+            term.message(f"warning: {warning}")
         cluster_obj = cli.connect(cluster)
-        job = cluster_obj.submit(spec)
+        job = cluster_obj.submit(prepared.spec)
         if not json_:
-            term.data(_submitted(job))
+            term.data(submitted(job))
         if not (wait or follow):
             if json_:
                 term.json(job_json(job))
@@ -224,38 +189,26 @@ def sub(
         final = _block(cluster_obj, term, job, follow=follow, json_=json_)
         if json_:
             term.json(job_json(final))
-        if final.status.value != "SUCCEEDED":
-            raise typer.Exit(1)
-
-
-def _submitted(job: Job) -> str:
-    from batchkit.cli.output import submitted
-
-    return submitted(job)
+        if final.status is not JobStatus.SUCCEEDED:
+            raise typer.Exit(int(ExitCode.JOB_FAILED))
 
 
 def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: bool) -> Job:
-    """--wait: progress lines on stderr; --follow: the output on stdout as it comes."""
+    """--wait: a progress line on stderr at each change; --follow: the output on stdout as it
+    comes, then the final status on stderr."""
     from batchkit.cli.output import log_line, progress
 
+    final = job
     if follow:
         for item in cluster.logs(job.job_id, follow=True, period=1.0):
             text, is_data = log_line(item, raw=False)
             if is_data and not json_:
                 term.data(text)
         final = cluster.describe(job.job_id)
+        term.message(progress(final))
     else:
-        final = job
         for final in cluster.watch(job.job_id):
             term.message(progress(final))
-    if follow:
-        term.message(progress(final))
-    if final.status.value != "SUCCEEDED" and final.status_reason:
+    if final.status is not JobStatus.SUCCEEDED and final.status_reason:
         term.message(f"reason: {final.status_reason}")
     return final
-
-
-def _usage(message: str, hint: str) -> Exception:
-    from batchkit.errors import UsageError
-
-    return UsageError(message, hint=hint)
