@@ -139,3 +139,17 @@ def test_entrypoint_rejects_a_garbled_node_count(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "AWS_BATCH_JOB_NUM_NODES is not a number" in done.stderr
+
+
+def test_the_main_node_learns_its_own_address_when_batch_does_not_set_it(
+    tmp_path: Path,
+) -> None:
+    """On AWS Batch only the other nodes get AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS."""
+    port = free_port()
+    main_env = node_env(tmp_path, 0, 2, port)
+    del main_env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"]
+    worker = start(node_env(tmp_path, 1, 2, port), sys.executable, "-c", REPORT)
+    main = start(main_env, sys.executable, "-c", REPORT)
+    outputs = [proc.communicate(timeout=60) for proc in (main, worker)]
+    assert main.returncode == 0 and worker.returncode == 0, outputs
+    assert json.loads(outputs[0][0])["hosts"] == "127.0.0.1 slots=2\n"
