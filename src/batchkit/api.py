@@ -25,7 +25,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
-from batchkit.errors import JobNotFoundError
 from batchkit.jobs import query
 from batchkit.jobs.logtail import DEFAULT_PERIOD, LogTail, TailItem
 from batchkit.jobs.submission import Submitter
@@ -189,10 +188,7 @@ class Cluster:
         )
 
     def describe(self, job_id: str) -> Job:
-        for job in self.provider.describe_jobs([job_id]):
-            if job.job_id == job_id:
-                return job
-        raise JobNotFoundError(job_id)
+        return query.describe_job(self.provider, job_id)
 
     def jobs(
         self,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from batchkit.errors import JobNotFoundError
+from batchkit.jobs.query import describe_job
 from batchkit.models import Job, LogEvent
 from batchkit.providers.base import Provider
 
@@ -85,10 +85,7 @@ class LogTail:
             yield from self._read_once(job, head, tail, labelled=False)
 
     def _describe(self, job_id: str) -> Job:
-        for job in self._provider.describe_jobs([job_id]):
-            if job.job_id == job_id:
-                return job
-        raise JobNotFoundError(job_id)
+        return describe_job(self._provider, job_id)
 
     def _read_once(
         self, job: Job, head: int | None, tail: int | None, *, labelled: bool

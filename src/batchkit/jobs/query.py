@@ -12,8 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from batchkit.errors import JobNotFoundError
 from batchkit.models import Job, JobStatus
 from batchkit.providers.base import Provider
+
+
+def describe_job(provider: Provider, job_id: str) -> Job:
+    """One job (a parent, `id:i` child or `id#n` node); `JobNotFoundError` if it does not exist."""
+    for job in provider.describe_jobs([job_id]):
+        if job.job_id == job_id:
+            return job
+    raise JobNotFoundError(job_id)
 
 
 def status_sort_key(job: Job) -> tuple[int, int, str, int]:

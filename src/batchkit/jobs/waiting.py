@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from batchkit.errors import BatchkitError, ExitCode, JobNotFoundError
+from batchkit.errors import BatchkitError, ExitCode
+from batchkit.jobs.query import describe_job
 from batchkit.models import Job
 from batchkit.providers.base import Provider
 
@@ -42,20 +43,13 @@ class Waiter:
         self._interval = interval
         self._max_interval = max_interval
 
-    def describe(self, job_id: str) -> Job:
-        jobs = self._provider.describe_jobs([job_id])
-        for job in jobs:
-            if job.job_id == job_id:
-                return job
-        raise JobNotFoundError(job_id)
-
     def watch(self, job_id: str, *, timeout: float | None = None) -> Iterator[Job]:
         """Yield the job now and at every change until it is SUCCEEDED or FAILED."""
         deadline = None if timeout is None else self._clock() + timeout
         interval = self._interval
         last: tuple[object, ...] | None = None
         while True:
-            job = self.describe(job_id)
+            job = describe_job(self._provider, job_id)
             state = (job.status, tuple(sorted(job.status_summary.items())))
             if state != last:
                 last = state
