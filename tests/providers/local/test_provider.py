@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.fixtures.local_engine import Engine, sh
 
-from batchkit.errors import JobNotFoundError, NotFoundError, UsageError
+from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
 from batchkit.models import Dependency, DependencyType, JobKind, JobStatus, Resources
 from batchkit.providers.local.provider import LocalProvider
 
@@ -171,3 +171,11 @@ def test_hosts_report_capacity_usage_and_executor(engine: Engine, tmp_path: Path
     engine.settle(job.job_id, queued.job_id)
     (host,) = provider.hosts()
     assert (host.available_vcpus, host.running_jobs, host.pending_jobs) == (2, 0, 0)
+
+
+def test_an_unusable_home_is_an_engine_error(tmp_path: Path) -> None:
+    home = tmp_path / "a-file"
+    home.write_text("not a directory")
+    with pytest.raises(EngineError) as caught:
+        LocalProvider(home, start_worker=False).list_jobs([S.RUNNING])
+    assert "BATCHKIT_HOME" in (caught.value.hint or "")

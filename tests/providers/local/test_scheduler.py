@@ -597,3 +597,37 @@ def test_a_job_that_insists_on_docker_fails_without_it(engine: Engine) -> None:
     (done,) = engine.settle(job.job_id)
     assert done.status is S.FAILED
     assert "Docker executor" in (done.status_reason or "")
+
+
+def test_an_attempt_the_executor_loses_fails_with_a_reason(engine: Engine) -> None:
+    class Broken:
+        def poll(self) -> int | None:
+            raise OSError("engine went away")
+
+        def kill(self) -> None:
+            raise OSError("engine went away")
+
+        def identity(self) -> dict[str, Any]:
+            return {}
+
+    class Flaky:
+        name = "flaky"
+
+        def start(self, spec: RunSpec, log: LogSink) -> Run:
+            return Broken()
+
+        def reap_orphan(self, identity: Mapping[str, Any]) -> None:
+            raise OSError("engine went away")
+
+    engine.scheduler = Scheduler(
+        engine.home,
+        capacity=Capacity(2, 4096),
+        clock=engine.clock,
+        selector=lambda image, preference: (Flaky(), None),
+    )
+    job = engine.submit(sh("true"))
+    engine.scheduler.tick()
+    engine.scheduler.tick()
+    done = engine.job(job.job_id)
+    assert done.status is S.FAILED
+    assert "lost track of the attempt: engine went away" in (done.status_reason or "")

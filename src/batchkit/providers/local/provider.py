@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import batchkit
-from batchkit.errors import JobNotFoundError, NotFoundError, UsageError
+from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
 from batchkit.models import (
     DependencyType,
     Host,
@@ -107,7 +108,14 @@ class LocalProvider:
         """This thread's connection to the home's store (SQLite connections stay in a thread)."""
         store: Store | None = getattr(self._stores, "store", None)
         if store is None:
-            store = Store(self.home / "engine.db")
+            path = self.home / "engine.db"
+            try:
+                store = Store(path)
+            except (sqlite3.Error, OSError) as err:
+                raise EngineError(
+                    f"cannot open the local engine's store {path}: {err}",
+                    hint="make sure BATCHKIT_HOME (default ~/.batchkit) is a writable directory",
+                ) from err
             self._stores.store = store
         return store
 

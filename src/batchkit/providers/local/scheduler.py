@@ -18,6 +18,7 @@ A job whose needs exceed the whole compute environment fails at once with a reas
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -34,6 +35,8 @@ from batchkit.providers.local.logs import LogStore
 from batchkit.providers.local.objects import LocalObjectStore
 from batchkit.providers.local.process_executor import ProcessExecutor
 from batchkit.providers.local.store import AttemptRow, JobRow, Spec, Store
+
+log = logging.getLogger("batchkit.local.scheduler")
 
 ExecutorSelector = Callable[[str | None, str], tuple[Executor, str | None]]
 
@@ -415,15 +418,31 @@ class Scheduler:
         return executor, notice
 
     def _reap(self, name: str, spec: Spec, identity: Mapping[str, object]) -> None:
-        if name == "process":
-            self._process.reap_orphan(identity)
-            return
         try:
+            if name == "process":
+                self._process.reap_orphan(identity)
+                return
             executor, _ = self._selector(spec.image, name)
-        except BatchkitError:
-            return
-        if executor.name == name:
-            executor.reap_orphan(identity)
+            if executor.name == name:
+                executor.reap_orphan(identity)
+        except Exception:  # a lost engine must not stop the recovery of everything else
+            log.exception("could not reap a %s attempt left behind (%s)", name, identity)
+
+    @staticmethod
+    def _poll_run(run: Run) -> tuple[int | None, str | None]:
+        """(exit code or None, None), or (None, reason) when the executor lost the attempt."""
+        try:
+            return run.poll(), None
+        except Exception as err:
+            log.exception("lost track of an attempt")
+            return None, f"The local engine lost track of the attempt: {err}"
+
+    @staticmethod
+    def _kill_run(run: Run) -> None:
+        try:
+            run.kill()
+        except Exception:
+            log.exception("could not stop an attempt")
 
     def _start(self, unit: JobRow, now: int) -> None:
         spec = self._spec_of(unit)
@@ -505,7 +524,11 @@ class Scheduler:
         """Note how to find the attempt's processes before the store knows them, so that a worker
         dying right after the start still leaves enough for the next one to reap them."""
         path = self._identity_path(row, record.number)
-        path.write_text(json.dumps({"executor": record.executor, "identity": record.identity}))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"executor": record.executor, "identity": record.identity}))
+        except OSError:
+            log.exception("could not note the identity of %s", row.id)
 
     def _read_identity(self, row: JobRow, record: AttemptRow) -> None:
         try:
@@ -529,14 +552,19 @@ class Scheduler:
                 continue
             if active.main_id is None:
                 (job_id, run), *_ = active.runs.items()
-                code = run.poll()
-                if code is not None:
+                code, lost = self._poll_run(run)
+                if lost is not None:
+                    self._end_attempt(active, None, lost, retryable=True, now=now)
+                elif code is not None:
                     self._end_attempt(active, code, ESSENTIAL_EXITED, retryable=True, now=now)
                 continue
+            lost = None
             for job_id, run in active.runs.items():
                 if job_id in active.ended:
                     continue
-                code = run.poll()
+                code, lost = self._poll_run(run)
+                if lost is not None:
+                    break
                 if code is None:
                     continue
                 active.ended[job_id] = code
@@ -554,7 +582,9 @@ class Scheduler:
                         now,
                     )
                     self._dirty_attempts.append(record)
-            if active.main_id in active.ended:
+            if lost is not None:
+                self._end_attempt(active, None, lost, retryable=True, now=now)
+            elif active.main_id in active.ended:
                 code = active.ended[active.main_id]
                 self._end_attempt(active, code, ESSENTIAL_EXITED, retryable=True, now=now)
 
@@ -575,7 +605,7 @@ class Scheduler:
         if reap:
             for job_id, run in active.runs.items():
                 if job_id not in active.ended or active.main_id is not None:
-                    run.kill()
+                    self._kill_run(run)
         multinode = active.main_id is not None or len(active.rows) > 1
         count = len(active.rows) if multinode else 1
         if reserved:
