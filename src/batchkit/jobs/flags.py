@@ -25,6 +25,7 @@ class SubmitFlags:
     """What was typed after `sub` (awsbsub's flags plus batchkit's), before reading anything."""
 
     argv: tuple[str, ...] = ()
+    script: bytes | None = None  # a script given as text (a notebook cell): argv are its arguments
     job_name: str | None = None
     command_file: bool = False
     working_dir: str | None = None
@@ -63,8 +64,8 @@ def prepare(
     flags: SubmitFlags,
     *,
     environ: Mapping[str, str],
-    stdin_has_script: bool,
-    read_stdin: Callable[[], bytes],
+    stdin_has_script: bool = False,
+    read_stdin: Callable[[], bytes] = bytes,
     default_blacklist: Sequence[str] | None = None,
 ) -> PreparedJob:
     """The job `flags` describe. `stdin_has_script`: stdin is a pipe or a file (not a terminal);
@@ -74,17 +75,21 @@ def prepare(
     argv = flags.argv
     if flags.command_file and not argv:
         raise UsageError("-cf/--command-file needs the path of a script", hint="e.g. -cf ./run.sh")
-    if argv and stdin_has_script and not flags.command_file:
+    if argv and stdin_has_script and not flags.command_file and flags.script is None:
         raise UsageError(
             "a command was given and a script is waiting on stdin",
             hint="pass the command, or pipe a script, not both "
             "(add `< /dev/null` to run the command)",
         )
-    from_stdin = not argv and stdin_has_script
+    from_stdin = not argv and stdin_has_script and flags.script is None
     script: bytes | None = None
     arguments: tuple[str, ...] = ()
     inline: tuple[str, ...] = ()
-    if flags.command_file:
+    if flags.script is not None:
+        if flags.command_file:
+            raise UsageError("-cf/--command-file cannot be used with a script given as text")
+        script, arguments = flags.script, argv
+    elif flags.command_file:
         script, arguments = read_command_file(argv[0]), argv[1:]
     elif from_stdin:
         script = read_stdin()
@@ -99,7 +104,8 @@ def prepare(
     warnings = [f"-e {name}: not set here, not exported" for name in selection.missing]
     warnings += [f"-e {name}: not exported ({why})" for name, why in selection.refused]
     spec = JobSpec(
-        name=flags.job_name or default_job_name(argv[0] if argv else None, from_stdin),
+        name=flags.job_name
+        or default_job_name(argv[0] if argv else None, from_stdin or flags.script is not None),
         command=inline,
         script=script,
         script_name=Path(argv[0]).name if flags.command_file else None,
