@@ -166,13 +166,14 @@ docker_engine_down() {
         fi
         wait "$pid" 2>/dev/null || true
     fi
-    # dockerd leaves its bind mount of the host's network namespace behind; nothing uses it now.
+    # dockerd leaves mounts behind (its bind mount of the host's network namespace, at least);
+    # with it gone nothing uses them: unmount everything under our work dir, deepest first.
     local mounted
-    for mounted in "$_BK_DOCKERD_WORK"/docker-exec/netns/*; do
-        if [ -e "$mounted" ] && mountpoint -q "$mounted" 2>/dev/null; then
-            umount "$mounted" 2>/dev/null || true
-        fi
-    done
+    awk -v root="$_BK_DOCKERD_WORK/" 'index($2, root) == 1 { print length($2) " " $2 }' \
+        /proc/self/mounts 2>/dev/null | sort -rn | cut -d' ' -f2- |
+        while read -r mounted; do
+            umount "$mounted" 2>/dev/null || umount -l "$mounted" 2>/dev/null || true
+        done
     if [ "${DOCKER_HOST:-}" = "unix://$_BK_DOCKERD_SOCK" ]; then
         unset DOCKER_HOST
     fi

@@ -452,7 +452,9 @@ def test_two_mnp_nodes_rendezvous_over_the_loopback(
     env = {"AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "127.0.0.1", "PORT": port}
     main = make_spec(
         tmp_path,
-        ("/bin/sh", "-c", 'nc -l -p "$PORT"'),
+        # stdin held open (a FIFO opened read-write): with /dev/null, busybox nc half-closes the
+        # connection at once and the other node may quit before sending its line
+        ("/bin/sh", "-c", 'mkfifo /tmp/hold && nc -l -p "$PORT" 0<>/tmp/hold'),
         job_id="mnp#0",
         env={**env, "AWS_BATCH_JOB_NODE_INDEX": "0"},
         workdir=tmp_path / "work" / "node-0",

@@ -347,9 +347,10 @@ def test_an_mnp_job_runs_one_container_per_node_meeting_on_the_loopback(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The main node holds its stdin open (see test_two_mnp_nodes_rendezvous_over_the_loopback).
     script = (
         'if [ "$AWS_BATCH_JOB_NODE_INDEX" = "$AWS_BATCH_JOB_MAIN_NODE_INDEX" ]; then'
-        f" nc -l -p {port}; else for i in $(seq 100); do"
+        f" mkfifo /tmp/hold && nc -l -p {port} 0<>/tmp/hold; else for i in $(seq 100); do"
         ' echo "node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES" |'
         f' nc "$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS" {port} && exit 0; sleep 0.1;'
         " done; exit 1; fi"

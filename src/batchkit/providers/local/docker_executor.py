@@ -201,8 +201,8 @@ class LogPump:
             for chunk in self._container.logs(stream=True, follow=True, timestamps=True):
                 self._emit(chunk)
                 copied += 1
-            # Docker 20.10's follow can end before the last messages of a short-lived container
-            # are read; once the stream ends, read the whole log again and copy what was missed.
+            # A follow stream can also end early (a dropped connection, an engine restart):
+            # read the whole log once more and copy only the messages not seen yet.
             for index, chunk in enumerate(
                 self._container.logs(stream=True, follow=False, timestamps=True)
             ):
