@@ -179,3 +179,15 @@ def test_an_unusable_home_is_an_engine_error(tmp_path: Path) -> None:
     with pytest.raises(EngineError) as caught:
         LocalProvider(home, start_worker=False).list_jobs([S.RUNNING])
     assert "BATCHKIT_HOME" in (caught.value.hint or "")
+
+
+def test_a_bad_capacity_variable_is_reported_before_a_worker_starts(
+    isolated_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHKIT_LOCAL_VCPUS", "many")
+    provider = LocalProvider()
+    with pytest.raises(UsageError) as caught:
+        provider.submit(sh("true"))
+    assert "BATCHKIT_LOCAL_VCPUS" in str(caught.value)
+    assert provider.spawned == []
+    assert provider.list_jobs(list(S)) == []

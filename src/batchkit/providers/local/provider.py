@@ -123,6 +123,8 @@ class LocalProvider:
 
     def submit(self, request: SubmitRequest) -> Job:
         spec = self._spec(request)
+        if self._start_worker and self._capacity is None:
+            Capacity.of_this_machine()  # a bad BATCHKIT_LOCAL_* fails before anything is recorded
         job_id = str(uuid.uuid4())
         rows = [
             NewRow(
@@ -276,11 +278,18 @@ class LocalProvider:
         if any(process.poll() is None for process in self.spawned):
             return  # ours is still starting up (or about to find another worker and leave)
         env = dict(os.environ)
-        if self._capacity is not None:
-            env["BATCHKIT_LOCAL_VCPUS"] = str(self._capacity.vcpus)
-            env["BATCHKIT_LOCAL_MEMORY"] = str(self._capacity.memory)
-            env["BATCHKIT_LOCAL_GPUS"] = str(self._capacity.gpus)
-        self.spawned.append(spawn_worker(self.home, idle_exit=self._idle_exit, environment=env))
+        capacity = self._capacity or Capacity.of_this_machine(env)  # a bad variable fails here
+        env["BATCHKIT_LOCAL_VCPUS"] = str(capacity.vcpus)
+        env["BATCHKIT_LOCAL_MEMORY"] = str(capacity.memory)
+        env["BATCHKIT_LOCAL_GPUS"] = str(capacity.gpus)
+        try:
+            process = spawn_worker(self.home, idle_exit=self._idle_exit, environment=env)
+        except OSError as err:
+            raise EngineError(
+                f"cannot start the local engine's worker: {err}",
+                hint="run it in the foreground with `batchkit local worker` to see why",
+            ) from err
+        self.spawned.append(process)
 
     # --- helpers --------------------------------------------------------------------------------
 
