@@ -631,3 +631,16 @@ def test_an_attempt_the_executor_loses_fails_with_a_reason(engine: Engine) -> No
     done = engine.job(job.job_id)
     assert done.status is S.FAILED
     assert "lost track of the attempt: engine went away" in (done.status_reason or "")
+
+
+def test_a_termination_requested_while_no_worker_ran_is_applied_by_the_next(
+    engine: Engine,
+) -> None:
+    job = engine.submit(sh("true"))
+    engine.provider.terminate_job(job.job_id, "changed my mind")
+    fresh = Scheduler(
+        engine.home, capacity=Capacity(2, 4096), clock=engine.clock, selector=process_only_selector
+    )
+    fresh.tick()
+    done = engine.job(job.job_id)
+    assert (done.status, done.status_reason) == (S.FAILED, "changed my mind")

@@ -230,7 +230,7 @@ class Scheduler:
         for row in rows:
             self._add(row)
         self._request_seq = 0
-        self._version = self.store.data_version()
+        self._version = None  # the first pass reads the termination requests still pending
 
     def _ingest(self, now: int) -> None:
         version = self.store.data_version()
