@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from batchkit.errors import BatchkitError, UsageError
+from batchkit.notebook.progress import auto_progress
 
 if TYPE_CHECKING:
     from batchkit.api import Cluster
@@ -125,7 +126,7 @@ class CellMagic:
                 self._out.write(_label(event.job_id, handle.job_id) + event.message + "\n")
             handle.refresh()
         else:
-            handle.wait(progress=True)
+            handle.wait(progress=auto_progress(self._err))
             for event in handle.logs():
                 self._out.write(_label(event.job_id, handle.job_id) + event.message + "\n")
         final = handle.info

@@ -66,6 +66,7 @@ class TextProgress:
             self._stream.flush()
 
 
-def auto_progress() -> HtmlProgress | TextProgress:
-    """The right progress display for where this code runs."""
-    return HtmlProgress() if in_notebook() else TextProgress()
+def auto_progress(stream: TextIO | None = None) -> HtmlProgress | TextProgress:
+    """The right progress display for where this code runs (text goes to `stream`, default
+    stderr)."""
+    return HtmlProgress() if in_notebook() else TextProgress(stream)
