@@ -300,3 +300,49 @@ def test_ctrl_c_during_a_build_exits_130_and_says_the_build_goes_on(context: Pat
     assert result.exit_code == 130
     assert "build p:1 goes on in CodeBuild" in result.stderr
     assert "aws codebuild stop-build --id p:1" in result.stderr
+
+
+def run_batchkit(tmp_path: Path, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "batchkit"), "image", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_installed_cli_against_a_moto_server(moto_endpoint: str, context: Path) -> None:
+    """End to end: the `batchkit` console script, AWS_ENDPOINT_URL pointing at moto."""
+    from tests.images.moto_cluster import create_image_cluster, push_tag
+
+    uri = create_image_cluster("demo", endpoint_url=moto_endpoint)
+    tmp = context.parent
+
+    dry = run_batchkit(tmp, "build", str(context), "-c", "demo", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["image"] == f"{uri}:{plan['tag']}"
+
+    built = run_batchkit(tmp, "build", str(context), "-c", "demo")
+    assert built.returncode == 0, built.stderr
+    assert "started CodeBuild build demo-images:" in built.stderr
+    assert built.stdout == f"image:  {uri}:{plan['tag']}\ndigest: -\n"  # moto pushes nothing
+
+    push_tag(plan["tag"], endpoint_url=moto_endpoint)
+    again = run_batchkit(tmp, "build", str(context), "-c", "demo", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["upToDate"] is True
+    assert "up to date" in again.stderr
+
+    listed = run_batchkit(tmp, "list", "-c", "demo")
+    assert listed.returncode == 0 and plan["tag"] in listed.stdout
+
+    missing = run_batchkit(tmp, "build", str(context), "-c", "nope")
+    assert missing.returncode == 3
+    assert "error: cluster 'nope' not found" in missing.stderr and "hint:" in missing.stderr

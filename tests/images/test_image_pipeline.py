@@ -8,9 +8,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-import yaml
 from moto import mock_aws
 from tests.fixtures.moto_server import MOCK_CONFIG
+from tests.images.moto_cluster import create_image_cluster
 from typer.testing import CliRunner
 
 from batchkit.cli.image import app
@@ -75,47 +75,11 @@ def test_target_from_outputs_needs_the_image_outputs() -> None:
     assert info.value.hint and "--local" in info.value.hint
 
 
-TEMPLATE = {
-    "Parameters": {
-        "Scheduler": {"Type": "String", "Default": "awsbatch"},
-        "ArtifactS3RootDirectory": {"Type": "String", "Default": "batchkit/demo"},
-    },
-    "Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "x"}}},
-    "Outputs": {
-        "BatchkitVersion": {"Value": "0.1.0"},
-        "EcrRepositoryName": {"Value": "batchkit-demo"},
-        "EcrRepositoryUri": {"Value": "REPO_URI"},
-        "CodeBuildProjectName": {"Value": "demo-images"},
-        "BucketName": {"Value": "bk-bucket"},
-    },
-}
-
-
 @pytest.fixture
 def stack() -> Iterator[str]:
     """A batchkit-like cluster `demo`: its stack outputs, repository, bucket, project (moto)."""
     with mock_aws(config=MOCK_CONFIG):
-        uri = boto3.client("ecr").create_repository(repositoryName="batchkit-demo")["repository"][
-            "repositoryUri"
-        ]
-        boto3.client("s3").create_bucket(Bucket="bk-bucket")
-        template = json.loads(json.dumps(TEMPLATE).replace("REPO_URI", uri))
-        boto3.client("cloudformation").create_stack(
-            StackName="demo", TemplateBody=yaml.safe_dump(template)
-        )
-        role = boto3.client("iam").create_role(RoleName="cb", AssumeRolePolicyDocument="{}")
-        boto3.client("codebuild").create_project(
-            name="demo-images",
-            source={"type": "S3", "location": "bk-bucket/x.zip"},
-            artifacts={"type": "NO_ARTIFACTS"},
-            environment={
-                "type": "LINUX_CONTAINER",
-                "image": "aws/codebuild/standard:7.0",
-                "computeType": "BUILD_GENERAL1_SMALL",
-            },
-            serviceRole=role["Role"]["Arn"],
-        )
-        yield uri
+        yield create_image_cluster("demo")
 
 
 def test_the_builder_comes_from_the_stack_outputs(stack: str, tmp_path: Path) -> None:
