@@ -85,11 +85,20 @@ class Api:
         *,
         cluster: str | None = None,
     ) -> None:
-        self.client = client
+        """`client` is a botocore client, or a callable that makes one on first use (creating a
+        client loads its service model: ~0.1 s a service, which a short command should only pay
+        for the services it calls)."""
+        self._client = client
         self.service = service
         self._limiter = limiter
         self._retry = retry
         self._cluster = cluster
+
+    @property
+    def client(self) -> Any:
+        if callable(self._client) and not hasattr(self._client, "meta"):
+            self._client = self._client()
+        return self._client
 
     def call(
         self,
@@ -245,7 +254,10 @@ class AwsSession:
             return client
 
     def api(self, service: str) -> Api:
-        return Api(self.client(service), service, self.limiter, self.retry, cluster=self.cluster)
+        """A rate-limited, retrying, error-translating caller; the client is made on first use."""
+        return Api(
+            lambda: self.client(service), service, self.limiter, self.retry, cluster=self.cluster
+        )
 
     def account_id(self) -> str:
         """The caller's account id (STS GetCallerIdentity, asked once)."""

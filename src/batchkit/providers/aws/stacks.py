@@ -525,6 +525,9 @@ class ClusterStacks:
             for job_id, _ in jobs:
                 batch.call("terminate_job", jobId=job_id, reason=f"cluster {name} is being deleted")
             on_progress(Progress(f"terminated {len(jobs)} active jobs"))
+        retired = self.deregister_extra_definitions(status)
+        if retired:
+            on_progress(Progress(f"deregistered {retired} job definitions batchkit registered"))
         keep = status.tags.get(KEEP_DATA_TAG) == "true"
         if not keep:
             self._empty(status, on_progress)
@@ -534,6 +537,29 @@ class ClusterStacks:
         outcome = self._follow(name, since, on_progress, [], "DELETE_COMPLETE")
         leftovers = [] if keep else self.leftovers(status)
         return Outcome(name, outcome.status, outcome.failures, leftovers=leftovers)
+
+    def deregister_extra_definitions(self, status: ClusterStatus) -> int:
+        """Deregister the job definitions batchkit registered on demand for this cluster.
+
+        They are not part of the stack (another image or resource shape needs no stack update):
+        named `batchkit-<hash>`, they belong to this cluster when they run as its job role.
+        """
+        role = status.outputs.get("JobRoleArn")
+        if not role:
+            return 0
+        batch = self._batch or self._session.api("batch")
+        count = 0
+        for page in batch.paginate("describe_job_definitions", status="ACTIVE"):
+            for definition in page.get("jobDefinitions", []):
+                if not str(definition.get("jobDefinitionName", "")).startswith("batchkit-"):
+                    continue
+                if role not in json.dumps(definition):
+                    continue
+                batch.call(
+                    "deregister_job_definition", jobDefinition=definition["jobDefinitionArn"]
+                )
+                count += 1
+        return count
 
     def _empty(self, status: ClusterStatus, on_progress: ProgressSink) -> None:
         bucket = status.parameters.get("ResourcesS3Bucket", "")
