@@ -120,6 +120,15 @@ def test_teardown_leaves_nothing_of_the_cluster(
     assert before["roles"] >= 3
     assert before["log_groups"] == 1
 
+    batch = boto3.client("batch", region_name=REGION)
+    outputs = stacks.status("research").outputs
+    for name, role in (("batchkit-0123456789ab", outputs["JobRoleArn"]), ("batchkit-other", "x")):
+        batch.register_job_definition(
+            jobDefinitionName=name,
+            type="container",
+            containerProperties={"image": "busybox", "vcpus": 1, "memory": 128, "jobRoleArn": role},
+        )
+
     progress: list[str] = []
     outcome = stacks.delete("research", on_progress=lambda p: progress.append(p.text))
     assert outcome.status == "DELETE_COMPLETE"
@@ -136,6 +145,10 @@ def test_teardown_leaves_nothing_of_the_cluster(
         "\n".join(progress)
     )
     assert any("emptied ECR repository batchkit/research (3 images)" in p for p in progress)
+    assert "deregistered 1 job definitions batchkit registered" in progress
+    active = batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+    assert "batchkit-0123456789ab" not in {d["jobDefinitionName"] for d in active}
+    assert "batchkit-other" in {d["jobDefinitionName"] for d in active}
 
 
 def test_create_refuses_an_existing_cluster(config: ClusterConfig, stacks: ClusterStacks) -> None:
@@ -179,6 +192,9 @@ class FakeBatch:
         self.terminated: list[str] = []
 
     def paginate(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+        if operation == "describe_job_definitions":
+            yield {"jobDefinitions": []}
+            return
         assert operation == "list_jobs"
         running = params["jobStatus"] == "RUNNING" and params["jobQueue"].endswith("research_cpu")
         yield {"jobSummaryList": [{"jobId": "job-1"}] if running else []}

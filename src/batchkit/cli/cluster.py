@@ -19,7 +19,7 @@ from batchkit.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
     from batchkit.providers.aws.session import AwsSession
-    from batchkit.providers.aws.stacks import Change, ClusterStacks, Progress
+    from batchkit.providers.aws.stacks import Change, ClusterStacks, Progress, StackEvent
 
 app = typer.Typer(
     name="cluster",
@@ -121,17 +121,15 @@ def _region_hint(name: str, region: str, environ: Mapping[str, str]) -> str | No
     )
 
 
+def format_event(event: StackEvent) -> str:
+    stamp = datetime.fromtimestamp(event.timestamp).strftime("%H:%M:%S")
+    reason = f"  {event.reason}" if event.reason else ""
+    return f"{stamp}  {event.status:<28} {event.resource_type:<34} {event.logical_id}{reason}"
+
+
 def _show_progress(term: Terminal) -> Callable[[Progress], None]:
     def show(progress: Progress) -> None:
-        event = progress.event
-        if event is None:
-            term.message(progress.text)
-            return
-        stamp = datetime.fromtimestamp(event.timestamp).strftime("%H:%M:%S")
-        reason = f"  {event.reason}" if event.reason else ""
-        term.message(
-            f"{stamp}  {event.status:<28} {event.resource_type:<34} {event.logical_id}{reason}"
-        )
+        term.message(format_event(progress.event) if progress.event else progress.text)
 
     return show
 
@@ -329,12 +327,8 @@ def status(
         for key in ("BucketName", "EcrRepositoryUri", "JobLogGroup", "CodeBuildProjectName"):
             if key in found.outputs:
                 lines.append(f"{key}: {found.outputs[key]}")
+        lines += [format_event(event) for event in stack_events]
         term.data("\n".join(lines))
-        show = _show_progress(term)
-        from batchkit.providers.aws.stacks import Progress
-
-        for event in stack_events:
-            show(Progress(event.status, event))
 
 
 @app.command("list")
