@@ -160,6 +160,8 @@ class Scheduler:
             for row in self._live.values()
             if self._is_unit(row) and row.status in (JobStatus.STARTING, JobStatus.RUNNING)
         ]
+        if stale:
+            log.info("recovering %d attempts left by a previous worker", len(stale))
         for unit in stale:
             spec = self._spec_of(unit)
             rows = self._rows_of_unit(unit)

@@ -163,6 +163,7 @@ def serve(
     capacity = capacity or Capacity.of_this_machine()
     pid = os.getpid()
     worker_id = f"{pid}@{process_start_time(pid)}"
+    log.info("serving %s with %s", home, capacity.describe())
     try:
         store = Store(home / "engine.db")
         store.set_meta("capacity", _capacity_json(capacity))
@@ -190,6 +191,7 @@ def serve(
             if idle_exit is not None and now - idle_since >= idle_exit:
                 lock.release()
                 if not store.has_active_jobs() or not lock.acquire(LOCK_WAIT_S):
+                    log.info("idle for %.0f s: exiting", idle_exit)
                     return
                 # A job came in while we let go: serve it with a fresh view of the store.
                 scheduler = _new_scheduler(home, store, capacity, clock, selector, worker_id)
