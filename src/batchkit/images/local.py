@@ -102,10 +102,10 @@ class LocalImageBuilder:
             )
             for chunk in stream:
                 if "error" in chunk:
-                    detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                    detail = str(chunk.get("errorDetail", {}).get("message") or chunk["error"])
                     raise ImageBuildFailedError(
-                        f"local build of {plan.image} failed: {str(detail).strip()}",
-                        hint="read the build output above; fix the Dockerfile or the context",
+                        f"local build of {plan.image} failed: {detail.strip()}",
+                        hint=_failure_hint(detail),
                         log_tail=tail,
                     )
                 aux = chunk.get("aux")
@@ -152,6 +152,28 @@ class LocalImageBuilder:
             key=lambda r: (r.pushed_at.timestamp() if r.pushed_at else 0.0, r.digest),
             reverse=True,
         )
+
+
+_PULL_FAILURES = (
+    "pull access denied",
+    "failed to resolve",
+    "no such host",
+    "dial tcp",
+    "manifest unknown",
+    "toomanyrequests",
+    "i/o timeout",
+)
+
+
+def _failure_hint(detail: str) -> str:
+    """Point a failed pull of the FROM image at --base-image: local engines reach no registry."""
+    if any(marker in detail.lower() for marker in _PULL_FAILURES):
+        return (
+            "the engine could not pull the FROM image (local engines reach no registry): build "
+            "FROM an image the engine has, e.g. `--base-image batchkit-base/debian:bookworm` "
+            "(made by scripts/base-images.sh)"
+        )
+    return "read the build output above; fix the Dockerfile or the context"
 
 
 def _created(value: Any) -> datetime | None:
