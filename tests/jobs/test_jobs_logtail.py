@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.jobs.fakes import FakeProvider
 
 from batchkit.jobs.logtail import LogLine, LogTail, NoStream
-from batchkit.models import Job, JobStatus
+from batchkit.models import Job, JobStatus, LogPage
 
 
 class FakeTime:
@@ -130,3 +130,19 @@ def test_a_parent_without_follow_shows_each_child() -> None:
 
     assert isinstance(items[0], LogLine) and items[0].source == "p#0"
     assert isinstance(items[1], NoStream) and items[1].job.job_id == "p#1"
+
+
+def test_an_empty_page_with_a_new_token_is_not_the_end() -> None:
+    fake = finished_job(4)
+    real = fake.get_log_events
+    served: list[str | None] = []
+
+    def sparse(stream, **kw):
+        served.append(kw.get("next_token"))
+        if len(served) == 1:  # CloudWatch may answer a first page with nothing but a token
+            return LogPage([], "f/0")
+        return real(stream, **kw)
+
+    fake.get_log_events = sparse
+
+    assert messages(LogTail(fake).read("j")) == ["line 0", "line 1", "line 2", "line 3"]

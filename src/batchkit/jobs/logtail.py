@@ -114,18 +114,20 @@ class LogTail:
         return page.events[-count:] if count else []
 
     def _drain(self, cursor: _Cursor) -> list[LogEvent]:
-        """Every event after the cursor, following forward tokens until one repeats."""
+        """Every event after the cursor, following forward tokens until one repeats.
+
+        Only a repeated token means "drained": CloudWatch Logs may return an empty page with a new
+        token while later events exist."""
         events: list[LogEvent] = []
         while True:
             page = self._provider.get_log_events(
                 cursor.stream, group=cursor.group, start_from_head=True, next_token=cursor.token
             )
             events.extend(page.events)
-            repeated = page.next_forward_token is None or page.next_forward_token == cursor.token
-            if page.next_forward_token is not None:
-                cursor.token = page.next_forward_token
-            if repeated or not page.events:
+            token = page.next_forward_token
+            if token is None or token == cursor.token:
                 return events
+            cursor.token = token
 
     def _follow_one(self, job: Job, tail: int | None) -> Iterator[TailItem]:
         cursor: _Cursor | None = None
