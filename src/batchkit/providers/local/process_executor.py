@@ -56,7 +56,11 @@ def _process_group(pid: int) -> int | None:
 def group_members(pgid: int) -> list[int]:
     """Live processes (not zombies) whose process group is `pgid`."""
     members: list[int] = []
-    for entry in os.scandir("/proc"):
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:  # no /proc (not Linux): nothing can be proven to belong to the group
+        return members
+    for entry in entries:
         if not entry.name.isdigit():
             continue
         fields = _stat_fields(int(entry.name))
@@ -126,6 +130,8 @@ class ProcessRun:
         return exit_status(self._code)
 
     def _has_exited(self) -> bool:
+        if not hasattr(os, "waitid"):  # e.g. macOS: reap at once (the group is then not killed)
+            return self._process.poll() is not None
         try:
             info = os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
