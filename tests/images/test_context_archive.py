@@ -267,3 +267,22 @@ def test_hash_is_independent_of_creation_order(
             (root / rel).write_bytes(files[rel])
         digests.append(write_archive(scan_context(root)))
     assert digests[0] == digests[1]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_file_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "ctx", {"Dockerfile": "FROM x\n", "secret": "s"})
+    (root / "secret").chmod(0)
+    with pytest.raises(UsageError, match=r"cannot read .*secret"):
+        write_archive(scan_context(root))
+
+
+def test_a_file_that_changes_size_while_archived_is_refused(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "ctx", {"Dockerfile": "FROM x\n", "grows": "1"})
+    context = scan_context(root)
+    (root / "grows").write_text("12345")
+    with pytest.raises(UsageError, match="changed while the build context was archived"):
+        write_archive(context)
+    (root / "grows").unlink()
+    with pytest.raises(UsageError, match="vanished"):
+        write_archive(context)

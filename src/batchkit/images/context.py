@@ -301,6 +301,11 @@ def write_archive(context: BuildContext, sink: BinaryIO | None = None) -> Archiv
                     f"{path} vanished while the build context was archived",
                     hint="run the build again once the files stop changing",
                 ) from err
+            except PermissionError as err:
+                raise UsageError(
+                    f"cannot read {path} for the build context: permission denied",
+                    hint="make it readable, or exclude it in .dockerignore",
+                ) from err
     return ArchiveDigest(writer.sha256.hexdigest(), writer.size)
 
 
