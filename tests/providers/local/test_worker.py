@@ -10,12 +10,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from tests.fixtures.local_engine import pid_alive, sh, wait_until
 
 from batchkit.models import JobStatus
 from batchkit.providers.local.capacity import Capacity
 from batchkit.providers.local.provider import LocalProvider
-from batchkit.providers.local.worker import WorkerLock, serve, worker_pid
+from batchkit.providers.local.worker import WorkerBusyError, WorkerLock, main, serve, worker_pid
 
 S = JobStatus
 MakeProvider = Callable[..., LocalProvider]
@@ -71,10 +72,14 @@ def test_only_one_worker_serves_a_home(isolated_environment: Path) -> None:
     held = WorkerLock(isolated_environment / "worker.lock")
     assert held.acquire()
     try:
-        stop = threading.Event()
         # A second worker gives up (after its short wait) instead of serving the same home.
-        serve(isolated_environment, idle_exit=None, stop=stop)
+        with pytest.raises(WorkerBusyError) as caught:
+            serve(isolated_environment, idle_exit=None)
+        assert caught.value.pid == os.getpid()
+        assert f"pid {os.getpid()}" in str(caught.value)
         assert worker_pid(isolated_environment) == os.getpid()
+        # The background worker's entry point takes that quietly.
+        assert main(["--home", str(isolated_environment), "--idle-exit", "1"]) == 0
     finally:
         held.release()
     assert worker_pid(isolated_environment) is None

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
+from batchkit.errors import ConflictError
 from batchkit.providers.local.capacity import Capacity
 from batchkit.providers.local.process_executor import process_start_time
 from batchkit.providers.local.scheduler import ExecutorSelector, Scheduler
@@ -50,6 +51,19 @@ LOCK_NAME = "worker.lock"
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class WorkerBusyError(ConflictError):
+    """Another worker already serves this home (there is one worker per home)."""
+
+    def __init__(self, home: Path, pid: int | None) -> None:
+        who = f"worker (pid {pid})" if pid and pid > 0 else "worker"
+        super().__init__(
+            f"another local engine {who} already serves {home}",
+            hint="it keeps running your jobs; stop it first (kill its pid) to run one here",
+        )
+        self.home = home
+        self.pid = pid
 
 
 class WorkerLock:
@@ -151,13 +165,12 @@ def serve(
     """Run the scheduler for `home` until SIGINT/SIGTERM, `stop`, or `idle_exit` idle seconds.
 
     Between passes it waits with `sleep` (default: until the period ends or an attempt ends,
-    whichever comes first). Returns at once if another worker already serves this home. Attempts
-    still running when the worker is told to stop are killed and failed (or retried) with a reason
-    that says so."""
+    whichever comes first). Raises `WorkerBusyError` if another worker already serves this home.
+    Attempts still running when the worker is told to stop are killed and failed (or retried) with
+    a reason that says so."""
     lock = WorkerLock(home / LOCK_NAME)
     if not lock.acquire(LOCK_WAIT_S, sleep=sleep or time.sleep):
-        log.info("another worker already serves %s", home)
-        return
+        raise WorkerBusyError(home, worker_pid(home))
     stopping = stop or threading.Event()
     restore = _install_signal_handlers(stopping)
     capacity = capacity or Capacity.of_this_machine()
@@ -256,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d: %(message)s")
-    serve(args.home, idle_exit=args.idle_exit)
+    try:
+        serve(args.home, idle_exit=args.idle_exit)
+    except WorkerBusyError as err:  # lost the race to start: the other worker serves the home
+        log.info("%s", err)
     return 0
 
 
