@@ -47,7 +47,7 @@ def test_missing_credentials_say_how_to_configure_them() -> None:
 def test_missing_region_says_how_to_set_it() -> None:
     err = translate(NoRegionError(), CTX)
     assert "region" in err.message
-    assert err.hint and "--region" in err.hint
+    assert err.hint and "AWS_REGION" in err.hint
 
 
 @pytest.mark.parametrize("code", ["AccessDenied", "AccessDeniedException", "UnauthorizedOperation"])

@@ -41,7 +41,7 @@ def test_missing_region_is_one_clear_error(
     monkeypatch.delenv("AWS_REGION", raising=False)
     with pytest.raises(AwsError, match="no AWS region") as info:
         _ = make_session().region
-    assert info.value.hint and "--region" in info.value.hint
+    assert info.value.hint and "AWS_REGION" in info.value.hint
 
 
 def test_unknown_profile_is_one_clear_error(make_session: MakeSession) -> None:

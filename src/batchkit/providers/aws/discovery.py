@@ -244,6 +244,7 @@ def discover(
         raise ClusterNotFoundError(
             cluster,
             hint=f"no CloudFormation stack {target.stack!r} in {session.region}; check the name "
-            "and --region, list clusters with `batchkit cluster list`, or use `-c local`",
+            "and the region (`region:` in ~/.batchkit/config.yaml, AWS_REGION), list clusters "
+            "with `batchkit cluster list`, or use `-c local`",
         )
     return session, cluster_from_stack(cluster, stack)

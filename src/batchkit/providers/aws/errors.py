@@ -227,8 +227,8 @@ RULES: tuple[Rule, ...] = (
         lambda e: isinstance(e, NoRegionError),
         lambda e, c: AwsError(
             "no AWS region is configured",
-            hint="pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or set `region:` for the "
-            "cluster in ~/.batchkit/config.yaml",
+            hint="set AWS_REGION or AWS_DEFAULT_REGION, or `region:` for the cluster in "
+            "~/.batchkit/config.yaml (`region` in ~/.aws/config works too)",
         ),
     ),
     Rule(
@@ -267,8 +267,8 @@ RULES: tuple[Rule, ...] = (
         _stack_missing,
         lambda e, c: ClusterNotFoundError(
             c.cluster or c.resource or "?",
-            hint="check the name and the region (--region); list clusters with "
-            "`batchkit cluster list`, or use `-c local`",
+            hint="check the name and the region; list clusters with `batchkit cluster list`, "
+            "or use `-c local`",
         ),
     ),
     Rule(
