@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from tests.fixtures.local_engine import FakeClock
@@ -16,8 +17,11 @@ from tests.jobs.fakes import FakeProvider
 import batchkit
 from batchkit.api import Cluster, KillOutcome
 from batchkit.errors import UsageError
+from batchkit.functions import payload, runner
+from batchkit.functions.results import FunctionJobError
 from batchkit.handles import Job, JobList
 from batchkit.jobs.waiting import WaitTimeoutError
+from batchkit.jobspecs import SubmitOptions, plan_job, staged
 from batchkit.models import Job as JobInfo
 from batchkit.models import JobSpec, JobStatus
 from batchkit.notebook.progress import TextProgress
@@ -198,6 +202,37 @@ def test_a_jobspec_still_returns_the_snapshot_the_cli_uses(cluster: Cluster) -> 
     handle = cluster.job(info.job_id)
     handle.wait(progress=False, timeout=TIMEOUT)
     assert handle.logs().text == "from a spec\n"
+
+
+def test_a_python_version_mismatch_fails_the_job_early_with_a_clear_message(
+    cluster: Cluster,
+) -> None:
+    planned = plan_job(cube, (2,), {}, SubmitOptions(name="old"), python=sys.executable)
+    old = payload.pack_call(cube, (2,), {}, version=(3, 9))
+    with staged(replace(planned, files={**planned.files, payload.PAYLOAD_NAME: old})) as spec:
+        job = cluster.job(cluster.submit(spec))
+
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    with pytest.raises(
+        FunctionJobError, match=f"pickled by Python 3.9 but the job runs Python {mine}"
+    ):
+        job.result(timeout=TIMEOUT)
+    assert job.info.status is JobStatus.FAILED
+    assert job.info.exit_code == runner.EXIT_SETUP
+    assert any("PythonVersionMismatch" in event.message for event in job.logs())
+
+
+def test_a_job_that_cannot_store_its_result_explains_why(cluster: Cluster) -> None:
+    def leave() -> None:
+        import os
+
+        os._exit(9)  # dies before the runner stores anything
+
+    job = cluster.submit(leave)
+
+    with pytest.raises(FunctionJobError, match="ended FAILED without storing a result"):
+        job.result(timeout=TIMEOUT)
+    assert job.info.exit_code == 9
 
 
 # --- without an engine ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from batchkit.errors import NotFoundError, UsageError
+from batchkit.errors import BatchkitError, NotFoundError, UsageError
 from batchkit.models import Job as JobInfo
 from batchkit.models import JobKind, JobStatus, LogEvent
 
@@ -29,6 +29,7 @@ WAIT_MAX_INTERVAL_S = 3.0
 """Notebook users watch the bar: poll more often than the CLI's 10-second ceiling."""
 
 _PARALLEL_READS = 16
+_RUNNER_TAIL = 20
 
 
 class Job:
@@ -174,14 +175,30 @@ class Job:
                         hint="read its output with job.logs()",
                     )
                 reason = job.status_reason or job.reason or "no reason given"
+                said = "".join(f"; {line}" for line in self._runner_lines(job.job_id))
                 raise FunctionJobError(
                     f"job {job.job_id} ended {job.status.value} without storing a result "
-                    f"({reason})",
+                    f"({reason}){said}",
                     job_id=job.job_id,
                     hint=f"read its output with job.logs() or `batchkit out {job.job_id}`",
                 )
             values.append(unwrap(decode(body), job_id=job.job_id))
         return values
+
+    def _runner_lines(self, job_id: str) -> list[str]:
+        """What the runner said at the end of the job's output (`batchkit: ...` lines), to explain
+        a missing result without a trip to the logs."""
+        from batchkit.jobs.logtail import LogLine
+
+        try:
+            items = list(self._cluster.logs(job_id, tail=_RUNNER_TAIL))
+        except BatchkitError:
+            return []
+        return [
+            item.event.message
+            for item in items
+            if isinstance(item, LogLine) and item.event.message.startswith("batchkit: ")
+        ]
 
     def _folder_key(self) -> str:
         url = self._info.s3_folder_url
