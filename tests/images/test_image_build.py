@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -298,3 +299,27 @@ def test_against_moto_gateways_build_then_up_to_date(recipe: ImageRecipe) -> Non
         )
         again = list(drv.build(drv.plan(recipe)))
         assert len(again) == 1 and isinstance(again[0], BuildDone) and again[0].result.up_to_date
+
+
+def test_lines_that_reach_the_log_after_the_build_ended_are_still_shown(
+    recipe: ImageRecipe,
+) -> None:
+    """CloudWatch lags CodeBuild: the last lines may land after the build reports FAILED."""
+    clock = Clock()
+    failed = BuildStatus("p:1", BuildState.FAILED, log_group="g", log_stream="1")
+
+    class LateLogs(FakeLogs):
+        reads = 0
+
+        def get_log_events(self, group: str, stream: str, **kwargs: object) -> Any:
+            LateLogs.reads += 1
+            if LateLogs.reads == 2:  # the grace read after the build ended
+                self.lines.append("E: the real error\n")
+            return super().get_log_events(group, stream, **kwargs)  # type: ignore[arg-type]
+
+    logs = LateLogs()
+    drv = builder(FakeRegistry(), FakeBuilds([failed]), logs, clock)
+    with pytest.raises(ImageBuildFailedError) as info:
+        list(drv.build(drv.plan(recipe)))
+    assert info.value.log_tail == ("E: the real error",)
+    assert clock.sleeps == [5, 3]  # one poll, then one short grace read

@@ -363,6 +363,13 @@ class CloudImageBuilder:
                 yield BuildPhase(phase)
             yield from follower.drain(status)
             if status.state.done:
+                # CloudWatch can lag the build by a few seconds: when the end of the log (the
+                # digest line, or the error of a failed build) may still be on its way, look once
+                # more after a short grace.
+                unsure = status.state is not BuildState.SUCCEEDED or follower.digest is None
+                if unsure and status.log_group and status.log_stream and self._logs is not None:
+                    self._sleep(min(self._poll_interval, 3.0))
+                    yield from follower.drain(status)
                 break
             if self._clock() >= deadline:
                 self._builds.stop_build(status.build_id)
