@@ -18,6 +18,7 @@ from batchkit.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
+    from batchkit.infra.config import ClusterConfig
     from batchkit.providers.aws.session import AwsSession
     from batchkit.providers.aws.stacks import Change, ClusterStacks, Progress, StackEvent
 
@@ -85,6 +86,14 @@ def _terminal() -> Terminal:
     from batchkit.cli.output import Terminal
 
     return Terminal()
+
+
+def _open(env: ClusterEnv, path: Path, profile: str | None) -> tuple[ClusterConfig, ClusterStacks]:
+    """The validated config, and the stacks of its region."""
+    from batchkit.infra.config import load_cluster_config
+
+    config = load_cluster_config(path)
+    return config, env.stacks(profile, config.region, config.name)
 
 
 def _params(values: list[str] | None) -> dict[str, str]:
@@ -209,11 +218,8 @@ def create(
     """Create the cluster's stack and wait for it, showing its events."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
-        from batchkit.infra.config import load_cluster_config
-
-        config = load_cluster_config(path)
+        config, stacks = _open(env, path, profile)
         term = _terminal()
-        stacks = env.stacks(profile, config.region, config.name)
         outcome = stacks.create(config, _params(params), on_progress=_show_progress(term))
         if json_:
             term.json(outcome.to_dict())
@@ -238,11 +244,8 @@ def update(
     """Show what a config change would do to the stack, confirm, and apply it."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
-        from batchkit.infra.config import load_cluster_config
-
-        config = load_cluster_config(path)
+        config, stacks = _open(env, path, profile)
         term = _terminal()
-        stacks = env.stacks(profile, config.region, config.name)
         plan = stacks.plan_update(config, _params(params))
         term.message(format_changes(plan.changes))
         if not plan.changes:
