@@ -41,7 +41,6 @@ class Cli:
             environ=dict(environ if environ is not None else self.environ),
             stdin_kind=lambda: stdin_kind,
             read_stdin=lambda: stdin,
-            sleep=self.sleeps.append,
         )
         return CliRunner().invoke(app, list(args), obj=env)
 

@@ -259,3 +259,23 @@ def test_local_doctor_reports_the_executors(cli: Cli, isolated_environment) -> N
     assert report["home"] == str(isolated_environment)
     assert report["plain_job_executor"] == "process"
     assert report["image_job_executor"] in ("process", "docker")
+
+
+def test_status_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from batchkit.cli.output import Terminal, job_table
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    jobs = [Job("a", "n", JobStatus.FAILED), Job("b", "n", JobStatus.RUNNABLE)]
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    plain = job_table(jobs, Terminal(out=io.StringIO()))
+    coloured = job_table(jobs, Terminal(out=Tty()))
+
+    assert "\x1b[31mFAILED" in coloured
+    assert coloured.replace("\x1b[31m", "").replace("\x1b[0m", "") == plain
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert job_table(jobs, Terminal(out=Tty())) == plain

@@ -1,7 +1,7 @@
 """What a command needs from the outside world, in one replaceable object.
 
 The real `CliEnv` connects to clusters through `batchkit.api.connect`, reads the process
-environment and stdin, and sleeps for real. Tests pass their own through
+environment and stdin. Tests pass their own through
 `CliRunner.invoke(app, args, obj=CliEnv(...))`, with a fake provider behind `connect`.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,7 +59,6 @@ class CliEnv:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     stdin_kind: Callable[[], StdinKind] = _stdin_kind
     read_stdin: Callable[[], bytes] = _read_stdin
-    sleep: Callable[[float], None] = time.sleep
 
     @classmethod
     def of(cls, ctx: typer.Context) -> CliEnv:
