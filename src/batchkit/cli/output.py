@@ -31,6 +31,8 @@ _STATUS_COLOURS = {
 
 
 class Terminal:
+    """Where output goes: data to `out` (stdout), messages and progress to `err` (stderr)."""
+
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
