@@ -51,14 +51,16 @@ class LazyGroup(PlainGroup):
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         lazy = self._lazy()
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
         rows: list[tuple[str, str]] = []
-        for name in self.list_commands(ctx):
+        for name in names:
             if name in lazy:
                 rows.append((name, lazy[name][1]))
                 continue
             command = super().get_command(ctx, name)
             if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=60)))
+                rows.append((name, command.get_short_help_str(limit=limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -67,7 +69,9 @@ class LazyGroup(PlainGroup):
 app = typer.Typer(
     name="batchkit",
     cls=LazyGroup,
-    help="Run batch jobs on AWS Batch, or the same jobs on this machine (-c local).",
+    help="Run batch jobs on AWS Batch, or the same jobs on this machine (-c local).\n\n"
+    "awsbsub, awsbstat, awsbout, awsbkill, awsbqueues and awsbhosts are aliases of "
+    "sub, stat, out, kill, queues and hosts.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,

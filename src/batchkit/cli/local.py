@@ -14,7 +14,7 @@ from batchkit.cli.errors import boundary
 app = typer.Typer(
     name="local",
     cls=PlainGroup,
-    help="The local engine: run its worker in the foreground, check what it can run.",
+    help="The local engine: its worker, and how jobs will run.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )

@@ -37,7 +37,7 @@ def out(
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Print the output of a job: all of it by default, the head or the tail, or follow it.
+    """Print a job's output: all of it, its head or tail, or follow it.
 
     For an array or multi-node parent, its children's output is shown, each line labelled with
     the child id.

@@ -138,7 +138,7 @@ def sub(
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Submit a job: an inline command, a local script (-cf), or a script piped on stdin.
+    """Submit a job: a command, a script (-cf) or a script on stdin.
 
     Options go before the command: `batchkit sub -p 2 ls -la` runs `ls -la`.
     """
