@@ -31,6 +31,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig, Mount
 
+from batchkit.config import batchkit_home
 from batchkit.errors import EngineError
 from batchkit.providers.local.executor import LogSink, RunSpec
 
@@ -58,12 +59,6 @@ _ENGINE_LOST_EXIT_CODE = 255
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z ")
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
-
-
-def default_home() -> Path:
-    """`$BATCHKIT_HOME`, else `~/.batchkit`: the engine home the containers are labelled with."""
-    configured = os.environ.get("BATCHKIT_HOME")
-    return Path(configured) if configured else Path.home() / ".batchkit"
 
 
 def default_user() -> str | None:
@@ -328,7 +323,7 @@ class DockerExecutor:
     `client` is a connected `docker.DockerClient`; `endpoint` is how to name that engine in
     messages. `user` is a Docker user spec (`uid:gid`), None for the image's own user, or
     INVOKING_USER for `default_user()`; `home` (the `batchkit.home` label) defaults to
-    `default_home()`.
+    `batchkit_home()` ($BATCHKIT_HOME or ~/.batchkit).
     """
 
     name = "docker"
@@ -345,7 +340,7 @@ class DockerExecutor:
     ) -> None:
         self._client = client
         self._endpoint = endpoint
-        self._home = home if home is not None else default_home()
+        self._home = home if home is not None else batchkit_home()
         self._user = default_user() if user == INVOKING_USER else user
         self._drop_env = frozenset(drop_env)
         self._clock = clock
