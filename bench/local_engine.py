@@ -54,8 +54,7 @@ def run_array(provider: LocalProvider, size: int) -> tuple[float, JobStatus]:
 def run_singles(provider: LocalProvider, count: int) -> tuple[float, JobStatus]:
     started = time.perf_counter()
     ids = [
-        provider.submit(SubmitRequest(name=f"bench-{i}", command=TRUE)).job_id
-        for i in range(count)
+        provider.submit(SubmitRequest(name=f"bench-{i}", command=TRUE)).job_id for i in range(count)
     ]
     wait_final(provider, ids)
     wall = time.perf_counter() - started
