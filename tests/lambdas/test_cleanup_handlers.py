@@ -253,3 +253,27 @@ def test_bundled_source_is_self_contained_and_runs(
     assert received.bodies[0]["Status"] == "SUCCESS"
     assert _versions(s3, PREFIX) == 0
     compile(lambda_source("empty_ecr"), "index.py", "exec")
+
+
+def test_a_delete_while_the_stack_lives_on_empties_nothing(
+    aws: None, response_server: tuple[str, Responses]
+) -> None:
+    """An update that drops the custom resource (CleanupOnDelete=false) sends a Delete too."""
+    url, received = response_server
+    s3 = _bucket_with_objects()
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    stack_id = cloudformation.create_stack(
+        StackName="research",
+        TemplateBody=json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}),
+    )["StackId"]
+    request = event(url, "Delete", BucketName=BUCKET, Prefix=PREFIX)
+    request["StackId"] = stack_id
+    empty_s3.handler(request, Context())
+    assert received.bodies[0]["Status"] == "SUCCESS"
+    assert "the stack is not being deleted" in received.bodies[0]["Reason"]
+    assert _versions(s3, PREFIX) == 51
+
+    cloudformation.delete_stack(StackName=stack_id)  # gone: now the cleanup runs
+    empty_s3.handler(request, Context())
+    assert received.bodies[1]["Status"] == "SUCCESS"
+    assert _versions(s3, PREFIX) == 0

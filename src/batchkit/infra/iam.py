@@ -172,6 +172,14 @@ def resources(config: ClusterConfig, *, cleanup: bool) -> Json:
                     Condition={"StringLike": {"s3:prefix": sub("${ArtifactS3RootDirectory}/*")}},
                 ),
                 allow(["s3:DeleteObject", "s3:DeleteObjectVersion"], sub(f"{ROOT_OBJECTS}/*")),
+                # To tell a stack deletion from an update that removed the custom resource.
+                allow(
+                    ["cloudformation:DescribeStacks"],
+                    sub(
+                        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:"
+                        "stack/${AWS::StackName}/*"
+                    ),
+                ),
                 allow(LOG_WRITE, [log_streams("EmptyEcrLogGroup"), log_streams("EmptyS3LogGroup")]),
             ],
         )

@@ -83,20 +83,45 @@ def send(
             sleep(2**attempt)
 
 
+# Stack states in which a Delete request means the cluster is going away. Any other state (an
+# update that removed the resource, or the rollback of an update that added it) keeps the data.
+GOING_AWAY = frozenset(
+    {"DELETE_IN_PROGRESS", "DELETE_FAILED", "DELETE_COMPLETE", "ROLLBACK_IN_PROGRESS",
+     "ROLLBACK_FAILED", "ROLLBACK_COMPLETE"}
+)  # fmt: skip
+
+
+def stack_going_away(cloudformation: Any, stack_id: str) -> bool:
+    """Whether the stack is being deleted (or its creation rolled back), or is already gone."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    except Exception as err:
+        if "does not exist" in str(err):
+            return True
+        raise
+    return not stacks or stacks[0].get("StackStatus") in GOING_AWAY
+
+
 def serve(
     event: dict[str, Any],
     context: Any,
     on_delete: Callable[[dict[str, Any], Deadline], str],
+    cloudformation: Callable[[], Any],
 ) -> None:
     """Answer one custom-resource request: Create/Update are no-ops, Delete runs `on_delete`.
 
     The physical id is the same on every request, so an Update never makes CloudFormation
     "replace" the resource, which would send a Delete and empty the cluster's data mid-life.
+    A Delete while the stack lives on (the resource was removed by an update, e.g. by turning
+    CleanupOnDelete off) succeeds without emptying anything. `cloudformation` makes the client
+    (inside the error handling, so that even a failure to make one is answered).
     """
     physical_id = event.get("PhysicalResourceId") or f"batchkit-{event['LogicalResourceId']}"
     request_type = event.get("RequestType")
     try:
-        if request_type == "Delete":
+        if request_type == "Delete" and not stack_going_away(cloudformation(), event["StackId"]):
+            reason = "the stack is not being deleted: nothing was emptied"
+        elif request_type == "Delete":
             reason = on_delete(event.get("ResourceProperties", {}), Deadline(context))
         else:
             reason = f"{request_type}: nothing to do until the stack is deleted"

@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 
 from .cfn_response import CleanupError, Deadline, serve  # bundled: inlined above this file
 
+RETRIES = Config(retries={"max_attempts": 10, "mode": "standard"})
+
 BATCH = 100  # BatchDeleteImage takes at most 100 image ids a call
 MAX_PASSES = 10
 INDEX_TYPES = (
@@ -84,10 +86,10 @@ def empty_repository(
 
 def _delete(properties: dict[str, Any], deadline: Deadline) -> str:
     repository = properties["RepositoryName"]
-    ecr = boto3.client("ecr", config=Config(retries={"max_attempts": 10, "mode": "standard"}))
+    ecr = boto3.client("ecr", config=RETRIES)
     count = empty_repository(ecr, repository, deadline=deadline)
     return f"deleted {count} images from ECR repository {repository}"
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
-    serve(event, context, _delete)
+    serve(event, context, _delete, lambda: boto3.client("cloudformation", config=RETRIES))

@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 
 from .cfn_response import CleanupError, Deadline, serve  # bundled: inlined above this file
 
+RETRIES = Config(retries={"max_attempts": 10, "mode": "standard"})
+
 BATCH = 1000  # DeleteObjects takes at most 1000 keys a call
 
 
@@ -61,10 +63,10 @@ def empty_prefix(
 
 def _delete(properties: dict[str, Any], deadline: Deadline) -> str:
     bucket, prefix = properties["BucketName"], properties["Prefix"]
-    s3 = boto3.client("s3", config=Config(retries={"max_attempts": 10, "mode": "standard"}))
+    s3 = boto3.client("s3", config=RETRIES)
     count = empty_prefix(s3, bucket, prefix, deadline=deadline)
     return f"deleted {count} objects and versions under s3://{bucket}/{prefix}"
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
-    serve(event, context, _delete)
+    serve(event, context, _delete, lambda: boto3.client("cloudformation", config=RETRIES))
