@@ -76,6 +76,11 @@ def test_missing_resource_is_not_found() -> None:
     assert isinstance(err, AwsNotFoundError) and isinstance(err, NotFoundError)
 
 
+def test_batch_client_exceptions_about_missing_jobs_are_not_found() -> None:
+    err = translate(client_error("ClientException", "Job abc not found"), CTX)
+    assert isinstance(err, NotFoundError)
+
+
 def test_server_error_points_at_aws() -> None:
     err = translate(client_error("ServerException", "oops", 500), CTX)
     assert isinstance(err, AwsServiceError) and err.code == "ServerException"
@@ -91,7 +96,7 @@ def test_connection_errors() -> None:
     unreachable = EndpointConnectionError(endpoint_url="http://x")
     lost = ReadTimeoutError(endpoint_url="http://x")
     assert is_retryable(unreachable) and not is_ambiguous(unreachable)
-    assert is_ambiguous(lost)
+    assert is_ambiguous(lost) and is_retryable(lost)
     assert "cannot reach" in translate(unreachable, CTX).message
     assert isinstance(translate(lost, CTX), AmbiguousCallError)
 

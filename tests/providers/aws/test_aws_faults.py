@@ -20,7 +20,7 @@ from batchkit.providers.aws.session import AwsSession
 def test_500_submissions_under_throttling_make_exactly_500_jobs(
     make_session: Callable[..., AwsSession], cluster: Cluster, tmp_path: Path, sleeper: Sleeper
 ) -> None:
-    faults = Faults(throttle=0.30, server_error=0.03, lost=0.02, seed=11)
+    faults = Faults(throttle=0.30, server_error=0.03, lost=0.05, seed=11)
     session = make_session(hooks=faults.hooks("batch"), cluster=cluster.name)
     _, info = discover(cluster.name, session_factory=lambda *a: session, cli_config=tmp_path / "x")
     provider = AwsProvider(session, info)

@@ -96,6 +96,15 @@ def test_a_lost_answer_is_not_resent_for_a_non_idempotent_call(make_session: Mak
     assert faults.total() == 1
 
 
+def test_a_lost_answer_is_resent_for_an_idempotent_call(make_session: MakeSession) -> None:
+    faults = Faults(lost=0.5, seed=4)
+    session = make_session(hooks=faults.hooks("batch"))
+    for _ in range(6):
+        session.api("batch").call("describe_job_queues")
+    assert faults.injected["lost"] > 0
+    assert faults.total() == 6 + faults.injected["lost"]
+
+
 def test_hooks_added_later_reach_existing_clients(make_session: MakeSession) -> None:
     session = make_session()
     session.client("batch")

@@ -183,8 +183,9 @@ def is_connection_error(err: BaseException) -> bool:
 
 
 def is_retryable(err: BaseException) -> bool:
-    """Worth another attempt for an idempotent call: throttling, 5xx, a dropped connection."""
-    return is_throttle(err) or is_server_error(err) or is_connection_error(err)
+    """Worth another attempt for an idempotent call: throttling, 5xx, a dropped connection, a
+    lost answer."""
+    return is_throttle(err) or is_server_error(err) or is_connection_error(err) or is_ambiguous(err)
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,13 @@ class Rule:
 
 def _about(ctx: Context) -> str:
     return f" ({ctx.resource})" if ctx.resource else ""
+
+
+def _batch_missing(err: BaseException) -> bool:
+    """Batch says "ClientException" for everything a caller got wrong, a missing job included."""
+    text = error_message(err).lower()
+    missing = "not found" in text or "does not exist" in text
+    return error_code(err) == "ClientException" and missing
 
 
 def _stack_missing(err: BaseException) -> bool:
@@ -272,7 +280,7 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
-        lambda e: error_code(e) in NOT_FOUND_CODES,
+        lambda e: error_code(e) in NOT_FOUND_CODES or _batch_missing(e),
         lambda e, c: AwsNotFoundError(
             f"{c.resource or c.service + ' resource'} not found: {error_message(e)}",
             code=error_code(e) or "NotFound",

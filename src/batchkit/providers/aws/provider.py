@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -52,7 +52,7 @@ class AwsProvider:
         objects: S3ObjectStore | None = None,
         ecs: EcsGateway | None = None,
         retry: RetryPolicy | None = None,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.session = session
         self.cluster = cluster
@@ -207,7 +207,9 @@ class AwsProvider:
         described = {job.job_id: job for job in self._batch.describe_jobs(unmarked)}
         return [described.get(job.job_id, job) for job in top]
 
-    def _by_status(self, statuses: Sequence[JobStatus], one: Any) -> list[Job]:
+    def _by_status(
+        self, statuses: Sequence[JobStatus], one: Callable[[JobStatus], list[Job]]
+    ) -> list[Job]:
         ordered = [s for s in STATUS_ORDER if s in set(statuses)]
         if len(ordered) <= 1:
             return [job for status in ordered for job in one(status)]

@@ -93,12 +93,9 @@ class RateLimiter:
 
     def acquire(self, service: str, operation: str) -> None:
         """Wait for a token of the service's bucket and, if it has one, the operation's."""
-        wait = 0.0
+        with self._lock:
+            self._budgets.setdefault(service, UNLISTED)
         service_bucket = self._bucket(service)
-        if service_bucket is None:
-            with self._lock:
-                self._budgets.setdefault(service, UNLISTED)
-            service_bucket = self._bucket(service)
         assert service_bucket is not None
         wait = service_bucket.reserve()
         operation_bucket = self._bucket(f"{service}.{operation}")

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from batchkit.providers.aws.errors import (
-    AmbiguousCallError,
     Context,
     is_ambiguous,
     is_retryable,
@@ -125,12 +124,9 @@ class Api:
             except Exception as err:
                 attempt += 1
                 ctx = Context(self.service, api_name, resource, attempt, self._cluster)
-                if is_ambiguous(err) and not idempotent:
-                    raise AmbiguousCallError(
-                        f"no answer from AWS {self.service} {api_name}: {err}",
-                        hint="the request may have taken effect; check before retrying",
-                    ) from err
-                if not is_retryable(err) or attempt >= self._retry.max_attempts:
+                resend = is_retryable(err) and not (is_ambiguous(err) and not idempotent)
+                if not resend or attempt >= self._retry.max_attempts:
+                    # a lost answer to a non-idempotent call becomes AmbiguousCallError
                     raise translate(err, ctx) from err
                 self._retry.sleep(self._retry.delay(attempt))
 
