@@ -16,7 +16,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -220,35 +220,19 @@ class AttemptRow:
     worker: str | None = None
 
     def to_tuple(self) -> tuple[Any, ...]:
-        return (
-            self.job_id,
-            self.number,
-            self.started_at,
-            self.stopped_at,
-            self.exit_code,
-            self.reason,
-            self.status_reason,
-            self.log_stream,
-            self.executor,
-            json.dumps(self.identity) if self.identity is not None else None,
-            self.worker,
-        )
+        """The row in the column order of `attempts` (the field order), identity as JSON."""
+        values = [getattr(self, f.name) for f in fields(self)]
+        values[-2] = json.dumps(self.identity) if self.identity is not None else None
+        return tuple(values)
 
     @classmethod
     def from_tuple(cls, row: Sequence[Any]) -> AttemptRow:
+        job_id, number, started, stopped, code, reason, status_reason, stream, executor = row[:9]
+        identity = json.loads(row[9]) if row[9] else None
         return cls(
-            job_id=row[0],
-            number=row[1],
-            started_at=row[2],
-            stopped_at=row[3],
-            exit_code=row[4],
-            reason=row[5],
-            status_reason=row[6],
-            log_stream=row[7],
-            executor=row[8],
-            identity=json.loads(row[9]) if row[9] else None,
-            worker=row[10],
-        )
+            job_id, number, started, stopped, code, reason, status_reason, stream, executor,
+            identity, row[10],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
