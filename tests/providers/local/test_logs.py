@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.fixtures.local_engine import Engine, FakeClock, sh
 
 from batchkit.errors import UsageError
@@ -101,8 +103,39 @@ def test_job_output_lines_are_events_with_timestamps(engine: Engine) -> None:
     assert done.log_stream is not None
     page = engine.provider.get_log_events(done.log_stream, start_from_head=False, limit=2)
     assert [e.message for e in page.events] == ["out 3", "err 3"]
-    assert all(e.timestamp == engine.clock.now for e in page.events)
+    assert done.started_at is not None
+    assert all(done.started_at <= e.timestamp <= engine.clock.now for e in page.events)
     head = engine.provider.get_log_events(done.log_stream, limit=2)
     assert [e.message for e in head.events] == ["out 1", "err 1"]
     other_group = engine.provider.get_log_events(done.log_stream, group="/other")
     assert other_group.events == []
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(count=st.integers(0, 40), limit=st.integers(1, 12))
+def test_paging_forward_or_backward_visits_every_event_once(
+    tmp_path_factory: pytest.TempPathFactory, count: int, limit: int
+) -> None:
+    store = LogStore(tmp_path_factory.mktemp("logs"))
+    _fill(store, "s/default/p", count)
+    everything = [f"line {i}" for i in range(count)]
+
+    seen: list[str] = []
+    token: str | None = None
+    page = store.get_log_events("s/default/p", start_from_head=True, limit=limit)
+    while page.events:
+        seen += _messages(page)
+        token = page.next_forward_token
+        page = store.get_log_events("s/default/p", limit=limit, next_token=token)
+    assert seen == everything
+    if token is not None:
+        assert page.next_forward_token == token, "the forward token repeats once drained"
+
+    seen = []
+    page = store.get_log_events("s/default/p", start_from_head=False, limit=limit)
+    while page.events:
+        seen = _messages(page) + seen
+        page = store.get_log_events("s/default/p", limit=limit, next_token=page.next_backward_token)
+    assert seen == everything
