@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -359,3 +360,43 @@ def test_create_outside_the_default_region_says_how_to_find_the_cluster(
     assert result.exit_code == 0, result.output
     assert "hint: us-east-1 is not your default region" in result.stderr
     assert "research: {region: us-east-1}" in result.stderr
+
+
+def _awsbatch_cli() -> Path | None:
+    configured = os.environ.get("BATCHKIT_AWSBATCH_CLI_BIN")
+    root = Path(__file__).resolve().parents[2]
+    for folder in [Path(configured)] if configured else [root / ".venv-awsbatch-cli" / "bin"]:
+        if (folder / "awsbqueues").exists():
+            return folder
+    return None
+
+
+def test_awsbatch_cli_drives_a_batchkit_cluster(
+    cli: Cli, workdir: Path, moto_endpoint: str
+) -> None:
+    """awsbatch-cli 1.6.0 reads the stack's parameters and outputs (C4) and submits to it."""
+    folder = _awsbatch_cli()
+    if folder is None:
+        pytest.skip("aws-parallelcluster-awsbatch-cli 1.6.0 is not installed (run scripts/test)")
+    Path("batchkit.yaml").write_text(example_config_text(moto_network()))
+    flags = [f"--param={k}={v}" for k, v in offline_parameters().items()]
+    created = Cli().run("create", "-f", "batchkit.yaml", *flags)
+    assert created.exit_code == 0, created.output
+
+    def awsb(command: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(folder / command), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    # (awsbqueues cannot run on moto: its job queues lack statusReason.)
+    submitted = awsb("awsbsub", "-c", "research", "-jn", "hello", stdin="echo hello\n")
+    assert submitted.returncode == 0, submitted.stderr
+    assert "(hello) has been submitted." in submitted.stdout
+    listed = awsb("awsbstat", "-c", "research", "-s", "ALL")
+    assert listed.returncode == 0, listed.stderr
+    assert "hello" in listed.stdout
