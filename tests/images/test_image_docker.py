@@ -7,6 +7,7 @@ and installs its packages from the Debian mirror over the host network, as `--lo
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +37,12 @@ def debian_job_image(docker_engine: Any, debian_image: str) -> str:
     assert done.result.image == f"batchkit/debian:{plan.content_hash}"
     assert done.result.digest and done.result.digest.startswith("sha256:")
     return done.result.image
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run(client: Any, image: str, command: list[str], **kwargs: Any) -> str:
@@ -93,7 +100,7 @@ def test_two_containers_meet_and_mpirun_uses_the_hostfile(
         "AWS_BATCH_JOB_MAIN_NODE_INDEX": "0",
         "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "127.0.0.1",
         "BATCHKIT_RENDEZVOUS_TIMEOUT": "60",
-        "BATCHKIT_RENDEZVOUS_PORT": str(20000 + os.getpid() % 20000),
+        "BATCHKIT_RENDEZVOUS_PORT": str(free_port()),  # host network: a port free on this host
     }
     script = (
         'echo "role=$BATCHKIT_NODE_ROLE slots=$BATCHKIT_NODE_SLOTS"; cat "$BATCHKIT_HOSTFILE"; '
