@@ -129,3 +129,71 @@ def test_digest_marker_lines_are_parsed_and_others_ignored() -> None:
     assert parse_digest_line(f"{DIGEST_MARKER}") is None  # inspect failed: no digest
     assert parse_digest_line(f"echo {DIGEST_MARKER}{ref}") is None  # the command echo, not output
     assert parse_digest_line("Step 1/4 : FROM x") is None
+
+
+def test_the_buildspec_runs_end_to_end_in_bash_with_fake_aws_and_docker(tmp_path: Path) -> None:
+    """Run every command the way CodeBuild does (one bash shell, in order), with `aws` and
+    `docker` stand-ins that log their argv: the context is fetched and unpacked, the login reads
+    the password from stdin, both tags are pushed, and the digest line is what the driver parses.
+    """
+    import io
+    import tarfile
+
+    context_tar = tmp_path / "uploaded.tar"
+    with tarfile.open(context_tar, "w") as archive:
+        data = b"FROM scratch\n"
+        info = tarfile.TarInfo("sub dir/Dockerfile")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "aws").write_text(
+        "#!/bin/sh\n"
+        f'echo "aws $*" >> "{calls}"\n'
+        'case "$1 $2" in\n'
+        '  "ecr get-login-password") echo secret-password ;;\n'
+        f'  "s3 cp") cp "{context_tar}" "$5" ;;\n'
+        "esac\n"
+    )
+    (bin_dir / "docker").write_text(
+        "#!/bin/sh\n"
+        f'echo "docker $*" >> "{calls}"\n'
+        'case "$1" in\n'
+        f'  login) read -r password; echo "password=$password" >> "{calls}" ;;\n'
+        '  build) test -f "context/sub dir/Dockerfile" || exit 9 ;;\n'
+        '  inspect) echo "${BATCHKIT_IMAGE_REPOSITORY}@sha256:' + "c" * 64 + '" ;;\n'
+        "esac\n"
+    )
+    for tool in ("aws", "docker"):
+        (bin_dir / tool).chmod(0o755)
+    spec = yaml.safe_load(buildspec_yaml(BuildspecOptions(dockerfile="sub dir/Dockerfile")))
+    script = "\n".join(
+        ["set -e", *(c for phase in spec["phases"].values() for c in phase["commands"])]
+    )
+    repo = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/batchkit-demo"
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "AWS_REGION": "eu-west-1",
+        "BATCHKIT_IMAGE_REPOSITORY": repo,
+        "BATCHKIT_IMAGE_TAG": "tool-0123456789abcdef",
+        "BATCHKIT_IMAGE_ALIAS": "tool",
+        "BATCHKIT_CONTEXT_URL": "s3://bucket/batchkit/demo/images/tool-0123456789abcdef.tar",
+        **spec["env"]["variables"],
+    }
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    log = calls.read_text().splitlines()
+    assert log[0] == "aws ecr get-login-password --region eu-west-1"
+    assert log[1] == (
+        "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    )
+    assert log[2] == "password=secret-password"
+    assert log[3].startswith("aws s3 cp --only-show-errors s3://bucket/batchkit/demo/images/")
+    assert [line.split()[1] for line in log[4:]] == ["build", "push", "push", "inspect"]
+    assert log[5] == f"docker push {repo}:tool-0123456789abcdef"
+    assert log[6] == f"docker push {repo}:tool"
+    [marker] = [line for line in done.stdout.splitlines() if line.startswith(DIGEST_MARKER)]
+    assert parse_digest_line(marker) == f"{repo}@sha256:" + "c" * 64
