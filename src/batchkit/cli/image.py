@@ -60,6 +60,7 @@ app = typer.Typer(
     help="Build container images (CodeBuild into ECR, or a local Docker engine) and list them.",
     no_args_is_help=True,
     rich_markup_mode=None,
+    add_completion=False,
 )
 
 LocalOption = Annotated[
