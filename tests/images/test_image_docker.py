@@ -159,12 +159,6 @@ def submit(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local Docker executor bind-mounts a root-owned working directory and stages "
-    "files 0600, which the image's non-root user cannot write/read (reported to the Docker "
-    "executor's owner)",
-)
 def test_a_job_and_a_two_node_job_run_in_the_image_through_batchkit_sub(
     batchkit_cli: dict[str, str], debian_job_image: str, tmp_path: Path
 ) -> None:

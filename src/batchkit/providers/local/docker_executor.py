@@ -354,6 +354,13 @@ class DockerExecutor:
         if spec.image is not None:
             self._require_image(spec.image, spec.job_id)
         spec.workdir.mkdir(parents=True, exist_ok=True)
+        if self._user is None:
+            # The image's own user (often not root, e.g. uid 1000 in batchkit's presets) must be
+            # able to write its working directory, as it can on a Batch host's scratch disk.
+            spec.workdir.chmod(0o777)
+        if spec.stage_dir is not None:
+            # A job with nothing staged still gets its (empty) folder, as `aws s3 sync` would.
+            spec.stage_dir.mkdir(parents=True, exist_ok=True)
         name = container_name(spec.job_id, spec.attempt, uuid.uuid4().hex[:8])
         options = container_options(
             spec,

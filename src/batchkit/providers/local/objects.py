@@ -38,6 +38,8 @@ class LocalObjectStore:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(body)
+            # mkstemp makes 0600 files; a container's non-root user must read the staged folder.
+            Path(tmp).chmod(0o644)
             Path(tmp).replace(path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from batchkit.models import (
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE, Capacity
 from batchkit.providers.local.logs import LogStore
 from batchkit.providers.local.objects import LocalObjectStore
-from batchkit.providers.local.scheduler import ExecutorSelector, default_selector
+from batchkit.providers.local.scheduler import ExecutorSelector
 from batchkit.providers.local.store import JobRow, NewRow, Spec, Store, to_job
 from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
 
@@ -58,6 +58,9 @@ def default_home(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     value = env.get("BATCHKIT_HOME")
     return Path(value).expanduser() if value else Path.home() / ".batchkit"
+
+
+_SELECTION = "batchkit.providers.local.selection"
 
 
 class LocalProvider:
@@ -308,19 +311,23 @@ class LocalProvider:
         return specs
 
     def _executor_summary(self) -> str:
-        selector = self._selector
-        if selector is None:
-            if importlib.util.find_spec("batchkit.providers.local.selection") is None:
-                return "process"
-            selector = default_selector()
+        """What jobs get here: from the injected selector, else the Docker support's report."""
         try:
-            plain, _ = selector(None, "auto")
-            with_image, _ = selector("batchkit-base/busybox:latest", "auto")
+            if self._selector is not None:
+                plain = self._selector(None, "auto")[0].name
+                with_image = self._selector("batchkit-base/busybox:latest", "auto")[0].name
+            elif importlib.util.find_spec(_SELECTION) is None:
+                return "process"
+            else:
+                from batchkit.providers.local.selection import selector_for
+
+                report = selector_for(self.home).doctor()
+                plain, with_image = report.plain_job_executor, report.image_job_executor
         except Exception:  # a broken engine must not break `hosts`
             return "process"
-        if plain.name == with_image.name:
-            return plain.name
-        return f"{with_image.name} (jobs with an image), {plain.name} (others)"
+        if plain == with_image:
+            return plain
+        return f"{with_image} (jobs with an image), {plain} (others)"
 
     def _spec(self, request: SubmitRequest) -> Spec:
         """Validate a request as SubmitJob would, and turn it into the engine's spec."""

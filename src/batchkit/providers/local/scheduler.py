@@ -66,14 +66,24 @@ def process_only_selector(image: str | None, preference: str) -> tuple[Executor,
     return ProcessExecutor(), notice
 
 
-def default_selector() -> ExecutorSelector:
-    """`selection.select_executor` when the Docker support module exists, else process only."""
+def default_selector(home: Path | None = None) -> ExecutorSelector:
+    """The Docker-aware selection when its module exists (for `home`, its containers carry that
+    home's label), else process only."""
     try:
         from batchkit.providers.local import selection  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return process_only_selector
-    chosen: ExecutorSelector = selection.select_executor
+    chosen: ExecutorSelector = (
+        selection.select_executor if home is None else selection.selector_for(home)
+    )
     return chosen
+
+
+def _exit_reason(run: Run) -> str:
+    """Why an attempt ended: what the executor knows (an OOM kill, a lost engine), else Batch's
+    usual reason."""
+    reason = getattr(run, "reason", None)
+    return reason if isinstance(reason, str) and reason else ESSENTIAL_EXITED
 
 
 @dataclass
@@ -109,7 +119,7 @@ class Scheduler:
         self.store = store or Store(home / "engine.db")
         self.capacity = capacity or Capacity.of_this_machine()
         self._clock = clock
-        self._selector = selector or default_selector()
+        self._selector = selector or default_selector(home)
         self._selected: dict[tuple[str | None, str], tuple[Executor, str | None, float]] = {}
         self.wake = threading.Event()
         """Set when a process attempt's output ends (it has most likely exited)."""
@@ -558,7 +568,7 @@ class Scheduler:
                 if lost is not None:
                     self._end_attempt(active, None, lost, retryable=True, now=now)
                 elif code is not None:
-                    self._end_attempt(active, code, ESSENTIAL_EXITED, retryable=True, now=now)
+                    self._end_attempt(active, code, _exit_reason(run), retryable=True, now=now)
                 continue
             lost = None
             for job_id, run in active.runs.items():
@@ -588,7 +598,8 @@ class Scheduler:
                 self._end_attempt(active, None, lost, retryable=True, now=now)
             elif active.main_id in active.ended:
                 code = active.ended[active.main_id]
-                self._end_attempt(active, code, ESSENTIAL_EXITED, retryable=True, now=now)
+                reason = _exit_reason(active.runs[active.main_id])
+                self._end_attempt(active, code, reason, retryable=True, now=now)
 
     def _end_attempt(
         self,
