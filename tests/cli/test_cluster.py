@@ -233,7 +233,7 @@ def test_generated_invalid_configs_fail_cleanly(data: st.DataObject) -> None:
         result = Cli().run("template", "-f", str(file))
     assert result.exit_code in (0, 2), result.output
     assert "Traceback" not in result.output
-    assert "unexpected" not in result.stderr
+    assert "error: unexpected" not in result.stderr
     if result.exit_code == 2:
         assert f"{file}:" in result.stderr
         assert "hint:" in result.stderr
@@ -248,7 +248,7 @@ def test_arbitrary_text_fails_cleanly(text: str) -> None:
         result = Cli().run("template", "-f", str(file))
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert "unexpected" not in result.stderr
+    assert "error: unexpected" not in result.stderr
     assert f"{file}" in result.stderr
 
 

@@ -162,8 +162,10 @@ class StackGateway:
         sleep: Callable[[float], None] = time.sleep,
         poll_seconds: float = 5.0,
         max_polls: int = 2160,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._api = api
+        self._clock = clock
         self._sleep = sleep
         self._poll = poll_seconds
         self._max_polls = max_polls
@@ -200,7 +202,7 @@ class StackGateway:
     ) -> tuple[str, list[Change]]:
         """Create an UPDATE change set and wait until it is ready; (id, []) when nothing would
         change."""
-        change_set_name = f"batchkit-{int(time.time())}"
+        change_set_name = f"batchkit-{int(self._clock())}"
         response = self._api.call(
             "create_change_set",
             resource=name,
@@ -308,6 +310,10 @@ class StackGateway:
         raw = [event for page in pages for event in page.get("StackEvents") or ()]
         return [_event(event) for event in reversed(raw)]
 
+    def latest_event_time(self, name: str) -> float:
+        """When the stack's newest event happened (0 without events): later ones are new."""
+        return max((event.timestamp for event in self.events(name)), default=0.0)
+
     def watch(self, name: str, *, since: float = 0.0) -> Iterator[StackEvent | ClusterStatus]:
         """New events as they come, then the final status (None-less: a vanished stack is
         reported as DELETE_COMPLETE)."""
@@ -316,7 +322,7 @@ class StackGateway:
             status = self.describe(name)
             for event in self.events(name) if status else []:
                 key = (event.timestamp, event.logical_id, event.status)
-                if event.timestamp >= since and key not in seen:
+                if event.timestamp > since and key not in seen:
                     seen.add(key)
                     yield event
             if status is None:
@@ -390,13 +396,11 @@ class ClusterStacks:
         session: AwsSession,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
         poll_seconds: float = 5.0,
         gateway: StackGateway | None = None,
         batch: Api | None = None,
     ) -> None:
         self._session = session
-        self._clock = clock
         self.stacks = gateway or StackGateway(
             session.api("cloudformation"), sleep=sleep, poll_seconds=poll_seconds
         )
@@ -431,9 +435,8 @@ class ClusterStacks:
         body = template_body(config)
         parameters = self.parameters(config, overrides or {})
         on_progress(Progress(f"creating stack {name} in {self._session.region}"))
-        since = self._clock() - 60
         self.stacks.create_stack(name, body, parameters, stack_tags(config))
-        return self._follow(name, since, on_progress, [], "CREATE_COMPLETE")
+        return self._follow(name, 0.0, on_progress, [], "CREATE_COMPLETE")
 
     def plan_update(
         self, config: ClusterConfig, overrides: Mapping[str, str] | None = None
@@ -453,7 +456,7 @@ class ClusterStacks:
         return UpdatePlan(name, change_set_id, changes)
 
     def apply_update(self, plan: UpdatePlan, on_progress: ProgressSink = _ignore) -> Outcome:
-        since = self._clock() - 60
+        since = self.stacks.latest_event_time(plan.name)
         self.stacks.execute_change_set(plan.name, plan.change_set_id)
         return self._follow(plan.name, since, on_progress, plan.changes, "UPDATE_COMPLETE")
 
@@ -531,7 +534,7 @@ class ClusterStacks:
         keep = status.tags.get(KEEP_DATA_TAG) == "true"
         if not keep:
             self._empty(status, on_progress)
-        since = self._clock() - 60
+        since = self.stacks.latest_event_time(name)
         self.stacks.delete_stack(name)
         on_progress(Progress(f"deleting stack {name}"))
         outcome = self._follow(name, since, on_progress, [], "DELETE_COMPLETE")
