@@ -21,6 +21,7 @@ from batchkit.infra.naming import Names, bucket_name
 from batchkit.infra.template import render_template
 from batchkit.lambdas.empty_ecr import empty_repository
 from batchkit.lambdas.empty_s3 import empty_prefix
+from batchkit.providers.aws.cloudformation import stack_from_detail
 from batchkit.providers.aws.session import Api, AwsSession
 
 CLUSTER_TAG = "batchkit:cluster"
@@ -123,21 +124,15 @@ def _ignore(_: Progress) -> None:
 
 
 def _status_of(detail: Mapping[str, Any]) -> ClusterStatus:
-    stack_id = str(detail.get("StackId", ""))
-    parts = stack_id.split(":")
+    stack = stack_from_detail(detail)
     return ClusterStatus(
-        name=str(detail["StackName"]),
-        status=str(detail.get("StackStatus", "")),
-        reason=str(detail.get("StackStatusReason") or ""),
-        region=parts[3] if len(parts) > 3 else "",
-        outputs={
-            str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in detail.get("Outputs") or ()
-        },
-        parameters={
-            str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
-            for p in detail.get("Parameters") or ()
-        },
-        tags={str(t["Key"]): str(t.get("Value", "")) for t in detail.get("Tags") or ()},
+        name=stack.name,
+        status=stack.status,
+        reason=stack.status_reason or "",
+        region=stack.region,
+        outputs=stack.outputs,
+        parameters=stack.parameters,
+        tags=stack.tags,
     )
 
 
