@@ -1,6 +1,6 @@
 """The client factory every AWS gateway receives through its constructor.
 
-`AwsSession` owns the boto3 session (standard credential and region chain, `profile`, `region`,
+`AwsSession` owns the botocore session (standard credential and region chain, `profile`, `region`,
 `AWS_ENDPOINT_URL` or an explicit `endpoint_url`), the botocore configuration, and the two
 policies every call obeys: the process-wide rate limiter and batchkit's jittered retries.
 
@@ -176,7 +176,9 @@ class AwsSession:
         read_timeout: float = 60.0,
         cluster: str | None = None,
     ) -> None:
-        import boto3
+        # botocore directly, not boto3: the same credential and region chain without importing
+        # s3transfer, which a command that runs for half a second notices.
+        from botocore.session import Session as BotocoreSession
 
         self.profile = profile
         self.endpoint_url = endpoint_url
@@ -188,7 +190,12 @@ class AwsSession:
         self._clients: dict[str, Any] = {}
         self._account_id: str | None = None
         try:
-            self._boto = boto3.Session(profile_name=profile, region_name=region)
+            self._boto = BotocoreSession(profile=profile)
+            if profile:
+                self._boto.get_scoped_config()  # an unknown profile fails here, not later
+            if region:
+                self._boto.set_config_variable("region", region)
+            self._region: str | None = self._boto.get_config_variable("region")
         except Exception as err:
             raise translate(err, Context("sts", "Session", profile)) from err
         self._config = self._botocore_config(max_pool_connections, connect_timeout, read_timeout)
@@ -207,7 +214,7 @@ class AwsSession:
 
     @property
     def region(self) -> str:
-        region = self._boto.region_name
+        region = self._region
         if not region:
             from botocore.exceptions import NoRegionError
 
@@ -236,8 +243,8 @@ class AwsSession:
             client = self._clients.get(service)
             if client is None:
                 try:
-                    client = self._boto.client(
-                        service,  # type: ignore[call-overload]
+                    client = self._boto.create_client(
+                        service,
                         region_name=self.region,
                         endpoint_url=self.endpoint_url,
                         config=self._config,
