@@ -264,3 +264,21 @@ def test_a_failed_create_names_the_failing_resources_and_the_cleanup(
     assert "JobQueueCpu" not in message  # cancelled, not a cause
     assert failed.value.hint and "batchkit cluster delete research" in failed.value.hint
     assert "CREATE_FAILED" in seen
+
+
+def test_a_cluster_that_keeps_its_data_keeps_it(stacks: ClusterStacks) -> None:
+    text = example_config_text(moto_network())
+    config = parse_cluster_config(
+        text.replace("keep_data_on_delete: false", "keep_data_on_delete: true")
+    )
+    parameters = offline_parameters()
+    del parameters["CleanupOnDelete"]  # no cleanup resources in such a stack
+    stacks.create(config, parameters)
+    fill(BUCKET, "batchkit/research/", "batchkit/research")
+    progress: list[str] = []
+    outcome = stacks.delete("research", on_progress=lambda p: progress.append(p.text))
+    assert outcome.status == "DELETE_COMPLETE"
+    assert not [p for p in progress if p.startswith("emptied")]
+    left = remaining("research", BUCKET)
+    assert (left["objects"], left["images"], left["log_groups"]) == (7, 3, 1)
+    assert left["roles"] == 0
