@@ -58,53 +58,19 @@ def main() -> int:
             args.singles,
             args.array,
         )
-        runs = [
-            best_of(
-                args.repeat,
-                lambda: timed(
-                    server,
-                    "batchkit stat -s ALL -e",
-                    [batchkit_exe(), "stat", "-c", "bench", "-s", "ALL", "-e"],
-                    env,
-                ),
-            )
-        ]
         bin_dir = awsbatch_cli_bin()
+        tools = [("batchkit stat", [batchkit_exe(), "stat"])]
         if bin_dir is not None:
-            runs.append(
-                best_of(
-                    args.repeat,
-                    lambda: timed(
-                        server,
-                        "awsbstat -s ALL -e",
-                        [str(bin_dir / "awsbstat"), "-c", "bench", "-s", "ALL", "-e"],
-                        env,
-                    ),
-                )
-            )
-        runs.append(
-            best_of(
-                args.repeat,
-                lambda: timed(
-                    server,
-                    "batchkit stat ARRAY_ID",
-                    [batchkit_exe(), "stat", "-c", "bench", array_id],
-                    env,
-                ),
-            )
-        )
-        if bin_dir is not None:
-            runs.append(
-                best_of(
-                    args.repeat,
-                    lambda: timed(
-                        server,
-                        "awsbstat ARRAY_ID",
-                        [str(bin_dir / "awsbstat"), "-c", "bench", array_id],
-                        env,
-                    ),
-                )
-            )
+            tools.append(("awsbstat", [str(bin_dir / "awsbstat")]))
+        commands = [
+            (f"{name} {shown}", [*argv, "-c", "bench", *extra])
+            for shown, extra in (("-s ALL -e", ["-s", "ALL", "-e"]), ("ARRAY_ID", [array_id]))
+            for name, argv in tools
+        ]
+        runs = [
+            best_of(args.repeat, lambda label=label, argv=argv: timed(server, label, argv, env))
+            for label, argv in commands
+        ]
         rows = []
         for run in runs:
             shown = max(0, len(run.stdout.splitlines()) - 2)
