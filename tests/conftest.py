@@ -14,6 +14,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.moto_server",
     "tests.fixtures.docker_engine",
     "tests.fixtures.local_engine",
+    "tests.fixtures.moto_docker",
 ]
 
 _AWS_VARIABLES = (

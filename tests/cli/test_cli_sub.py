@@ -200,3 +200,16 @@ def test_env_blacklist_from_user_config(cli: Cli, isolated_environment) -> None:
 
     [body] = [b for k, b in cli.fake.objects.items.items() if k.endswith(".env.sh")]
     assert body == b"export BAR=2\nexport HOME=/h\n"
+
+
+def test_ctrl_c_while_waiting_says_the_job_keeps_running(cli: Cli) -> None:
+    def interrupt(_fake) -> None:
+        raise KeyboardInterrupt
+
+    cli.fake.on_describe = interrupt
+
+    result = cli.run("sub", "--wait", "true")
+
+    assert result.exit_code == 130
+    assert "job job-0001 keeps running" in result.stderr
+    assert "batchkit kill job-0001" in result.stderr

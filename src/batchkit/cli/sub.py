@@ -186,7 +186,14 @@ def sub(
             if json_:
                 term.json(job_json(job))
             return
-        final = _block(cluster_obj, term, job, follow=follow, json_=json_)
+        try:
+            final = _block(cluster_obj, term, job, follow=follow, json_=json_)
+        except KeyboardInterrupt:
+            term.message(
+                f"job {job.job_id} keeps running: see it with `batchkit stat {job.job_id}`, "
+                f"stop it with `batchkit kill {job.job_id}`"
+            )
+            raise
         if json_:
             term.json(job_json(final))
         if final.status is not JobStatus.SUCCEEDED:

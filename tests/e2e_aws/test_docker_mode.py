@@ -1,0 +1,143 @@
+"""Real execution on an AWS cluster: a script staged to S3 runs in a container, and its output
+comes back through `batchkit out`.
+
+The installed `batchkit` command submits to the cluster `dk-test` on a moto server whose Batch
+runs in Docker mode (fixture `docker_cluster`, `tests/fixtures/moto_docker.py`). moto starts each
+job as a container of the test engine (host network) with the job definition's image and
+SubmitJob's `containerOverrides.command` and environment; batchkit's one job wrapper then fetches
+the job folder from the server's S3 with python3 + boto3 (the image has no aws CLI), and runs the
+script. moto copies the container's stdout and stderr into `/aws/batch/job`, stream
+`<jobDefinitionName>/default/<jobId>`, which is where `batchkit out` reads.
+
+What moto (5.2.5) does not do, and how these tests live with it:
+- DescribeJobs carries no `container.exitCode` for a container job (moto's `Job.describe` replaces
+  the `container` block of its short description, which has it, with the definition's container
+  details, which don't); ListJobs does. So a failed job's exit code is read from `batchkit stat
+  -s FAILED` (the table, built from ListJobs), and `stat -d` is only checked for FAILED.
+- A container gets the job definition's environment, the overrides, AWS_BATCH_JOB_ID and moto's
+  MOTO_HOST/MOTO_PORT, nothing more: the endpoint and dummy credentials boto3 needs inside the
+  container come with the job image (see `DockerCluster.image`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.e2e_aws.conftest import Result
+from tests.fixtures.moto_docker import CLUSTER_NAME, DockerCluster
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+SUBMITTED = re.compile(r"Job ([0-9a-f-]{36}) \((.+)\) has been submitted\.")
+FINAL = ("SUCCEEDED", "FAILED")
+JOB_SECONDS = 120.0
+POLL_SECONDS = 1.0
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def batchkit(docker_cluster: DockerCluster, tmp_path: Path) -> Run:
+    """The installed console script, run in `tmp_path` against the Docker-mode cluster."""
+    exe = Path(sys.executable).parent / "batchkit"
+    if not exe.exists():
+        pytest.skip(f"batchkit is not installed next to {sys.executable}")
+
+    def run(*args: str) -> Result:
+        done = subprocess.run(
+            [str(exe), *args],
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+def submit(batchkit: Run, *args: str) -> str:
+    sub = batchkit("sub", "-c", CLUSTER_NAME, *args)
+    assert sub.code == 0, sub.out + sub.err
+    match = SUBMITTED.search(sub.out)
+    assert match, sub.out
+    return match[1]
+
+
+def wait_for_end(batchkit: Run, job_id: str) -> list[str]:
+    """Poll `batchkit stat --json` until the job ends (bounded); the statuses seen, in order."""
+    seen: list[str] = []
+    deadline = time.monotonic() + JOB_SECONDS
+    while not seen or seen[-1] not in FINAL:
+        assert time.monotonic() < deadline, f"job {job_id} did not end; statuses seen: {seen}"
+        if seen:
+            time.sleep(POLL_SECONDS)  # a real container is running: real time passes
+        stat = batchkit("stat", "-c", CLUSTER_NAME, "--json", job_id)
+        assert stat.code == 0, stat.out + stat.err
+        [job] = json.loads(stat.out)
+        assert job["jobId"] == job_id, job
+        status = str(job["status"])
+        if not seen or seen[-1] != status:
+            seen.append(status)
+    return seen
+
+
+def test_a_staged_script_runs_in_a_container_and_its_output_comes_back(
+    batchkit: Run, tmp_path: Path
+) -> None:
+    script = tmp_path / "greet.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'for arg in "$@"; do printf \'arg=<%s>\\n\' "$arg"; done\n'
+        "cat input.txt\n"
+        'echo "in $(pwd)"\n'
+    )
+    (tmp_path / "input.txt").write_text("from the input file\n")
+    job_id = submit(
+        batchkit,
+        "-jn",
+        "greet",
+        "-if",
+        "input.txt",
+        "-cf",
+        "greet.sh",
+        "arg1",
+        "arg two",
+        "it's $HOME *",
+    )
+    statuses = wait_for_end(batchkit, job_id)
+    assert statuses[-1] == "SUCCEEDED", statuses
+    out = batchkit("out", "-c", CLUSTER_NAME, "--raw", job_id)
+    assert out.code == 0, out.out + out.err
+    assert out.out.splitlines() == [
+        "arg=<arg1>",
+        "arg=<arg two>",
+        "arg=<it's $HOME *>",
+        "from the input file",
+        f"in /job-{job_id}",
+    ]
+
+
+def test_a_failing_script_ends_failed_with_its_exit_code(batchkit: Run, tmp_path: Path) -> None:
+    (tmp_path / "fail.sh").write_text("#!/bin/sh\necho about to fail >&2\nexit 7\n")
+    job_id = submit(batchkit, "-jn", "fail", "-cf", "fail.sh")
+    assert wait_for_end(batchkit, job_id)[-1] == "FAILED"
+    details = batchkit("stat", "-c", CLUSTER_NAME, "-d", job_id)
+    assert details.code == 0, details.out + details.err
+    assert re.search(r"^status\s+: FAILED$", details.out, re.MULTILINE), details.out
+    table = batchkit("stat", "-c", CLUSTER_NAME, "-s", "FAILED")
+    header, *rows = [
+        line.split() for line in table.out.splitlines() if "jobId" in line or job_id in line
+    ]
+    assert [row[header.index("exitCode")] for row in rows] == ["7"], table.out
+    out = batchkit("out", "-c", CLUSTER_NAME, "--raw", job_id)
+    assert out.out.splitlines() == ["about to fail"], out.out + out.err
