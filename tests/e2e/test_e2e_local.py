@@ -193,3 +193,28 @@ def test_usage_errors_exit_2_before_anything_is_submitted(isolated_environment: 
     assert proc.stderr.startswith("error: -a/--array-size")
     assert "Traceback" not in proc.stderr
     assert not (isolated_environment / "s3").exists()
+
+
+def test_foreground_worker_runs_jobs_and_leaves_when_idle(isolated_environment: Path) -> None:
+    worker = subprocess.Popen(
+        [str(BIN / "batchkit"), "local", "worker", "--idle-exit", "2"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        from batchkit.providers.local.worker import worker_pid
+
+        for _ in range(100):  # until it holds the home's lock
+            if worker_pid(isolated_environment) == worker.pid:
+                break
+            subprocess.run(["sleep", "0.05"])
+        assert worker_pid(isolated_environment) == worker.pid  # so no other worker is spawned
+        job_id = submit("echo", "served")
+        assert wait(job_id)["status"] == "SUCCEEDED"
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker_pid(isolated_environment) is None
