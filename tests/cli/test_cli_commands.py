@@ -279,3 +279,27 @@ def test_status_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) 
     assert coloured.replace("\x1b[31m", "").replace("\x1b[0m", "") == plain
     monkeypatch.setenv("NO_COLOR", "1")
     assert job_table(jobs, Terminal(out=Tty())) == plain
+
+
+def test_progress_rewrites_one_line_on_a_terminal() -> None:
+    import io
+
+    from batchkit.cli.output import Terminal, progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    term = Terminal(out=io.StringIO(), err=err)
+    job = Job("p", "arr", JobStatus.RUNNING, array_size=3)
+    job.status_summary = {"SUCCEEDED": 1, "RUNNING": 2, "FAILED": 0}
+    term.status(progress(job))
+    term.status("second")
+    term.message("done")
+
+    assert progress(job) == "Job p (arr): RUNNING (RUNNING 2, SUCCEEDED 1)"
+    assert err.getvalue() == f"\r\x1b[K{progress(job)}\r\x1b[Ksecond\ndone\n"
+    piped = io.StringIO()
+    Terminal(err=piped).status("a")
+    assert piped.getvalue() == "a\n"

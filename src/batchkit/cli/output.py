@@ -36,6 +36,7 @@ class Terminal:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self._status_open = False  # a progress line waits on stderr without its newline
 
     @property
     def colour(self) -> bool:
@@ -53,8 +54,24 @@ class Terminal:
         self.data(json.dumps(value, default=str))
 
     def message(self, text: str) -> None:
+        self.end_status()
         self.err.write(text + "\n")
         self.err.flush()
+
+    def status(self, text: str) -> None:
+        """A progress line: rewritten in place on a terminal, one line per call elsewhere."""
+        isatty = getattr(self.err, "isatty", None)
+        if not (isatty and isatty()):
+            self.message(text)
+            return
+        self.err.write("\r\x1b[K" + text)
+        self.err.flush()
+        self._status_open = True
+
+    def end_status(self) -> None:
+        if self._status_open:
+            self.err.write("\n")
+            self._status_open = False
 
     def paint_status(self, status: JobStatus) -> Callable[[str], str]:
         code = _STATUS_COLOURS.get(status)
@@ -299,7 +316,9 @@ def progress(job: Job) -> str:
     """One progress line for `--wait` (stderr)."""
     summary = ""
     if job.status_summary:
-        counts = ", ".join(f"{k} {v}" for k, v in job.status_summary.items() if v)
+        order = {status.value: status.order for status in JobStatus}
+        items = sorted(job.status_summary.items(), key=lambda kv: order.get(kv[0], len(order)))
+        counts = ", ".join(f"{name} {count}" for name, count in items if count)
         summary = f" ({counts})" if counts else ""
     return f"Job {job.job_id} ({job.name}): {job.status.value}{summary}"
 

@@ -201,8 +201,8 @@ def sub(
 
 
 def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: bool) -> Job:
-    """--wait: a progress line on stderr at each change; --follow: the output on stdout as it
-    comes, then the final status on stderr."""
+    """--wait: the status on stderr at each change (one line rewritten on a terminal);
+    --follow: the output on stdout as it comes, then the final status on stderr."""
     from batchkit.cli.output import log_line, progress
 
     final = job
@@ -215,7 +215,8 @@ def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: b
         term.message(progress(final))
     else:
         for final in cluster.watch(job.job_id):
-            term.message(progress(final))
+            term.status(progress(final))
+        term.end_status()
     if final.status is not JobStatus.SUCCEEDED and final.status_reason:
         term.message(f"reason: {final.status_reason}")
     return final
