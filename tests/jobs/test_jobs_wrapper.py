@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,14 +57,48 @@ def stage(plan: StagingPlan, root: Path) -> Path:
     return root / plan.folder_key
 
 
+@dataclass(frozen=True)
+class Shell:
+    """A POSIX shell to run the wrapper with, and the PATH its tools come from."""
+
+    argv: tuple[str, ...]
+    path: str
+
+
+def shells(tmp_root: Path) -> dict[str, Shell]:
+    found = {"dash": Shell(("/bin/sh",), os.environ["PATH"])}
+    if shutil.which("bash"):
+        found["bash"] = Shell((shutil.which("bash"), "--posix"), os.environ["PATH"])
+    busybox = shutil.which("busybox")
+    if busybox:  # as in a busybox image: the shell and every tool are busybox applets
+        applets = tmp_root / "busybox-bin"
+        applets.mkdir(exist_ok=True)
+        for tool in ("mkdir", "cp", "chmod", "printf"):
+            (applets / tool).symlink_to(busybox)
+        found["busybox"] = Shell((busybox, "sh"), str(applets))
+    return found
+
+
+@pytest.fixture(params=["dash", "bash", "busybox"])
+def shell(request: pytest.FixtureRequest, tmp_path: Path) -> Shell:
+    available = shells(tmp_path)
+    if request.param not in available:
+        pytest.skip(f"{request.param} is not installed here")
+    return available[request.param]
+
+
 def run(
-    plan: StagingPlan, tmp_path: Path, *, job_id: str = "abc-1"
+    plan: StagingPlan,
+    tmp_path: Path,
+    *,
+    job_id: str = "abc-1",
+    shell: Shell = Shell(("/bin/sh",), os.environ["PATH"]),
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
     start = tmp_path / "start"
     start.mkdir(exist_ok=True)
     record = tmp_path / "record.json"
     env = {
-        "PATH": os.environ["PATH"],
+        "PATH": shell.path,
         "AWS_BATCH_JOB_ID": job_id,
         "PCLUSTER_JOB_S3_URL": "s3://fake/" + plan.folder_key,
         "BATCHKIT_JOB_STAGE_DIR": str(stage(plan, tmp_path / "s3")),
@@ -70,7 +106,9 @@ def run(
         "PYTHON": sys.executable,
         "RECORDER": RECORDER,
     }
-    proc = subprocess.run(plan.command, cwd=start, env=env, capture_output=True, text=True)
+    assert plan.command[0] == "/bin/sh"
+    argv = [*shell.argv, *plan.command[1:]]
+    proc = subprocess.run(argv, cwd=start, env=env, capture_output=True, text=True)
     data = json.loads(record.read_text()) if record.exists() else {}
     return proc, data
 
@@ -98,10 +136,10 @@ def plan(spec: JobSpec, inputs: dict[str, bytes] | None = None) -> StagingPlan:
     ids=["default", "-w", "-pw"],
 )
 def test_every_mode_runs_in_its_working_directory_with_env_and_inputs(
-    tmp_path: Path, make, dirs: dict[str, str], expected: str
+    tmp_path: Path, make, dirs: dict[str, str], expected: str, shell: Shell
 ) -> None:
     spec = make(env={"FOO": "it's $(bar)"}, input_files=("data.txt",), args=["x y"], **dirs)
-    proc, data = run(plan(spec, {"data.txt": b"payload"}), tmp_path)
+    proc, data = run(plan(spec, {"data.txt": b"payload"}), tmp_path, shell=shell)
 
     assert proc.returncode == 0, proc.stderr
     assert data["cwd"] == str(tmp_path / expected)
@@ -112,8 +150,8 @@ def test_every_mode_runs_in_its_working_directory_with_env_and_inputs(
 
 
 @pytest.mark.parametrize("make", [inline, script], ids=["inline", "script"])
-def test_hostile_arguments_arrive_byte_exact(tmp_path: Path, make) -> None:
-    proc, data = run(plan(make(args=HOSTILE)), tmp_path)
+def test_hostile_arguments_arrive_byte_exact(tmp_path: Path, make, shell: Shell) -> None:
+    proc, data = run(plan(make(args=HOSTILE)), tmp_path, shell=shell)
 
     assert proc.returncode == 0, proc.stderr
     assert data["argv"] == HOSTILE
@@ -121,13 +159,15 @@ def test_hostile_arguments_arrive_byte_exact(tmp_path: Path, make) -> None:
 
 
 @pytest.mark.parametrize("make", [inline, script], ids=["inline", "script"])
-def test_hundred_kilobytes_of_arguments_travel_in_the_job_folder(tmp_path: Path, make) -> None:
+def test_hundred_kilobytes_of_arguments_travel_in_the_job_folder(
+    tmp_path: Path, make, shell: Shell
+) -> None:
     big = [f"arg {i} 'quoted' $(x) \n" + "z" * 100 for i in range(1000)]
     staged = plan(make(args=big))
 
     assert len(json.dumps(staged.command)) < 30 * 1024
     assert "job.args" in staged.files
-    proc, data = run(staged, tmp_path)
+    proc, data = run(staged, tmp_path, shell=shell)
     assert proc.returncode == 0, proc.stderr
     assert data["argv"] == big
 
