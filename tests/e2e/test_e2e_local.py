@@ -182,7 +182,7 @@ def test_awsb_aliases() -> None:
     )
     assert run(job_id, tool="awsbout").stdout.strip().endswith(": via awsbsub")
     assert "jobQueueName" in run(tool="awsbqueues").stdout
-    assert run("--help", tool="awsbkill").returncode == 0
+    assert run("--help", tool="awsbkill").stdout.startswith("Usage: awsbkill [OPTIONS]")
     assert run(tool="awsbhosts").returncode == 0
 
 

@@ -91,3 +91,11 @@ def main(argv: Sequence[str] | None = None, prog_name: str = "batchkit") -> None
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     command.main(args=args, prog_name=prog_name, standalone_mode=True)
+
+
+def main_command(name: str, prog_name: str, argv: Sequence[str] | None = None) -> None:
+    """Run one command as a program of its own (`awsbsub` is `batchkit sub`)."""
+    group = typer.main.get_command(app)
+    assert isinstance(group, LazyGroup)
+    args = list(sys.argv[1:] if argv is None else argv)
+    group.commands[name].main(args=args, prog_name=prog_name, standalone_mode=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from batchkit.cli.app import main
+from batchkit.cli.app import main_command
 
 
 def _alias(command: str, prog_name: str) -> None:
-    main([command, *sys.argv[1:]], prog_name=prog_name)
+    main_command(command, prog_name, sys.argv[1:])
 
 
 def awsbsub() -> None:
