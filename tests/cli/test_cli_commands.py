@@ -303,3 +303,8 @@ def test_progress_rewrites_one_line_on_a_terminal() -> None:
     piped = io.StringIO()
     Terminal(err=piped).status("a")
     assert piped.getvalue() == "a\n"
+
+
+@pytest.mark.parametrize("command", ["stat", "queues", "hosts"])
+def test_awsbatch_cli_log_level_flag_is_accepted(cli: Cli, command: str) -> None:
+    assert cli.run(command, "-ll", "DEBUG").exit_code == 0

@@ -88,5 +88,14 @@ ClusterOption = Annotated[
         show_envvar=False,
     ),
 ]
+LogLevelOption = Annotated[
+    str | None,
+    typer.Option(
+        "-ll",
+        "--log-level",
+        hidden=True,
+        help="Accepted for awsbatch-cli compatibility; batchkit writes no log file.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]

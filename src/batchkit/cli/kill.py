@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
+from batchkit.cli.context import (
+    ClusterOption,
+    DebugOption,
+    JsonOption,
+    LogLevelOption,
+    session,
+)
 
 
 def kill(
@@ -19,6 +25,7 @@ def kill(
         typer.Option("-r", "--reason", metavar="TEXT", help="Why (shown as the status reason)."),
     ] = "Terminated by the user",
     cluster: ClusterOption = None,
+    log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
+from batchkit.cli.context import (
+    ClusterOption,
+    DebugOption,
+    JsonOption,
+    LogLevelOption,
+    session,
+)
 
 
 def out(
@@ -34,6 +40,7 @@ def out(
     ] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the bare messages, no times.")] = False,
     cluster: ClusterOption = None,
+    log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:

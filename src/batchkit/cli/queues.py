@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
+from batchkit.cli.context import (
+    ClusterOption,
+    DebugOption,
+    JsonOption,
+    LogLevelOption,
+    session,
+)
 
 DetailsOption = Annotated[bool, typer.Option("-d", "--details", help="One block per item.")]
 
@@ -18,6 +24,7 @@ def queues(
     ] = None,
     details: DetailsOption = False,
     cluster: ClusterOption = None,
+    log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -42,6 +49,7 @@ def hosts(
     ] = None,
     details: DetailsOption = False,
     cluster: ClusterOption = None,
+    log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:

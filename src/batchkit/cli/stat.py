@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
+from batchkit.cli.context import (
+    ClusterOption,
+    DebugOption,
+    JsonOption,
+    LogLevelOption,
+    session,
+)
 
 DEFAULT_STATUSES = "SUBMITTED,PENDING,RUNNABLE,STARTING,RUNNING"
 
@@ -34,6 +40,7 @@ def stat(
         str | None, typer.Option("--queue", metavar="QUEUE", help="Queue to list.")
     ] = None,
     cluster: ClusterOption = None,
+    log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from batchkit.cli.context import ClusterOption, DebugOption, JsonOption, session
+from batchkit.cli.context import (
+    ClusterOption,
+    DebugOption,
+    JsonOption,
+    LogLevelOption,
+    session,
+)
 from batchkit.errors import ExitCode
 from batchkit.models import JobStatus
 
@@ -44,6 +50,7 @@ def sub(
         ),
     ] = None,
     cluster: ClusterOption = None,
+    log_level: LogLevelOption = None,
     command_file: Annotated[
         bool,
         typer.Option("-cf", "--command-file", help="COMMAND is a local file to stage and run."),
