@@ -69,4 +69,4 @@ def out(
             else:
                 term.message(text)
         if not printed and not json_:
-            term.message("No events found.")
+            term.message(output.NO_EVENTS)

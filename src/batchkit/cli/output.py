@@ -202,6 +202,25 @@ def submitted(job: Job) -> str:
     return f"Job {job.job_id} ({job.name}) has been submitted."
 
 
+def job_not_found(job_id: str) -> str:
+    """awsbstat's and awsbkill's sentence for an unknown id."""
+    return f"Job ({job_id}) not found."
+
+
+NO_EVENTS = "No events found."
+
+
+def warning(text: str) -> str:
+    return f"warning: {text}"
+
+
+def failure_reason(job: Job) -> str | None:
+    """Why a job did not succeed, for the end of `sub --wait` (None: nothing to say)."""
+    if job.status is JobStatus.SUCCEEDED or not job.status_reason:
+        return None
+    return f"reason: {job.status_reason}"
+
+
 def log_line(item: TailItem, *, raw: bool) -> tuple[str, bool]:
     """One line of `out`, and whether it is data (stdout) rather than a notice (stderr)."""
     from batchkit.jobs.logtail import LogLine
@@ -240,7 +259,7 @@ def kill_message(result: KillResult) -> tuple[str, bool]:
 
     status = result.status.value if result.status else ""
     if result.outcome is KillOutcome.NOT_FOUND:
-        return f"Job ({result.job_id}) not found.", True
+        return job_not_found(result.job_id), True
     if result.outcome is KillOutcome.ALREADY_FINAL:
         return f"Job ({result.job_id}) is already in ({status}) status.", False
     return (

@@ -66,6 +66,6 @@ def stat(
         else:
             term.data(output.job_table(jobs, term))
         for job_id in missing:
-            term.message(f"Job ({job_id}) not found.")
+            term.message(output.job_not_found(job_id))
         if missing:
             raise typer.Exit(3)

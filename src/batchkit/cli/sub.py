@@ -150,7 +150,7 @@ def sub(
     Options go before the command: `batchkit sub -p 2 ls -la` runs `ls -la`.
     """
     with session(ctx, debug) as (cli, term):
-        from batchkit.cli.output import job_json, submitted
+        from batchkit.cli import output
         from batchkit.config import load_user_config
         from batchkit.jobs.flags import SubmitFlags, prepare
 
@@ -184,14 +184,14 @@ def sub(
             default_blacklist=blacklist,
         )
         for warning in prepared.warnings:
-            term.message(f"warning: {warning}")
+            term.message(output.warning(warning))
         cluster_obj = cli.connect(cluster)
         job = cluster_obj.submit(prepared.spec)
         if not json_:
-            term.data(submitted(job))
+            term.data(output.submitted(job))
         if not (wait or follow):
             if json_:
-                term.json(job_json(job))
+                term.json(output.job_json(job))
             return
         try:
             final = _block(cluster_obj, term, job, follow=follow, json_=json_)
@@ -202,7 +202,7 @@ def sub(
             )
             raise
         if json_:
-            term.json(job_json(final))
+            term.json(output.job_json(final))
         if final.status is not JobStatus.SUCCEEDED:
             raise typer.Exit(int(ExitCode.JOB_FAILED))
 
@@ -210,7 +210,7 @@ def sub(
 def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: bool) -> Job:
     """--wait: the status on stderr at each change (one line rewritten on a terminal);
     --follow: the output on stdout as it comes, then the final status on stderr."""
-    from batchkit.cli.output import log_line, progress
+    from batchkit.cli.output import failure_reason, log_line, progress
 
     final = job
     if follow:
@@ -224,6 +224,7 @@ def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: b
         for final in cluster.watch(job.job_id):
             term.status(progress(final))
         term.end_status()
-    if final.status is not JobStatus.SUCCEEDED and final.status_reason:
-        term.message(f"reason: {final.status_reason}")
+    reason = failure_reason(final)
+    if reason:
+        term.message(reason)
     return final
