@@ -247,8 +247,9 @@ class BatchGateway:
     def list_node_jobs(self, parent: str, status: JobStatus, queue: str = "") -> list[Job]:
         return self._list(queue, multiNodeJobId=parent, jobStatus=status.value)
 
-    def find_by_name(self, queue: str, name: str) -> list[str]:
-        """Ids of the jobs of a queue with this name, in any status (ListJobs' JOB_NAME filter)."""
+    def find_by_name(self, queue: str, name: str, *, created_after: int = 0) -> list[str]:
+        """Ids of the top-level jobs of a queue with this name, in any status, created after
+        `created_after` (epoch ms), through ListJobs' JOB_NAME filter."""
         ids: list[str] = []
         for page in self._api.paginate(
             "list_jobs",
@@ -256,7 +257,11 @@ class BatchGateway:
             filters=[{"name": "JOB_NAME", "values": [name]}],
             maxResults=LIST_PAGE,
         ):
-            ids.extend(str(s["jobId"]) for s in page.get("jobSummaryList") or ())
+            ids.extend(
+                str(s["jobId"])
+                for s in page.get("jobSummaryList") or ()
+                if int(s.get("createdAt") or created_after) >= created_after
+            )
         return [i for i in ids if not JobId.parse(i).is_child]
 
     def job_tags(self, job_ids: Sequence[str]) -> dict[str, dict[str, str]]:

@@ -36,6 +36,8 @@ from batchkit.providers.aws.submitjob import (
     submit_job_params,
 )
 
+CLOCK_SKEW_MS = 5 * 60 * 1000
+
 
 class AwsProvider:
     """A cluster on AWS. Build it with `batchkit.providers.aws.open_provider`."""
@@ -120,6 +122,9 @@ class AwsProvider:
         lookup lists the queue's jobs of that name (ListJobs' JOB_NAME filter, every status).
         """
         attempt = 0
+        # Only jobs created since shortly before the first try can carry this token (the margin
+        # covers clock skew between this machine and AWS).
+        since = int(self._clock() * 1000) - CLOCK_SKEW_MS
         while True:
             try:
                 return self._batch.submit_job(params)
@@ -133,7 +138,7 @@ class AwsProvider:
                         hint="check with `batchkit stat -s ALL` before submitting again",
                     ) from err
                 self._retry.sleep(self._retry.delay(attempt))
-                found = self.find_by_client_token(queue, request.name, token)
+                found = self.find_by_client_token(queue, request.name, token, since=since)
                 if found is not None:
                     return found
                 if attempt >= self._retry.max_attempts:
@@ -142,8 +147,11 @@ class AwsProvider:
                         hint="check the network and retry; no duplicate job was created",
                     ) from err
 
-    def find_by_client_token(self, queue: str, name: str, token: str) -> str | None:
-        ids = self._batch.find_by_name(queue, name)
+    def find_by_client_token(
+        self, queue: str, name: str, token: str, *, since: int = 0
+    ) -> str | None:
+        """The id of the job of this queue and name tagged with this client token, if any."""
+        ids = self._batch.find_by_name(queue, name, created_after=since)
         for job_id, tags in self._batch.job_tags(ids).items():
             if tags.get(CLIENT_TOKEN_TAG) == token:
                 return job_id
