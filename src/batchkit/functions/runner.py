@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
 import sys
-import tempfile
-import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,8 @@ FORMAT = 1
 PAYLOAD = "function.pkl"
 RESULTS = "results"
 PICKLE_PROTOCOL = 4  # readable by every Python 3 a job might run
+# Every child of a map pays this module's imports: only what every run needs is imported up front
+# (cloudpickle itself is unavoidable: it rebuilds the function).
 
 EXIT_OK = 0
 EXIT_RAISED = 1
@@ -108,12 +107,11 @@ def call(payload: Mapping[str, Any], index: int) -> tuple[dict[str, Any], int]:
             f"cannot load the function: {type(err).__name__}: {err} (a module it needs may be "
             "missing from the image)"
         )
-        return failure(STAGE_SETUP, type(err).__name__, message, traceback.format_exc()), EXIT_SETUP
+        return failure(STAGE_SETUP, type(err).__name__, message, _trace()), EXIT_SETUP
     try:
         value = function(*args, **kwargs)
     except BaseException as err:  # the user's code may raise anything, SystemExit included
-        trace = traceback.format_exc()
-        outcome = failure(STAGE_CALL, _qualified(type(err)), str(err), trace)
+        outcome = failure(STAGE_CALL, _qualified(type(err)), str(err), _trace())
         try:
             outcome["exception"] = cloudpickle.dumps(err, protocol=PICKLE_PROTOCOL)
         except Exception:
@@ -123,8 +121,14 @@ def call(payload: Mapping[str, Any], index: int) -> tuple[dict[str, Any], int]:
         body = cloudpickle.dumps(value, protocol=PICKLE_PROTOCOL)
     except Exception as err:
         message = f"the function returned a {type(value).__name__} that cannot be pickled: {err}"
-        return failure(STAGE_RESULT, type(err).__name__, message, traceback.format_exc()), 1
+        return failure(STAGE_RESULT, type(err).__name__, message, _trace()), EXIT_RAISED
     return {"format": FORMAT, "ok": True, "value": body, "stage": STAGE_CALL}, EXIT_OK
+
+
+def _trace() -> str:
+    import traceback
+
+    return traceback.format_exc()
 
 
 def _qualified(kind: type[BaseException]) -> str:
@@ -139,10 +143,9 @@ def store(body: bytes, index: int, environ: Mapping[str, str]) -> str:
     if stage_dir:
         target = Path(stage_dir) / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".result-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-        Path(tmp).replace(target)
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_bytes(body)
+        partial.replace(target)  # readers never see half a result
         return str(target)
     folder = environ.get("PCLUSTER_JOB_S3_URL", "")
     if not folder.startswith("s3://"):
@@ -152,6 +155,8 @@ def store(body: bytes, index: int, environ: Mapping[str, str]) -> str:
     try:
         import boto3
     except ImportError:
+        import subprocess
+
         local = Path(name)
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(body)
