@@ -42,7 +42,9 @@ def test_warnings_for_unset_and_refused_names() -> None:
     [
         ("/usr/bin/my.tool", "my_tool"),
         ("./run-it.sh", "run_it_sh"),
-        ("ünï", "_n_"),
+        ("ünï", "n_"),
+        ("_hidden.sh", "hidden_sh"),
+        ("...", "job"),
         ("x" * 200, "x" * 128),
     ],
 )

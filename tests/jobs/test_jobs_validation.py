@@ -28,6 +28,7 @@ GOOD = JobSpec(name="ok", command=("true",))
         ({"nodes": 2, "array_size": 3}, "-a/--array-size"),
         ({"name": "bad name!"}, "-jn/--job-name"),
         ({"name": "x" * 129}, "-jn/--job-name"),
+        ({"name": "_private"}, "-jn/--job-name"),
         ({"working_dir": "a", "parent_working_dir": "b"}, "-w/--working-dir"),
         ({"env": {"1X": "v"}}, "-e/--env"),
         ({"depends_on": tuple(Dependency(f"j{i}") for i in range(21))}, "-d/--depends-on"),

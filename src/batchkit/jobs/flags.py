@@ -54,10 +54,12 @@ class PreparedJob:
 
 def default_job_name(command: str | None, from_stdin: bool) -> str:
     """awsbsub's rule: `STDIN` for a piped script, else the command's base name with every run of
-    non-word characters turned into `_` (`my.sh` → `my_sh`), cut to Batch's 128 characters."""
+    non-word characters turned into `_` (`my.sh` → `my_sh`). Unlike awsbsub, the result always
+    passes Batch's rule: ASCII only, starting with a letter or digit, at most 128 characters."""
     if from_stdin or not command:
         return "STDIN"
-    return re.sub(r"\W+", "_", Path(command).name, flags=re.ASCII)[:128] or "job"
+    name = re.sub(r"\W+", "_", Path(command).name, flags=re.ASCII).lstrip("_")
+    return name[:128] or "job"
 
 
 def prepare(

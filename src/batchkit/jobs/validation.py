@@ -21,7 +21,7 @@ MIN_TIMEOUT_SECONDS = 60
 MIN_MEMORY_MIB = 4
 MAX_NODES = 1_000
 
-_JOB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEPENDENCY_KEYS = ("jobId", "type")
 
@@ -31,7 +31,8 @@ def validate_spec(spec: JobSpec) -> None:
     if not _JOB_NAME.match(spec.name):
         raise UsageError(
             f"-jn/--job-name {spec.name!r} is not a valid job name",
-            hint="use 1 to 128 letters, digits, hyphens or underscores",
+            hint="use up to 128 letters, digits, hyphens or underscores, "
+            "starting with a letter or digit",
         )
     if spec.command and spec.script is not None:
         raise UsageError(
