@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Annotated
 
 import typer
@@ -50,17 +49,11 @@ def doctor(json_: JsonOption = False, debug: DebugOption = False) -> None:
     with boundary(debug):
         from batchkit.cli import output
         from batchkit.config import batchkit_home
+        from batchkit.providers.local.selection import selector_for
 
         term = output.Terminal()
         home = batchkit_home()
-        if importlib.util.find_spec("batchkit.providers.local.selection") is None:
-            report = {"home": str(home), "plain_job_executor": "process"}
-            report["image_job_executor"] = "process"
-            report["reason"] = "this batchkit has no Docker support: every job runs as a process"
-        else:
-            from batchkit.providers.local.selection import selector_for
-
-            report = {"home": str(home), **selector_for(home).doctor().to_dict()}
+        report = {"home": str(home), **selector_for(home).doctor().to_dict()}
         if json_:
             term.json(report)
         else:
