@@ -139,23 +139,26 @@ def check_env_flags(env: str | None, env_blacklist: str | None) -> None:
 
 
 def check_command_file(path: str) -> Path:
-    """`-cf`: the command must be a readable local file. Returns its path."""
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(
-            f"-cf/--command-file: {path!r} is not a file",
-            hint="give the path of a local script; without -cf the command runs as typed",
-        )
-    return file
+    """`-cf`: the command must be a local file. Returns its path."""
+    return _existing_file(
+        path,
+        "-cf/--command-file",
+        "give the path of a local script; without -cf the command runs as typed",
+    )
 
 
 def check_input_file(path: str) -> Path:
+    return _existing_file(
+        path,
+        "-if/--input-file",
+        "input files are uploaded by their base name; directories are not supported",
+    )
+
+
+def _existing_file(path: str, flag: str, hint: str) -> Path:
     file = Path(path)
     if not file.is_file():
-        raise UsageError(
-            f"-if/--input-file: {path!r} is not a file",
-            hint="input files are uploaded by their base name; directories are not supported",
-        )
+        raise UsageError(f"{flag}: {path!r} is not a file", hint=hint)
     return file
 
 
