@@ -127,8 +127,9 @@ def test_a_staged_script_runs_in_a_container_and_its_output_comes_back(
 
 def test_a_failing_script_ends_failed_with_its_exit_code(batchkit: Run, tmp_path: Path) -> None:
     (tmp_path / "fail.sh").write_text("#!/bin/sh\necho about to fail >&2\nexit 7\n")
-    job_id = submit(batchkit, "-jn", "fail", "-cf", "fail.sh")
-    assert wait_for_end(batchkit, job_id)[-1] == "FAILED"
+    wait = batchkit("sub", "-c", CLUSTER_NAME, "-jn", "fail", "--wait", "-cf", "fail.sh")
+    assert wait.code == 1, wait.out + wait.err  # --wait: 1 when the job did not succeed
+    job_id = SUBMITTED.search(wait.out)[1]  # type: ignore[index]
     details = batchkit("stat", "-c", CLUSTER_NAME, "-d", job_id)
     assert details.code == 0, details.out + details.err
     assert re.search(r"^status\s+: FAILED$", details.out, re.MULTILINE), details.out
@@ -139,6 +140,18 @@ def test_a_failing_script_ends_failed_with_its_exit_code(batchkit: Run, tmp_path
     assert [row[header.index("exitCode")] for row in rows] == ["7"], table.out
     out = batchkit("out", "-c", CLUSTER_NAME, "--raw", job_id)
     assert out.out.splitlines() == ["about to fail"], out.out + out.err
+
+
+def test_sub_follow_prints_the_output_of_the_container_with_exported_variables(
+    batchkit: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "hello.sh").write_text('#!/bin/sh\necho "$GREETING, $1"\n')
+    monkeypatch.setenv("GREETING", "hello 'there' $USER")  # staged as hello.env.sh, sourced
+    follow = batchkit(
+        "sub", "-c", CLUSTER_NAME, "--follow", "-e", "GREETING", "-cf", "hello.sh", "x y"
+    )
+    assert follow.code == 0, follow.out + follow.err
+    assert follow.out.splitlines()[-1].endswith(": hello 'there' $USER, x y"), follow.out
 
 
 @pytest.fixture
