@@ -64,7 +64,8 @@ def run_job(stage: Path, payload_body: bytes, index: int | None = None) -> int:
 
 
 def stored(stage: Path, index: int = 0) -> bytes:
-    return (stage / "results" / f"{index}.pkl").read_bytes()
+    """The result the runner stored beside the job folder `stage`."""
+    return stage.with_name(stage.name + ".results").joinpath(f"{index}.pkl").read_bytes()
 
 
 class Objects(FakeObjects):
@@ -86,26 +87,26 @@ def fake_provider() -> FakeProvider:
 def test_a_call_returns_its_value_through_the_results_folder(tmp_path: Path) -> None:
     body = payload.pack_call(scale, (7,), {"factor": 3})
 
-    assert run_job(tmp_path, body) == runner.EXIT_OK
-    assert unwrap(decode(stored(tmp_path)), job_id="j") == 21
+    assert run_job(tmp_path / "job", body) == runner.EXIT_OK
+    assert unwrap(decode(stored(tmp_path / "job")), job_id="j") == 21
 
 
 def test_a_map_child_calls_the_function_on_its_own_item(tmp_path: Path) -> None:
     body = payload.pack_map(square, [10, 11, 12])
 
-    assert run_job(tmp_path, body, index=2) == runner.EXIT_OK
-    assert unwrap(decode(stored(tmp_path, 2)), job_id="j:2") == 144
-    assert not (tmp_path / "results" / "0.pkl").exists()
+    assert run_job(tmp_path / "job", body, index=2) == runner.EXIT_OK
+    assert unwrap(decode(stored(tmp_path / "job", 2)), job_id="j:2") == 144
+    assert not (tmp_path / "job.results" / "0.pkl").exists()
 
 
 def test_a_raised_exception_comes_back_with_type_message_and_remote_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_job(tmp_path, payload.pack_call(explode, (4,), {})) == runner.EXIT_RAISED
+    assert run_job(tmp_path / "job", payload.pack_call(explode, (4,), {})) == runner.EXIT_RAISED
     assert "Boom: exploded on 4" in capsys.readouterr().err  # the job's log shows it too
 
     with pytest.raises(Boom, match="exploded on 4") as caught:
-        unwrap(decode(stored(tmp_path)), job_id="job-1")
+        unwrap(decode(stored(tmp_path / "job")), job_id="job-1")
     cause = caught.value.__cause__
     assert isinstance(cause, RemoteTraceback)
     assert "in explode" in cause.traceback  # cloudpickle names the file <dynamic-code>
@@ -118,10 +119,10 @@ def test_an_exception_that_does_not_pickle_comes_back_as_remote_error(tmp_path: 
     def fail() -> None:
         raise Unpicklable(threading.Lock())
 
-    assert run_job(tmp_path, payload.pack_call(fail, (), {})) == runner.EXIT_RAISED
+    assert run_job(tmp_path / "job", payload.pack_call(fail, (), {})) == runner.EXIT_RAISED
 
     with pytest.raises(RemoteError, match="Unpicklable: holds a lock") as caught:
-        unwrap(decode(stored(tmp_path)), job_id="j")
+        unwrap(decode(stored(tmp_path / "job")), job_id="j")
     assert caught.value.type_name.endswith("Unpicklable")
 
 
@@ -130,23 +131,25 @@ def test_a_python_version_mismatch_fails_early_with_a_clear_message(
 ) -> None:
     body = payload.pack_call(square, (3,), {}, version=(3, 9))
 
-    assert run_job(tmp_path, body) == runner.EXIT_SETUP
+    assert run_job(tmp_path / "job", body) == runner.EXIT_SETUP
 
     mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
     expected = f"pickled by Python 3.9 but the job runs Python {mine}"
     assert expected in capsys.readouterr().err
     with pytest.raises(FunctionJobError, match=expected) as caught:
-        unwrap(decode(stored(tmp_path)), job_id="job-7")
+        unwrap(decode(stored(tmp_path / "job")), job_id="job-7")
     assert "job-7" in str(caught.value)
     assert "image with Python 3.9" in str(caught.value)
 
 
 def test_a_missing_payload_is_a_setup_failure_not_a_crash(tmp_path: Path) -> None:
-    status = runner.main({"BATCHKIT_JOB_STAGE_DIR": str(tmp_path)}, workdir=tmp_path)
+    stage = tmp_path / "job"
+    stage.mkdir()
+    status = runner.main({"BATCHKIT_JOB_STAGE_DIR": str(stage)}, workdir=stage)
 
     assert status == runner.EXIT_SETUP
     with pytest.raises(FunctionJobError, match=r"cannot read function\.pkl"):
-        unwrap(decode(stored(tmp_path)), job_id="j")
+        unwrap(decode(stored(tmp_path / "job")), job_id="j")
 
 
 def test_the_payload_header_is_readable_without_cloudpickle() -> None:
@@ -286,7 +289,7 @@ def test_on_aws_a_function_job_is_staged_in_s3_and_its_result_read_back(
     download_folder(url, tmp_path)
     assert runner.main({"PCLUSTER_JOB_S3_URL": url}, workdir=tmp_path) == runner.EXIT_OK
 
-    assert boto3.client("s3").head_object(Bucket=bucket, Key=prefix + "results/0.pkl")
+    assert boto3.client("s3").head_object(Bucket=bucket, Key=prefix.rstrip("/") + ".results/0.pkl")
     assert job.result(timeout=5) == 42
 
 

@@ -147,7 +147,7 @@ class Job:
         return self._read_results(list(range(count)), children)
 
     def _read_results(self, indexes: Sequence[int], jobs: Sequence[JobInfo]) -> list[Any]:
-        from batchkit.functions.payload import PAYLOAD_NAME, RESULTS_DIR
+        from batchkit.functions.payload import PAYLOAD_NAME, result_key
         from batchkit.functions.results import FunctionJobError, decode, unwrap
 
         folder = self._folder_key()
@@ -156,7 +156,7 @@ class Job:
 
         def fetch(index: int) -> bytes | None:
             try:
-                return objects.get(f"{folder}{RESULTS_DIR}/{index}.pkl")
+                return objects.get(result_key(folder, index))
             except NotFoundError:
                 return None
 

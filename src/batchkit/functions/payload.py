@@ -25,7 +25,13 @@ from batchkit.functions import runner
 
 RUNNER_NAME = "batchkit_runner.py"
 PAYLOAD_NAME = runner.PAYLOAD
-RESULTS_DIR = runner.RESULTS
+
+
+def result_key(folder_key: str, index: int) -> str:
+    """Where child `index` of the job whose folder is `folder_key` stores its result: in the
+    sibling `<folder>.results/` (see `runner` for why not inside the folder)."""
+    return f"{folder_key.rstrip('/')}{runner.RESULTS_SUFFIX}/{index}.pkl"
+
 
 _UNPICKLABLE_HINT = (
     "pass plain data (numbers, strings, lists, dicts, arrays, dataclasses); create open files, "

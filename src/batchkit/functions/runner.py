@@ -7,17 +7,21 @@ batchkit installed): only the standard library, cloudpickle to load the function
 only — boto3 (or the aws CLI) to upload the result. It is job-side code, like the wrapper's inline
 fetch, never imported by the client library.
 
-    function.pkl          a plain pickle: {"format", "python": "3.11", "kind": "call"|"map",
-                          "count", "body": <cloudpickle of (fn, args, kwargs) or (fn, items)>}
-    results/<index>.pkl   a plain pickle written by this runner: {"format", "ok", "value"
-                          (cloudpickle bytes), "exception" (cloudpickle bytes or None), "type",
-                          "message", "traceback", "stage"}
+    <folder>/function.pkl          a plain pickle: {"format", "python": "3.11", "kind":
+                                   "call"|"map", "count", "body": <cloudpickle of
+                                   (fn, args, kwargs) or (fn, items)>}
+    <folder>.results/<index>.pkl   a plain pickle written by this runner: {"format", "ok",
+                                   "value" (cloudpickle bytes), "exception" (cloudpickle bytes or
+                                   None), "type", "message", "traceback", "stage"}
 
-The index is `AWS_BATCH_JOB_ARRAY_INDEX` (0 for a single job). The result goes to
-`$BATCHKIT_JOB_STAGE_DIR/results/` on the local engine (the host directory that plays the S3
-folder), else to `$PCLUSTER_JOB_S3_URL/results/`. Exit status: 0 the function returned, 1 it
-raised, 2 the job could not call it (Python version, missing cloudpickle, unreadable payload),
-3 the result could not be stored.
+The index is `AWS_BATCH_JOB_ARRAY_INDEX` (0 for a single job). Results live in a sibling of the job
+folder, `job-<name>-<ms>.results/`, not inside it: every child of an array fetches the whole job
+folder when it starts, so results inside it would be copied by every later child (quadratic) and
+could vanish mid-copy (a failed fetch). The result goes to `$BATCHKIT_JOB_STAGE_DIR.results/` on the
+local engine (beside the host directory that plays the S3 folder), else to
+`${PCLUSTER_JOB_S3_URL%/}.results/`. Exit status: 0 the function returned, 1 it raised, 2 the job
+could not call it (Python version, missing cloudpickle, unreadable payload), 3 the result could not
+be stored.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 
 FORMAT = 1
 PAYLOAD = "function.pkl"
-RESULTS = "results"
+RESULTS_SUFFIX = ".results"
 PICKLE_PROTOCOL = 4  # readable by every Python 3 a job might run
 # Every child of a map pays this module's imports: only what every run needs is imported up front
 # (cloudpickle itself is unavoidable: it rebuilds the function).
@@ -138,10 +142,10 @@ def _qualified(kind: type[BaseException]) -> str:
 
 def store(body: bytes, index: int, environ: Mapping[str, str]) -> str:
     """Put the result where the submitter reads it; return where that was."""
-    name = f"{RESULTS}/{index}.pkl"
-    stage_dir = environ.get("BATCHKIT_JOB_STAGE_DIR")
+    name = f"{index}.pkl"
+    stage_dir = environ.get("BATCHKIT_JOB_STAGE_DIR", "").rstrip("/")
     if stage_dir:
-        target = Path(stage_dir) / name
+        target = Path(stage_dir + RESULTS_SUFFIX) / name
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}")
         partial.write_bytes(body)
@@ -150,7 +154,7 @@ def store(body: bytes, index: int, environ: Mapping[str, str]) -> str:
     folder = environ.get("PCLUSTER_JOB_S3_URL", "")
     if not folder.startswith("s3://"):
         raise RuntimeError("neither BATCHKIT_JOB_STAGE_DIR nor PCLUSTER_JOB_S3_URL is set")
-    url = folder.rstrip("/") + "/" + name
+    url = folder.rstrip("/") + RESULTS_SUFFIX + "/" + name
     bucket, _, key = url[len("s3://") :].partition("/")
     try:
         import boto3
