@@ -301,3 +301,16 @@ def test_import_batchkit_loads_nothing_heavy() -> None:
     ).stdout.splitlines()
 
     assert out == ["[]", "batchkit.api batchkit.handles"]
+
+
+@pytest.mark.docker
+def test_in_an_image_without_cloudpickle_a_function_job_says_so(
+    docker_host: str, debian_image: str, background_provider: Callable[..., LocalProvider]
+) -> None:
+    cluster = Cluster(background_provider())
+
+    job = cluster.submit(cube, 2, image=debian_image, executor="docker")
+
+    assert job.info.command[-2:] == ["python3", payload.RUNNER_NAME]  # the image's Python
+    with pytest.raises(FunctionJobError, match="cloudpickle is not installed"):
+        job.result(timeout=180)
