@@ -79,6 +79,35 @@ def load_user_config(path: Path | None = None) -> UserConfig:
     return _parse(data, file)
 
 
+def remember_cluster(
+    name: str, *, region: str, profile: str | None = None, path: Path | None = None
+) -> Path | None:
+    """Record in the user configuration how to reach cluster `name`, so that `-c NAME` finds it
+    from any shell (e.g. a cluster created outside the default region). Other keys are kept;
+    comments in the file are not. Returns the file written, or None when nothing changed."""
+    file = path or batchkit_home() / "config.yaml"
+    current = load_user_config(file).cluster(name)
+    if current.region == region and (profile is None or current.profile == profile):
+        return None
+    import yaml
+
+    data: dict[str, Any] = {}
+    if file.exists():
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    clusters = data.setdefault("clusters", {}) or {}
+    data["clusters"] = clusters
+    entry = dict(clusters.get(name) or {})
+    entry["region"] = region
+    if profile is not None:
+        entry["profile"] = profile
+    clusters[name] = entry
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    tmp.replace(file)
+    return file
+
+
 def _parse(data: Any, file: Path) -> UserConfig:
     if data is None:
         return UserConfig(path=file)

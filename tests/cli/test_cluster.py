@@ -349,17 +349,24 @@ def test_jobs_run_on_a_new_cluster_with_no_further_setup(cli: Cli, deployed: lis
     assert "research_fargate" in queues.stdout
 
 
-def test_create_outside_the_default_region_says_how_to_find_the_cluster(
+def test_create_records_the_cluster_region_so_jobs_find_it_from_another_region(
     cli: Cli, workdir: Path
 ) -> None:
+    from batchkit.config import batchkit_home, load_user_config
+
     with mock_aws(config=MOCK_CONFIG):
         Path("batchkit.yaml").write_text(example_config_text(moto_network()))
         flags = [f"--param={k}={v}" for k, v in offline_parameters().items()]
         cli.environ["AWS_DEFAULT_REGION"] = "eu-west-1"
         result = cli.run("create", "-f", "batchkit.yaml", *flags)
-    assert result.exit_code == 0, result.output
-    assert "hint: us-east-1 is not your default region" in result.stderr
-    assert "research: {region: us-east-1}" in result.stderr
+        assert result.exit_code == 0, result.output
+        assert "recorded cluster research (region us-east-1)" in result.stderr
+        assert load_user_config().cluster("research").region == "us-east-1"
+        os.environ["AWS_DEFAULT_REGION"] = "eu-west-1"
+        queues = CliRunner().invoke(app, ["queues", "-c", "research"])
+    assert queues.exit_code == 0, queues.output
+    assert "research_fargate" in queues.stdout
+    assert (batchkit_home() / "config.yaml").exists()
 
 
 def _awsbatch_cli() -> Path | None:

@@ -116,20 +116,6 @@ def _region_of(name: str, region: str | None) -> tuple[str | None, str | None]:
     return settings.profile, region or settings.region
 
 
-def _region_hint(name: str, region: str, environ: Mapping[str, str]) -> str | None:
-    """How to make `-c NAME` find a cluster outside the default region, when it would not."""
-    from batchkit.config import batchkit_home, load_user_config
-
-    default = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
-    if load_user_config().cluster(name).region or default == region:
-        return None
-    path = batchkit_home(environ) / "config.yaml"
-    return (
-        f"hint: {region} is not your default region; so that `-c {name}` finds the cluster, "
-        f"add to {path}:\n  clusters:\n    {name}: {{region: {region}}}"
-    )
-
-
 def format_event(event: StackEvent) -> str:
     stamp = datetime.fromtimestamp(event.timestamp).strftime("%H:%M:%S")
     reason = f"  {event.reason}" if event.reason else ""
@@ -226,9 +212,11 @@ def create(
         else:
             term.message(f"cluster {config.name} is ready: batchkit sub -c {config.name} …")
             term.data("\n".join(f"{k}: {v}" for k, v in sorted(outcome.outputs.items())))
-        hint = _region_hint(config.name, config.region, env.environ)
-        if hint:
-            term.message(hint)
+        from batchkit.config import remember_cluster
+
+        written = remember_cluster(config.name, region=config.region, profile=profile)
+        if written is not None:
+            term.message(f"recorded cluster {config.name} (region {config.region}) in {written}")
 
 
 @app.command()
