@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from batchkit.errors import UsageError
+from batchkit.jobs.flags import default_job_name
 from batchkit.jobs.submission import EXECUTOR_TAG
 from batchkit.models import Dependency, JobSpec, Resources
 
@@ -112,7 +113,8 @@ def plan_job(
         argv = _argv(target, "command")
         if not argv:
             raise UsageError("the command list is empty", hint="e.g. submit(['echo', 'hello'])")
-        return PlannedJob(_spec(options, default_name=_command_name(argv[0]), command=argv))
+        name = default_job_name(argv[0], from_stdin=False)
+        return PlannedJob(_spec(options, default_name=name, command=argv))
     if callable(target):
         from batchkit.functions import payload
 
@@ -277,10 +279,6 @@ def _no_kwargs(what: str, kwargs: Mapping[str, Any]) -> UsageError:
         f"unknown option {name}= for {what}",
         hint="keyword arguments other than the submit options are only for functions",
     )
-
-
-def _command_name(command: str) -> str:
-    return _clean(Path(command).name) or "job"
 
 
 def _function_name(function: Callable[..., Any]) -> str:

@@ -18,7 +18,7 @@ import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from batchkit.errors import BatchkitError, UsageError
 from batchkit.notebook.progress import auto_progress
@@ -26,6 +26,7 @@ from batchkit.notebook.progress import auto_progress
 if TYPE_CHECKING:
     from batchkit.api import Cluster
     from batchkit.handles import Job
+    from batchkit.models import JobSpec
 
 DEFAULT_NAME = "cell"
 
@@ -135,42 +136,37 @@ class CellMagic:
             self._err.write(f"job {final.job_id} {final.status.value}{reason}\n")
         return handle
 
-    def _spec(self, options: argparse.Namespace, cell: str) -> Any:
-        from batchkit.jobs import validation
-        from batchkit.jobs.staging import select_environment
-        from batchkit.jobs.submission import EXECUTOR_TAG
-        from batchkit.models import JobSpec, Resources
+    def _spec(self, options: argparse.Namespace, cell: str) -> JobSpec:
+        """The cell as a script job, through the same flag handling as `batchkit sub`."""
+        from batchkit.jobs.flags import SubmitFlags, prepare
 
-        env_flag = ",".join(options.env) if options.env else None
-        validation.check_env_flags(env_flag, options.env_blacklist)
-        blacklist = (
-            [n.strip() for n in options.env_blacklist.split(",") if n.strip()]
-            if options.env_blacklist is not None
-            else None
-        )
-        selection = select_environment(env_flag, self.environ, blacklist)
-        for name in selection.missing:
-            self._err.write(f"warning: -e {name}: not set here, not exported\n")
         if not cell.strip():
             raise UsageError("the cell is empty", hint="write the script in the cell body")
-        return JobSpec(
-            name=options.job_name or DEFAULT_NAME,
+        flags = SubmitFlags(
+            argv=tuple(options.arguments),
             script=cell.encode(),
-            arguments=tuple(options.arguments),
+            job_name=options.job_name or DEFAULT_NAME,
             working_dir=options.working_dir,
             parent_working_dir=options.parent_working_dir,
             input_files=tuple(options.input_file),
-            env=selection.variables,
-            resources=Resources(vcpus=options.vcpus, memory=options.memory, gpus=options.gpus),
-            image=options.image,
-            queue=options.queue,
-            array_size=options.array_size,
-            nodes=options.nodes,
-            depends_on=validation.parse_dependencies(options.depends_on),
+            vcpus=options.vcpus,
+            memory=options.memory,
+            gpus=options.gpus,
+            env=",".join(options.env) if options.env else None,
+            env_blacklist=options.env_blacklist,
             retry_attempts=options.retry_attempts,
             timeout=options.timeout,
-            tags={EXECUTOR_TAG: options.executor},
+            nodes=options.nodes,
+            array_size=options.array_size,
+            depends_on=tuple(options.depends_on),
+            image=options.image,
+            queue=options.queue,
+            executor=options.executor,
         )
+        prepared = prepare(flags, environ=self.environ)
+        for warning in prepared.warnings:
+            self._err.write(f"warning: {warning}\n")
+        return prepared.spec
 
 
 def _label(source: str | None, job_id: str) -> str:
