@@ -83,19 +83,33 @@ def test_more_than_twenty_dependencies_are_refused_before_any_call(
         provider.submit(request(depends_on=deps))
 
 
-def test_array_jobs_list_their_children_with_list_jobs(
+def test_array_children_are_complete(
     make_session: MakeSession, cluster: Cluster, tmp_path: Path
 ) -> None:
     provider, faults = counted_provider(make_session, cluster, tmp_path)
     job = provider.submit(request("arr", array_size=250))
     [parent] = provider.describe_jobs([job.job_id])
     assert parent.kind is JobKind.ARRAY_PARENT and parent.display_id == f"{job.job_id} [250]"
-    before = faults.total("ListJobs")
     children = provider.list_children(parent)
     assert [c.job_id for c in children] == [f"{job.job_id}:{i}" for i in range(250)]
     assert all(c.status is JobStatus.SUCCEEDED for c in children)
+    # what `out` of the parent and `stat -d` need: each child's own log stream, its S3 folder
+    assert children[7].log_stream == f"{cluster.job_definition_name}/default/{job.job_id}:7"
+    assert children[7].s3_folder_url == "s3://bucket/root/batch/job-arr-1/"
+    assert faults.total("DescribeJobs") == 1 + 3  # the parent, then 100 children a call
+
+
+def test_array_child_summaries_come_from_list_jobs(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    provider, faults = counted_provider(make_session, cluster, tmp_path)
+    job = provider.submit(request("arr", array_size=250))
+    [parent] = provider.describe_jobs([job.job_id])
+    children = provider.list_child_summaries(parent)
+    assert [c.job_id for c in children] == [f"{job.job_id}:{i}" for i in range(250)]
+    assert all(c.status is JobStatus.SUCCEEDED for c in children)
     # all children SUCCEEDED: only SUCCEEDED and FAILED are asked, no DescribeJobs per child
-    assert faults.total("ListJobs") - before == 2
+    assert faults.total("ListJobs") == 2
     assert faults.total("DescribeJobs") == 1
 
 
@@ -130,9 +144,9 @@ def test_multi_node_jobs(provider: AwsProvider, cluster: Cluster) -> None:
     detail = boto3.client("batch").describe_jobs(jobs=[job.job_id])["jobs"][0]
     assert detail["jobDefinition"] == cluster.job_definition_mnp
     # moto records no per-node jobs: both ListJobs(multiNodeJobId) and DescribeJobs(id#n) are
-    # empty, so there is nothing to show (AWS lists them once the job has started)
-    parent = job
-    assert provider.list_children(parent) == []
+    # empty, so there is nothing to show (AWS has them once the job has started)
+    assert provider.list_children(job) == []
+    assert provider.list_child_summaries(job) == []
 
 
 def test_an_image_gets_a_reused_content_named_definition(provider: AwsProvider) -> None:

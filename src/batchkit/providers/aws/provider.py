@@ -226,12 +226,25 @@ class AwsProvider:
         return [job for page in pages for job in page]
 
     def list_children(self, parent: Job) -> list[Job]:
-        """Array children through ListJobs(arrayJobId), MNP nodes through
-        ListJobs(multiNodeJobId), falling back to DescribeJobs of `id#n` when that is empty.
+        """Every child of an array parent (`id:i`) or node of an MNP parent (`id#n`), complete:
+        log stream, attempts, command, S3 folder, as `describe_jobs` gives them (100 ids a call,
+        calls in parallel). Nodes that do not exist yet (an MNP job that has not started) are
+        left out.
 
-        For arrays only the statuses the parent's status summary counts are asked first (one
-        call for a finished array); if children moved on meanwhile, the rest are asked too.
+        Complete, because callers read log streams and details from children (`out` of a
+        parent, `stat -d`), as they do on the local engine. A table that needs no more than
+        status and times can use the cheaper `list_child_summaries`.
         """
+        if not parent.is_parent:
+            return []
+        return self._in_index_order(self._batch.describe_jobs(parent.child_ids()))
+
+    def list_child_summaries(self, parent: Job) -> list[Job]:
+        """The children as ListJobs summarizes them (status, times, exit code, status reason; no
+        log stream): arrays through ListJobs(arrayJobId), asking only the statuses the parent's
+        status summary counts first (one or two calls for a finished array of any size, against
+        one DescribeJobs per 100 children); MNP nodes through ListJobs(multiNodeJobId), falling
+        back to DescribeJobs of `id#n` when that is empty (moto lists no nodes)."""
         kind = parent.kind
         if kind is JobKind.ARRAY_PARENT:
             return self._array_children(parent)
@@ -240,10 +253,16 @@ class AwsProvider:
                 STATUS_ORDER,
                 lambda status: self._batch.list_node_jobs(parent.job_id, status, parent.queue),
             )
-            if not nodes:
-                nodes = self._batch.describe_jobs(parent.child_ids())
-            return sorted(nodes, key=lambda job: job.id.node_index or 0)
+            return self._in_index_order(nodes or self._batch.describe_jobs(parent.child_ids()))
         return []
+
+    @staticmethod
+    def _in_index_order(children: list[Job]) -> list[Job]:
+        def index(job: Job) -> int:
+            ident = job.id
+            return ident.array_index if ident.array_index is not None else ident.node_index or 0
+
+        return sorted(children, key=index)
 
     def _array_children(self, parent: Job) -> list[Job]:
         size = parent.array_size or 0
@@ -261,7 +280,7 @@ class AwsProvider:
         if len(children) < size:
             rest = [s for s in STATUS_ORDER if s not in first]
             children.update({job.job_id: job for job in self._by_status(rest, one)})
-        return sorted(children.values(), key=lambda job: job.id.array_index or 0)
+        return self._in_index_order(list(children.values()))
 
     def terminate_job(self, job_id: str, reason: str) -> None:
         self._batch.terminate_job(job_id, reason)
