@@ -180,11 +180,6 @@ def test_every_child_of_an_array_job_runs_in_its_own_container(
         assert out.out.splitlines() == ["child of fan ran"], out.out + out.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batchkit bug: `out <array parent>` reads the children from ListJobs summaries, which "
-    "never carry a log stream (on AWS either), so every child is 'No log stream found'",
-)
 def test_out_of_an_array_parent_prints_every_child(batchkit: Run, array_job: str) -> None:
     out = batchkit("out", "-c", CLUSTER_NAME, "--raw", array_job)
     assert out.out.splitlines() == [f"[{array_job}:{i}] child of fan ran" for i in range(3)], (
