@@ -23,9 +23,8 @@ What moto (5.2.5) does not do, and how these tests live with it:
 - An array parent's status is worked out from its children only when DescribeJobs is asked about
   it (ListJobs shows the last one worked out); `batchkit stat ID` asks DescribeJobs.
 
-One batchkit gap shows here and is marked xfail (strict, so fixing it makes the mark fail):
-`out <array parent>` builds the children from ListJobs summaries, which carry no log stream on
-moto or on AWS, so it prints "No log stream found" for every child; `out <id>:<i>` works.
+`out <array parent>` once printed "No log stream found" for every child (its children came from
+ListJobs summaries, which carry no log stream, on AWS too); the last test here keeps it fixed.
 """
 
 from __future__ import annotations
