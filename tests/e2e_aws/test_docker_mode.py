@@ -162,6 +162,20 @@ def test_sub_follow_prints_the_output_of_the_container_with_exported_variables(
     assert follow.out.splitlines()[-1].endswith(": hello 'there' $USER, x y"), follow.out
 
 
+def test_a_dependent_job_starts_only_after_its_dependency_ended(
+    batchkit: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "first.sh").write_text("#!/bin/sh\nsleep 2\necho first\n")
+    first = submit(batchkit, "-jn", "first", "-cf", "first.sh")
+    second = submit(batchkit, "-jn", "second", "-d", f"jobId={first}", "--", "echo", "second")
+    assert wait_for_end(batchkit, second)[-1] == "SUCCEEDED"
+    stat = batchkit("stat", "-c", CLUSTER_NAME, "--json", first, second)
+    jobs = {job["jobId"]: job for job in json.loads(stat.out)}
+    assert jobs[first]["status"] == "SUCCEEDED", jobs
+    assert jobs[second]["startedAt"] >= jobs[first]["stoppedAt"], jobs
+    assert jobs[second]["dependsOn"] == [{"jobId": first}], jobs
+
+
 @pytest.fixture
 def array_job(batchkit: Run, tmp_path: Path) -> str:
     """A finished 3-child array job whose children each print one line."""
