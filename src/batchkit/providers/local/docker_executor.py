@@ -86,6 +86,12 @@ def container_name(job_id: str, attempt: int, suffix: str) -> str:
     return f"batchkit-{safe_id}-{attempt}-{suffix}"
 
 
+def results_dir(stage_dir: Path) -> Path:
+    """Where function jobs store results: beside the job folder (`<folder>.results`), so array
+    children fetching the folder never copy each other's results."""
+    return stage_dir.with_name(stage_dir.name + ".results")
+
+
 def container_options(
     spec: RunSpec,
     *,
@@ -112,6 +118,8 @@ def container_options(
     mounts = [Mount(str(spec.workdir), str(spec.workdir), type="bind", read_only=False)]
     if spec.stage_dir is not None:
         mounts.append(Mount(str(spec.stage_dir), str(spec.stage_dir), type="bind", read_only=True))
+        results = results_dir(spec.stage_dir)
+        mounts.append(Mount(str(results), str(results), type="bind", read_only=False))
     options: dict[str, Any] = {
         "image": spec.image,
         "command": list(spec.argv),
@@ -359,8 +367,13 @@ class DockerExecutor:
             # able to write its working directory, as it can on a Batch host's scratch disk.
             spec.workdir.chmod(0o777)
         if spec.stage_dir is not None:
-            # A job with nothing staged still gets its (empty) folder, as `aws s3 sync` would.
+            # A job with nothing staged still gets its (empty) folder, as `aws s3 sync` would;
+            # function jobs store their results beside it, writable by the image's user.
             spec.stage_dir.mkdir(parents=True, exist_ok=True)
+            results = results_dir(spec.stage_dir)
+            results.mkdir(parents=True, exist_ok=True)
+            if self._user is None:
+                results.chmod(0o777)
         name = container_name(spec.job_id, spec.attempt, uuid.uuid4().hex[:8])
         options = container_options(
             spec,
