@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import boto3
+import pytest
 from tests.e2e_aws.conftest import Run
 from tests.fixtures.moto_server import Cluster, create_cluster, put_log_lines
 
@@ -104,3 +105,15 @@ def test_a_batchkit_stack_with_its_own_log_group(batchkit: Run, moto_endpoint: s
     result = batchkit("out", "-c", "pc-test", job_id)
     assert result.code == 0, result.err
     assert result.out.splitlines()[-1].endswith("line 2")
+
+
+def test_missing_credentials_are_exit_code_4_with_a_hint(
+    batchkit: Run, pc_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role lookup either
+    result = batchkit("stat", "-c", "pc-test")
+    assert result.code == 4, result.err
+    assert "no usable AWS credentials were found" in result.err
+    assert "hint:" in result.err and "aws configure" in result.err

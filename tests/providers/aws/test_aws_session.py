@@ -112,3 +112,11 @@ def test_hooks_added_later_reach_existing_clients(make_session: MakeSession) -> 
     session.add_hook("before-send.batch", faults.before_send)
     session.api("batch").call("describe_job_queues")
     assert faults.sent == {"DescribeJobQueues": 1}
+
+
+def test_account_id_is_asked_once(make_session: MakeSession) -> None:
+    faults = Faults()
+    session = make_session(hooks=faults.hooks("sts"))
+    assert session.account_id() == "123456789012"
+    assert session.account_id() == "123456789012"
+    assert faults.total("GetCallerIdentity") == 1
