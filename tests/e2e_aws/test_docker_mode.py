@@ -97,6 +97,25 @@ def wait_for_end(batchkit: Run, job_id: str) -> list[str]:
     return seen
 
 
+def failed_exit_code(batchkit: Run, job_id: str) -> str:
+    """The exit code `batchkit stat -s FAILED` shows for the job (the table comes from ListJobs,
+    which carries it on moto; DescribeJobs, behind `stat ID`, does not)."""
+    table = batchkit("stat", "-c", CLUSTER_NAME, "-s", "FAILED")
+    assert table.code == 0, table.out + table.err
+    lines = [line.split() for line in table.out.splitlines()]
+    header = next(line for line in lines if line[:1] == ["jobId"])
+    [row] = [line for line in lines if line[:1] == [job_id]]
+    return row[header.index("exitCode")]
+
+
+def folder_url(batchkit: Run, job_id: str) -> str:
+    """The job folder's S3 URL, from `batchkit stat -d`."""
+    details = batchkit("stat", "-c", CLUSTER_NAME, "-d", job_id)
+    match = re.search(r"^s3FolderUrl\s+: (s3://\S+)$", details.out, re.MULTILINE)
+    assert match, details.out + details.err
+    return match[1]
+
+
 def test_a_staged_script_runs_in_a_container_and_its_output_comes_back(
     batchkit: Run, tmp_path: Path
 ) -> None:
@@ -141,11 +160,7 @@ def test_a_failing_script_ends_failed_with_its_exit_code(batchkit: Run, tmp_path
     details = batchkit("stat", "-c", CLUSTER_NAME, "-d", job_id)
     assert details.code == 0, details.out + details.err
     assert re.search(r"^status\s+: FAILED$", details.out, re.MULTILINE), details.out
-    table = batchkit("stat", "-c", CLUSTER_NAME, "-s", "FAILED")
-    header, *rows = [
-        line.split() for line in table.out.splitlines() if "jobId" in line or job_id in line
-    ]
-    assert [row[header.index("exitCode")] for row in rows] == ["7"], table.out
+    assert failed_exit_code(batchkit, job_id) == "7"
     out = batchkit("out", "-c", CLUSTER_NAME, "--raw", job_id)
     assert out.out.splitlines() == ["about to fail"], out.out + out.err
 
@@ -174,6 +189,32 @@ def test_a_dependent_job_starts_only_after_its_dependency_ended(
     assert jobs[first]["status"] == "SUCCEEDED", jobs
     assert jobs[second]["startedAt"] >= jobs[first]["stoppedAt"], jobs
     assert jobs[second]["dependsOn"] == [{"jobId": first}], jobs
+
+
+def test_an_image_that_cannot_fetch_the_job_folder_fails_saying_why(
+    batchkit: Run, tmp_path: Path, debian_image: str
+) -> None:
+    (tmp_path / "never.sh").write_text("#!/bin/sh\necho never\n")
+    wait = batchkit(
+        "sub",
+        "-c",
+        CLUSTER_NAME,
+        "--image",
+        debian_image,
+        "--wait",
+        "-jn",
+        "nofetch",
+        "-cf",
+        "never.sh",
+    )
+    assert wait.code == 1, wait.out + wait.err
+    job_id = SUBMITTED.search(wait.out)[1]  # type: ignore[index]
+    assert failed_exit_code(batchkit, job_id) == "127"
+    out = batchkit("out", "-c", CLUSTER_NAME, "--raw", job_id)
+    assert out.out.splitlines() == [
+        "batchkit-job: cannot download "
+        f"{folder_url(batchkit, job_id)}: the image has neither the aws CLI nor python3 with boto3"
+    ], out.out + out.err
 
 
 @pytest.fixture
