@@ -197,6 +197,7 @@ class Cluster:
         status: str | JobStatus | Sequence[str | JobStatus] | None = None,
         expand: bool = False,
         queue: str | None = None,
+        details: bool = False,
     ) -> handles.JobList[Job]:
         """The queue's jobs in `statuses` (default: the five active ones), awsbstat-ordered.
 
@@ -208,13 +209,18 @@ class Cluster:
         wanted = list(statuses) + _statuses(status)
         return JobList(
             query.list_jobs(
-                self.provider, wanted or list(ACTIVE_STATUSES), expand=expand, queue=queue
+                self.provider,
+                wanted or list(ACTIVE_STATUSES),
+                expand=expand,
+                queue=queue,
+                details=details,
             )
         )
 
-    def jobs_by_ids(self, job_ids: Sequence[str]) -> query.JobsById:
-        """These jobs, each parent followed by its children, in the order given."""
-        return query.jobs_by_ids(self.provider, job_ids)
+    def jobs_by_ids(self, job_ids: Sequence[str], *, details: bool = False) -> query.JobsById:
+        """These jobs, each parent followed by its children, in the order given (children with
+        every field only when `details` asks for it)."""
+        return query.jobs_by_ids(self.provider, job_ids, details=details)
 
     def children(self, job_id: str) -> list[Job]:
         job = self.describe(job_id)

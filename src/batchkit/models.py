@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """The seven statuses of an AWS Batch job, in lifecycle order."""
 
     SUBMITTED = "SUBMITTED"
@@ -67,7 +67,7 @@ ACTIVE_STATUSES: tuple[JobStatus, ...] = STATUS_ORDER[:5]
 FINAL_STATUSES: tuple[JobStatus, ...] = STATUS_ORDER[5:]
 
 
-class DependencyType(str, Enum):
+class DependencyType(StrEnum):
     """Batch's dependency types for array jobs (a plain dependency has no type)."""
 
     N_TO_N = "N_TO_N"
@@ -93,7 +93,7 @@ class Dependency:
         return out
 
 
-class JobKind(str, Enum):
+class JobKind(StrEnum):
     SINGLE = "single"
     ARRAY_PARENT = "array"
     ARRAY_CHILD = "array-child"

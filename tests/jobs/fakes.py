@@ -85,6 +85,10 @@ class FakeProvider:
         self.calls.append("list_children")
         return [self.jobs[i] for i in self.children.get(parent.job_id, [])]
 
+    def list_child_summaries(self, parent: Job) -> list[Job]:
+        self.calls.append("list_child_summaries")
+        return [self.jobs[i] for i in self.children.get(parent.job_id, [])]
+
     def terminate_job(self, job_id: str, reason: str) -> None:
         self.terminated.append((job_id, reason))
         self.set(job_id, status=JobStatus.FAILED, status_reason=reason)

@@ -51,3 +51,18 @@ def test_by_ids_follows_input_order_parent_first() -> None:
 def test_single_simple_job_by_id() -> None:
     assert query.jobs_by_ids(populated(), ["fail"]).single_simple
     assert not query.jobs_by_ids(populated(), ["arr"]).single_simple
+
+
+def test_tables_list_children_cheaply_and_details_describe_them() -> None:
+    """A table needs only what ListJobs gives; `-d` needs every field (log streams)."""
+    fake = populated()
+    query.list_jobs(fake, [JobStatus.PENDING], expand=True)
+    query.jobs_by_ids(fake, ["arr"])
+    assert fake.calls.count("list_child_summaries") == 2
+    assert "list_children" not in fake.calls
+
+    fake.calls.clear()
+    query.list_jobs(fake, [JobStatus.PENDING], expand=True, details=True)
+    query.jobs_by_ids(fake, ["arr"], details=True)
+    assert fake.calls.count("list_children") == 2
+    assert "list_child_summaries" not in fake.calls

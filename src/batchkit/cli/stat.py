@@ -53,11 +53,13 @@ def stat(
         cluster_obj = cli.connect(cluster)
         missing: list[str] = []
         if job_ids:
-            found = cluster_obj.jobs_by_ids(job_ids)
+            found = cluster_obj.jobs_by_ids(job_ids, details=details or json_)
             jobs, missing = found.jobs, found.missing
             show_details = details or (len(job_ids) == 1 and found.single_simple)
         else:
-            jobs = cluster_obj.jobs(statuses, expand=expand_children, queue=queue)
+            jobs = cluster_obj.jobs(
+                statuses, expand=expand_children, queue=queue, details=details or json_
+            )
             show_details = details
         if json_:
             term.json([output.job_json(job) for job in jobs])

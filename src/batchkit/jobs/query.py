@@ -37,14 +37,21 @@ def list_jobs(
     *,
     expand: bool = False,
     queue: str | None = None,
+    details: bool = False,
 ) -> list[Job]:
+    """The queue's jobs in `statuses`; with `expand`, parents are replaced by their children
+    (listed cheaply unless `details` asks for every field)."""
     jobs = provider.list_jobs(statuses, queue)
     if expand:
         expanded: list[Job] = []
         for job in jobs:
-            expanded.extend(provider.list_children(job) if job.is_parent else [job])
+            expanded.extend(_children(provider, job, details) if job.is_parent else [job])
         jobs = expanded
     return sorted(jobs, key=status_sort_key)
+
+
+def _children(provider: Provider, parent: Job, details: bool) -> list[Job]:
+    return provider.list_children(parent) if details else provider.list_child_summaries(parent)
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class JobsById:
         return len(self.jobs) == 1 and not self.jobs[0].is_parent
 
 
-def jobs_by_ids(provider: Provider, job_ids: Sequence[str]) -> JobsById:
+def jobs_by_ids(provider: Provider, job_ids: Sequence[str], *, details: bool = False) -> JobsById:
     wanted = list(dict.fromkeys(job_ids))
     found = {job.job_id: job for job in provider.describe_jobs(wanted)}
     shown: list[Job] = []
@@ -69,7 +76,7 @@ def jobs_by_ids(provider: Provider, job_ids: Sequence[str]) -> JobsById:
         if job is None:
             missing.append(job_id)
             continue
-        family = [job, *(provider.list_children(job) if job.is_parent else [])]
+        family = [job, *(_children(provider, job, details) if job.is_parent else [])]
         for member in family:
             if member.job_id not in seen:
                 seen.add(member.job_id)

@@ -62,6 +62,11 @@ class Provider(Protocol):
         """Every child of an array parent or node of an MNP parent, in index order."""
         ...
 
+    def list_child_summaries(self, parent: Job) -> list[Job]:
+        """The children as a table needs them (status, times, exit code, reason), as cheaply as
+        the provider can list them; fields only DescribeJobs has (log stream) may be missing."""
+        ...
+
     def terminate_job(self, job_id: str, reason: str) -> None:
         """Cancel a job that has not started, or stop a running one; FAILED with `reason`."""
         ...
