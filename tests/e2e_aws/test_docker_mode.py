@@ -34,11 +34,10 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.e2e_aws.conftest import Result
+from tests.e2e_aws.conftest import Result, Run
 from tests.fixtures.moto_docker import CLUSTER_NAME, DockerCluster
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -47,8 +46,6 @@ SUBMITTED = re.compile(r"Job ([0-9a-f-]{36}) \((.+)\) has been submitted\.")
 FINAL = ("SUCCEEDED", "FAILED")
 JOB_SECONDS = 120.0
 POLL_SECONDS = 1.0
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture
@@ -76,8 +73,12 @@ def batchkit(docker_cluster: DockerCluster, tmp_path: Path) -> Run:
 def submit(batchkit: Run, *args: str) -> str:
     sub = batchkit("sub", "-c", CLUSTER_NAME, *args)
     assert sub.code == 0, sub.out + sub.err
+    return submitted_id(sub)
+
+
+def submitted_id(sub: Result) -> str:
     match = SUBMITTED.search(sub.out)
-    assert match, sub.out
+    assert match, sub.out + sub.err
     return match[1]
 
 
@@ -156,7 +157,7 @@ def test_a_failing_script_ends_failed_with_its_exit_code(batchkit: Run, tmp_path
     (tmp_path / "fail.sh").write_text("#!/bin/sh\necho about to fail >&2\nexit 7\n")
     wait = batchkit("sub", "-c", CLUSTER_NAME, "-jn", "fail", "--wait", "-cf", "fail.sh")
     assert wait.code == 1, wait.out + wait.err  # --wait: 1 when the job did not succeed
-    job_id = SUBMITTED.search(wait.out)[1]  # type: ignore[index]
+    job_id = submitted_id(wait)
     details = batchkit("stat", "-c", CLUSTER_NAME, "-d", job_id)
     assert details.code == 0, details.out + details.err
     assert re.search(r"^status\s+: FAILED$", details.out, re.MULTILINE), details.out
@@ -208,7 +209,7 @@ def test_an_image_that_cannot_fetch_the_job_folder_fails_saying_why(
         "never.sh",
     )
     assert wait.code == 1, wait.out + wait.err
-    job_id = SUBMITTED.search(wait.out)[1]  # type: ignore[index]
+    job_id = submitted_id(wait)
     assert failed_exit_code(batchkit, job_id) == "127"
     out = batchkit("out", "-c", CLUSTER_NAME, "--raw", job_id)
     assert out.out.splitlines() == [
