@@ -55,12 +55,8 @@ def connect(
     else:
         from batchkit.providers.aws import open_provider
 
-        settings = user.cluster(name)
-        provider = open_provider(
-            settings.stack or name,
-            profile=profile or settings.profile,
-            region=region or settings.region,
-        )
+        # Discovery reads the user config's settings for `name` itself (stack, profile, region).
+        provider = open_provider(name, profile=profile, region=region)
     return Cluster(provider, config=user)
 
 

@@ -206,3 +206,18 @@ def batchkit_home(isolated_environment: Path) -> Path:
 
 
 _: Callable[..., object] = open_provider
+
+
+def test_the_default_queue_is_not_listed_twice_when_job_queues_names_it() -> None:
+    """`cluster create` names every queue in JobQueues, the default first (contract C4)."""
+    default = PC_OUTPUTS["BatchJobQueueArn"]
+    outputs = {
+        **PC_OUTPUTS,
+        "BatchkitVersion": "0.1.0",
+        "EcrRepositoryUri": "1.dkr.ecr.eu-west-1.amazonaws.com/batchkit-c",
+        "JobQueues": json.dumps({"cpu": default, "spot": default + "-spot"}),
+    }
+    info = cluster_from_stack("c", stack(outputs=outputs))
+    assert list(info.queues) == ["cpu", "spot"]
+    assert info.repository_uri == "1.dkr.ecr.eu-west-1.amazonaws.com/batchkit-c"
+    assert cluster_from_stack("c", stack(outputs=PC_OUTPUTS)).repository_uri is None

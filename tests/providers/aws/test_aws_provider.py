@@ -223,3 +223,29 @@ def test_hosts_join_ecs_and_ec2(provider: AwsProvider, cluster: Cluster) -> None
     assert host.private_ip == instance["PrivateIpAddress"]
     assert host.status == "ACTIVE"
     assert host.registered_vcpus > 0 and host.registered_memory > 0
+
+
+def test_short_image_names_resolve_to_the_clusters_ecr_images(provider: AwsProvider) -> None:
+    """`--image tools` means the image `batchkit image build --name tools` pushed, when the
+    cluster's repository has it; other names go to Batch unchanged."""
+    import dataclasses
+
+    ecr = boto3.client("ecr")
+    uri = ecr.create_repository(repositoryName="batchkit-pc-test")["repository"]["repositoryUri"]
+    manifest = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}
+    )
+    for tag in ("tools", "tools-0123456789abcdef"):
+        ecr.put_image(repositoryName="batchkit-pc-test", imageManifest=manifest, imageTag=tag)
+    built = AwsProvider(provider.session, dataclasses.replace(provider.cluster, repository_uri=uri))
+    assert built.resolve_image("tools") == f"{uri}:tools"
+    assert built.resolve_image("tools:0123456789abcdef") == f"{uri}:tools-0123456789abcdef"
+    assert built.resolve_image("python:3.12") == "python:3.12"
+    assert built.resolve_image("public.ecr.aws/x/y:1") == "public.ecr.aws/x/y:1"
+    assert provider.resolve_image("tools") == "tools"  # a cluster without a repository
+
+    job = built.submit(request("img", image="tools"))
+    [definition] = boto3.client("batch").describe_job_definitions(
+        jobDefinitions=[job.job_definition]
+    )["jobDefinitions"]
+    assert definition["containerProperties"]["image"] == f"{uri}:tools"

@@ -61,6 +61,8 @@ class ClusterInfo:
     compute_environments: Mapping[str, str] = field(default_factory=dict)
     stack_name: str | None = None
     version: str | None = None
+    repository_uri: str | None = None
+    """The cluster's ECR repository (batchkit stacks), where `batchkit image build` pushes."""
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,10 @@ def cluster_from_stack(cluster: str, stack: Stack) -> ClusterInfo:
 
     queue = need(outputs, "BatchJobQueueArn", "output")
     ce = need(outputs, "BatchComputeEnvironmentArn", "output")
-    queues = {_name_of(queue): queue}
-    queues.update(_json_map(outputs.get("JobQueues"), "JobQueues", stack.name))
+    # A batchkit stack names its queues as its config does (`cpu`, default first); the default
+    # queue is listed under its Batch name only when that map lacks it (a ParallelCluster stack).
+    named = _json_map(outputs.get("JobQueues"), "JobQueues", stack.name)
+    queues = dict(named) if queue in named.values() else {_name_of(queue): queue, **named}
     ces = {_name_of(ce): ce}
     ces.update(_json_map(outputs.get("ComputeEnvironments"), "ComputeEnvironments", stack.name))
     mnp = outputs.get("BatchJobDefinitionMnpArn")
@@ -211,7 +215,13 @@ def cluster_from_stack(cluster: str, stack: Stack) -> ClusterInfo:
         compute_environments=ces,
         stack_name=stack.name,
         version=outputs.get("BatchkitVersion"),
+        repository_uri=_present(outputs.get("EcrRepositoryUri")),
     )
+
+
+def _present(value: str | None) -> str | None:
+    """A stack output that may be absent or `NONE`."""
+    return value if value and value != "NONE" else None
 
 
 SessionFactory = Callable[[str | None, str | None, str], AwsSession]

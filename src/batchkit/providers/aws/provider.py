@@ -5,6 +5,7 @@ It owns no boto3 client: the gateways it is given (or builds from the session) d
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from batchkit.models import (
 )
 from batchkit.providers.aws.batch import BatchGateway, LogTarget
 from batchkit.providers.aws.discovery import ClusterInfo
+from batchkit.providers.aws.ecr import EcrGateway
 from batchkit.providers.aws.ecs import EcsGateway
 from batchkit.providers.aws.errors import AmbiguousCallError
 from batchkit.providers.aws.logs import LogsGateway
@@ -53,6 +55,7 @@ class AwsProvider:
         logs: LogsGateway | None = None,
         objects: S3ObjectStore | None = None,
         ecs: EcsGateway | None = None,
+        ecr: EcrGateway | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -63,6 +66,7 @@ class AwsProvider:
         self._logs = logs or LogsGateway(session.api("logs"))
         self._objects = objects or S3ObjectStore(session.api("s3"), cluster.bucket)
         self._ecs = ecs
+        self._ecr = ecr
         self._retry = retry or session.retry
         self._clock = clock
         self._definitions: dict[str, str] = {}
@@ -93,6 +97,7 @@ class AwsProvider:
     def submit(self, request: SubmitRequest) -> Job:
         """Upload nothing (the caller staged the folder), submit once, idempotently."""
         queue = self.queue_arn(request.queue)
+        request = dataclasses.replace(request, image=self.resolve_image(request.image))
         definition = self._job_definition(request)
         params = submit_job_params(request, queue=queue, job_definition=definition)
         job_id = self._submit_idempotent(params, request, queue)
@@ -114,6 +119,22 @@ class AwsProvider:
             log_group=self.cluster.log_group,
             s3_folder_url=request.environment.get("PCLUSTER_JOB_S3_URL") or request.s3_folder_url,
         )
+
+    def resolve_image(self, image: str | None) -> str | None:
+        """A short name of an image built by `batchkit image build` (`tools`, `tools:<hash>`) →
+        its URI in the cluster's ECR repository, when the repository has that tag (one ECR call).
+        Anything else is left as given for Batch to resolve (`python:3.12` is Docker Hub's)."""
+        from batchkit.images.resolve import is_full_reference, resolve_image
+
+        uri = self.cluster.repository_uri
+        if image is None or uri is None or is_full_reference(image):
+            return image
+        candidate = resolve_image(image, uri)
+        repository = uri.split("/", 1)[1]
+        tag = candidate.rsplit(":", 1)[1]
+        if self._ecr is None:
+            self._ecr = EcrGateway(self.session.api("ecr"))
+        return candidate if self._ecr.find_image(repository, tag) is not None else image
 
     def _submit_idempotent(self, params: dict[str, Any], request: SubmitRequest, queue: str) -> str:
         """SubmitJob; after a lost answer, look the job up by its client token before resending.
