@@ -33,8 +33,11 @@ def docker_cluster(
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/config", data=body, method="POST")
     urllib.request.urlopen(request, timeout=10).close()
     yield create_cluster("pc-test", endpoint_url=moto_endpoint, image=busybox_image)
-    for container in docker_engine.containers.list(all=True, filters={"name": "MOTO-BATCH-"}):
-        container.remove(force=True)  # moto leaves its stopped containers behind
+    # moto names a job's container `<jobName>-<jobId>` and may leave it behind (after a kill);
+    # remove only this module's, never another session's on the shared engine.
+    mine = r"^/?(hello|sleeper)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    for container in docker_engine.containers.list(all=True, filters={"name": mine}):
+        container.remove(force=True)
 
 
 def status_of(batchkit: Run, job_id: str) -> str:
