@@ -301,9 +301,14 @@ HOST_COLUMNS = (
 
 
 def host_table(hosts: Sequence[Host]) -> str:
-    rows = [
+    """awsbhosts' table; the local engine's host adds how its jobs run (executor, engine)."""
+    rows: list[tuple[object, ...]] = [
         (h.instance_id, h.instance_type, h.private_ip, h.public_ip, h.running_jobs) for h in hosts
     ]
+    if any(h.executor for h in hosts):
+        local = [(h.executor, h.engine_version) for h in hosts]
+        rows = [(*row, *extra) for row, extra in zip(rows, local, strict=True)]
+        return table((*HOST_COLUMNS, "executor", "engine"), rows)
     return table(HOST_COLUMNS, rows)
 
 
@@ -325,6 +330,11 @@ def host_details(hosts: Sequence[Host]) -> str:
                 ("registeredMemory[MB]", h.registered_memory),
                 ("availableCPUs", str(float(h.available_vcpus))),
                 ("availableMemory[MB]", h.available_memory),
+                *(
+                    [("executor", h.executor), ("engineVersion", h.engine_version)]
+                    if h.executor
+                    else []
+                ),
             ]
             for h in hosts
         ]

@@ -372,3 +372,19 @@ def test_an_mnp_job_runs_one_container_per_node_meeting_on_the_loopback(
     page = engine.provider.get_log_events(main.log_stream)
     assert [event.message for event in page.events] == ["node 1 of 2"]
     assert engine.containers() == []
+
+
+@pytest.mark.docker
+def test_hosts_show_the_executor_and_the_docker_engine_version(
+    docker_host: str, tmp_path: Path
+) -> None:
+    """`batchkit hosts` on the local engine: image jobs go to Docker, which it names."""
+    from batchkit.cli.output import host_table
+    from batchkit.providers.local.provider import LocalProvider
+
+    (host,) = LocalProvider(tmp_path / "home", start_worker=False).hosts()
+    version = selector_for(tmp_path / "home").doctor().engine_version
+
+    assert host.executor == "docker (jobs with an image), process (others)"
+    assert host.engine_version == f"batchkit-local 0.1.0, Docker {version}"
+    assert f"Docker {version}" in host_table([host])

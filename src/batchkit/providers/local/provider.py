@@ -246,6 +246,7 @@ class LocalProvider:
         waiting = self.store.count_waiting()
         pid = worker_pid(self.home)
         hostname = socket.gethostname()
+        executor, docker = self._executor_summary()
         return [
             Host(
                 instance_id=hostname,
@@ -262,8 +263,9 @@ class LocalProvider:
                 available_memory=max(0, capacity.memory - memory),
                 registered_gpus=capacity.gpus,
                 available_gpus=max(0, capacity.gpus - gpus),
-                executor=self._executor_summary(),
-                engine_version=f"batchkit-local {batchkit.__version__}",
+                executor=executor,
+                engine_version=f"batchkit-local {batchkit.__version__}"
+                + (f", Docker {docker}" if docker else ""),
             )
         ]
 
@@ -314,24 +316,27 @@ class LocalProvider:
                 specs[parent.id] = parent.spec
         return specs
 
-    def _executor_summary(self) -> str:
-        """What jobs get here: from the injected selector, else the Docker support's report."""
+    def _executor_summary(self) -> tuple[str, str | None]:
+        """What jobs get here (from the injected selector, else the Docker support's report),
+        and the version of the Docker engine that answers, if one does."""
+        docker: str | None = None
         try:
             if self._selector is not None:
                 plain = self._selector(None, "auto")[0].name
                 with_image = self._selector("batchkit-base/busybox:latest", "auto")[0].name
             elif importlib.util.find_spec(_SELECTION) is None:
-                return "process"
+                return "process", None
             else:
                 from batchkit.providers.local.selection import selector_for
 
                 report = selector_for(self.home).doctor()
                 plain, with_image = report.plain_job_executor, report.image_job_executor
+                docker = report.engine_version if report.engine_reachable else None
         except Exception:  # a broken engine must not break `hosts`
-            return "process"
+            return "process", None
         if plain == with_image:
-            return plain
-        return f"{with_image} (jobs with an image), {plain} (others)"
+            return plain, docker
+        return f"{with_image} (jobs with an image), {plain} (others)", docker
 
     def _spec(self, request: SubmitRequest) -> Spec:
         """Validate a request as SubmitJob would, and turn it into the engine's spec."""
