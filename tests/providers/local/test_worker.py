@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.fixtures.local_engine import pid_alive, sh, wait_until
+from tests.fixtures.local_engine import pid_alive, sh, stop_workers, wait_until
 
 from batchkit.models import JobStatus
 from batchkit.providers.local.capacity import Capacity
@@ -42,6 +42,24 @@ def test_submit_returns_at_once_and_a_background_worker_runs_the_job(
     events = provider.get_log_events(done.log_stream).events
     assert [e.message for e in events] == [f"hello from {job.job_id}"]
     assert worker_pid(isolated_environment) == provider.spawned[0].pid
+
+
+def test_a_relative_batchkit_home_is_served_by_its_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker runs inside the home: given the relative path, it used to serve <home>/<home>
+    # and the job stayed SUBMITTED forever.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BATCHKIT_HOME", "relative-home")
+    provider = LocalProvider(idle_exit=30, capacity=Capacity(2, 4096))
+    assert provider.home == tmp_path / "relative-home"
+    try:
+        job = provider.submit(sh("true"))
+        _wait_final(provider, job.job_id)
+    finally:
+        stop_workers(provider.home, [provider])
+    assert provider.describe_jobs([job.job_id])[0].status is S.SUCCEEDED
+    assert not (tmp_path / "relative-home" / "relative-home").exists()
 
 
 def test_a_second_submit_reuses_the_running_worker(background_provider: MakeProvider) -> None:

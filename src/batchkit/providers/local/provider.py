@@ -57,7 +57,7 @@ def default_home(environ: Mapping[str, str] | None = None) -> Path:
     """`$BATCHKIT_HOME`, else `~/.batchkit`."""
     env = os.environ if environ is None else environ
     value = env.get("BATCHKIT_HOME")
-    return Path(value).expanduser() if value else Path.home() / ".batchkit"
+    return Path(value).expanduser().absolute() if value else Path.home() / ".batchkit"
 
 
 _SELECTION = "batchkit.providers.local.selection"
@@ -76,7 +76,8 @@ class LocalProvider:
         capacity: Capacity | None = None,
         selector: ExecutorSelector | None = None,
     ) -> None:
-        self.home = (home or default_home()).expanduser()
+        # Absolute, so that the worker (which runs in the home) serves this very directory.
+        self.home = (home or default_home()).expanduser().absolute()
         self._clock = clock
         self._start_worker = start_worker
         self._idle_exit = idle_exit

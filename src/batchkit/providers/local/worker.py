@@ -129,6 +129,7 @@ def spawn_worker(
     environment: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a detached background worker for `home` (its stderr goes to `<home>/worker.log`)."""
+    home = home.absolute()  # the worker runs inside the home: a relative path would nest there
     home.mkdir(parents=True, exist_ok=True)
     argv = [
         sys.executable,
@@ -168,6 +169,7 @@ def serve(
     whichever comes first). Raises `WorkerBusyError` if another worker already serves this home.
     Attempts still running when the worker is told to stop are killed and failed (or retried) with
     a reason that says so."""
+    home = home.absolute()
     lock = WorkerLock(home / LOCK_NAME)
     if not lock.acquire(LOCK_WAIT_S, sleep=sleep or time.sleep):
         raise WorkerBusyError(home, worker_pid(home))
