@@ -9,6 +9,8 @@
 # They are what locally built Dockerfiles take as BASE_IMAGE. Talks to the engine at $DOCKER_HOST
 # (or the default socket) with the docker CLI. Packages come from the Debian mirror apt already
 # uses. Quiet for cached images; one progress line for each image it builds; a log tail on failure.
+# Every step is bounded, in seconds: BATCHKIT_DEBOOTSTRAP_TIMEOUT (default 1200), each apt-get step
+# and each import (600), waiting for another build of the same images (1200).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,15 +26,27 @@ die() {
     exit 1
 }
 
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+image_exists() { timeout 60 docker image inspect "$1" >/dev/null 2>&1; }
+
+# bounded SECONDS COMMAND...: COMMAND, killed when it overruns (exit status 124 or 137).
+bounded() {
+    local seconds=$1
+    shift
+    timeout --kill-after=30 "$seconds" "$@"
+}
+
+overran() { [ "$1" = 124 ] || [ "$1" = 137 ]; }
 
 apt_install() {
     [ "$(id -u)" = 0 ] || die "need the Debian package(s) $*; install them (we are not root)"
-    local log="$WORK/apt.log"
-    if ! { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update &&
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-            --no-install-recommends "$@"; } >"$log" 2>&1; then
+    local log="$WORK/apt.log" status=0
+    export DEBIAN_FRONTEND=noninteractive
+    { bounded 600 apt-get -o DPkg::Lock::Timeout=300 -o Acquire::http::Timeout=60 update &&
+        bounded 600 apt-get -o DPkg::Lock::Timeout=300 -o Acquire::http::Timeout=60 install \
+            -y -q --no-install-recommends "$@"; } >"$log" 2>&1 || status=$?
+    if [ "$status" != 0 ]; then
         tail -n 20 "$log" >&2
+        overran "$status" && die "apt-get install $* did not finish within 600s (mirror unreachable?)"
         die "apt-get install $* failed"
     fi
 }
@@ -44,7 +58,8 @@ import_rootfs() {
     local changes=() c
     for c in "$@"; do changes+=(--change "$c"); done
     tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -c . |
-        docker import "${changes[@]}" - "$image" >/dev/null
+        bounded 600 docker import "${changes[@]}" - "$image" >/dev/null ||
+        die "docker import of $image failed or took over 600s"
 }
 
 # The static busybox binary: the installed busybox-static's, else installed now (as root), else
@@ -61,7 +76,7 @@ static_busybox() {
     fi
     local deb="$WORK/busybox-deb"
     rm -rf "$deb" && mkdir -p "$deb"
-    (cd "$deb" && apt-get download -q busybox-static >/dev/null 2>&1) ||
+    (cd "$deb" && bounded 600 apt-get download -q busybox-static >/dev/null 2>&1) ||
         die "cannot get Debian's busybox-static (apt-get download busybox-static failed)"
     dpkg-deb -x "$deb"/busybox-static_*.deb "$deb/x"
     echo "$deb/x/bin/busybox"
@@ -112,16 +127,20 @@ debian_mirror() {
 build_debian() {
     [ "$(id -u)" = 0 ] || die "debootstrap needs root to build $DEBIAN_IMAGE"
     command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-    local mirror rootfs="$WORK/debian-rootfs" log="$WORK/debootstrap.log"
+    local mirror rootfs="$WORK/debian-rootfs" log="$WORK/debootstrap.log" status=0
+    local bound=${BATCHKIT_DEBOOTSTRAP_TIMEOUT:-1200} started=$SECONDS
     mirror=$(debian_mirror)
-    say "building $DEBIAN_IMAGE with debootstrap from $mirror (takes a few minutes; log: $log)"
+    say "building $DEBIAN_IMAGE with debootstrap from $mirror (a few minutes, at most ${bound}s; log: $log)"
     rm -rf "$rootfs"
-    if ! debootstrap --variant=minbase --include=bash,python3 "$DEBIAN_SUITE" "$rootfs" "$mirror" \
-        >"$log" 2>&1; then
+    bounded "$bound" debootstrap --variant=minbase --include=bash,python3 "$DEBIAN_SUITE" \
+        "$rootfs" "$mirror" >"$log" 2>&1 || status=$?
+    if [ "$status" != 0 ]; then
         tail -n 20 "$log" >&2
         rm -rf "$rootfs"
+        overran "$status" && die "debootstrap of $DEBIAN_IMAGE did not finish within ${bound}s"
         die "debootstrap failed for $DEBIAN_IMAGE"
     fi
+    say "debootstrap took $((SECONDS - started))s"
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/tmp/*
     say "importing $DEBIAN_IMAGE"
     import_rootfs "$rootfs" "$DEBIAN_IMAGE" \
@@ -137,7 +156,7 @@ main() {
             --force) force=1 ;;
             busybox | debian) wanted+=("$name") ;;
             -h | --help)
-                sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+                sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
                 return 0
                 ;;
             *) die "unknown image '$name' (known: busybox, debian)" ;;
@@ -145,12 +164,12 @@ main() {
     done
     [ ${#wanted[@]} -gt 0 ] || wanted=(busybox debian)
     command -v docker >/dev/null 2>&1 || die "the docker CLI is not installed"
-    docker version >/dev/null 2>&1 ||
+    timeout 30 docker version >/dev/null 2>&1 ||
         die "no Docker engine answers at ${DOCKER_HOST:-the default socket} (source scripts/dockerd.sh; docker_engine_up)"
     mkdir -p "$WORK"
     # One builder at a time; a second caller waits and then finds the images cached.
     exec 9>"$WORK/.lock"
-    flock 9
+    flock -w 1200 9 || die "another base-images.sh has held $WORK/.lock for 20 minutes"
     for name in "${wanted[@]}"; do
         case $name in
             busybox) image=$BUSYBOX_IMAGE ;;

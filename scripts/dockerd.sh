@@ -12,6 +12,9 @@
 #   BATCHKIT_BASE_IMAGES   which base images to build after the engine is up
 #                          (default "busybox debian"; "busybox" skips the minutes-long debootstrap)
 #   BATCHKIT_DOCKERD_WAIT  seconds to wait for a started dockerd to answer (default 60)
+#   BATCHKIT_APT_TIMEOUT   seconds for each apt-get step installing docker.io (default 600)
+#   BATCHKIT_BASE_IMAGES_TIMEOUT  seconds for building the base images (default 1500; the
+#                          debootstrap inside has its own bound, see scripts/base-images.sh)
 #   BATCHKIT_DOCKERD_STORAGE_DRIVER  force a storage driver (default: overlay2 when the kernel can
 #                          mount an overlay on the data root, else vfs)
 
@@ -60,15 +63,27 @@ _bk_install_docker() {
         return 1
     fi
     echo "dockerd.sh: installing docker.io with apt-get" >&2
-    local out
-    if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update 2>&1 &&
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-            --no-install-recommends docker.io 2>&1); then
+    local out status=0 bound=${BATCHKIT_APT_TIMEOUT:-600}
+    out=$(_bk_apt "$bound" update 2>&1 &&
+        _bk_apt "$bound" install -y -q --no-install-recommends docker.io 2>&1) || status=$?
+    if [ "$status" != 0 ]; then
         echo "$out" | tail -n 20 >&2
-        echo "dockerd.sh: apt-get install docker.io failed" >&2
+        if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+            echo "dockerd.sh: apt-get did not finish within ${bound}s (mirror unreachable?)" >&2
+        else
+            echo "dockerd.sh: apt-get install docker.io failed" >&2
+        fi
         return 1
     fi
     command -v dockerd >/dev/null 2>&1
+}
+
+# apt-get, bounded: waits up to 300 s for the dpkg lock, then `seconds` in all.
+_bk_apt() {
+    local seconds=$1
+    shift
+    DEBIAN_FRONTEND=noninteractive timeout --kill-after=30 "$seconds" \
+        apt-get -o DPkg::Lock::Timeout=300 -o Acquire::http::Timeout=60 "$@"
 }
 
 # overlay2 when the kernel can mount an overlay on the data root's filesystem, else vfs.
@@ -92,8 +107,9 @@ _bk_storage_driver() {
 _bk_register_exit_trap() {
     local previous
     previous=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
-    # shellcheck disable=SC2064
-    trap "docker_engine_down; ${previous:-:}" EXIT
+    # The earlier trap still sees the script's exit status in $?.
+    # shellcheck disable=SC2064,SC2154
+    trap "_bk_status=\$?; docker_engine_down; (exit \"\$_bk_status\"); ${previous:-:}" EXIT
 }
 
 _bk_start_dockerd() {
@@ -140,11 +156,18 @@ docker_engine_up() {
         _bk_start_dockerd || return 1
         export DOCKER_HOST="unix://$_BK_DOCKERD_SOCK"
     fi
-    local images=${BATCHKIT_BASE_IMAGES-busybox debian}
+    local images=${BATCHKIT_BASE_IMAGES-busybox debian} bound=${BATCHKIT_BASE_IMAGES_TIMEOUT:-1500}
+    local status=0
     if [ -n "$images" ]; then
         # shellcheck disable=SC2086
-        "$_BK_DOCKERD_REPO/scripts/base-images.sh" $images ||
+        timeout --kill-after=30 "$bound" "$_BK_DOCKERD_REPO/scripts/base-images.sh" $images ||
+            status=$?
+        if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+            echo "dockerd.sh: the base images were not built within ${bound}s; stopped" >&2
+        fi
+        if [ "$status" != 0 ]; then
             echo "dockerd.sh: some base images could not be built; tests needing them will skip" >&2
+        fi
     fi
     return 0
 }
