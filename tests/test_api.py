@@ -113,3 +113,14 @@ def test_children_and_unknown_job() -> None:
     assert cluster.children("p:1") == []
     with pytest.raises(JobNotFoundError):
         cluster.describe("nope")
+
+
+def test_spot_retry_tags_scripts_functions_and_maps() -> None:
+    fake = FakeProvider()
+    cluster = Cluster(fake)
+
+    cluster.submit("date", spot_retry=True)
+    cluster.submit(["date"])
+    cluster.map(str, [1, 2], spot_retry=True, executor="process")
+
+    assert [r.tags.get("batchkit:spot-retry") for r in fake.requests] == ["true", None, "true"]

@@ -21,7 +21,7 @@ from batchkit.functions import payload, runner
 from batchkit.functions.results import FunctionJobError
 from batchkit.handles import Job, JobList
 from batchkit.jobs.waiting import WaitTimeoutError
-from batchkit.jobspecs import SubmitOptions, plan_job, staged
+from batchkit.jobspecs import SubmitOptions, plan_job
 from batchkit.models import Job as JobInfo
 from batchkit.models import JobSpec, JobStatus
 from batchkit.notebook.progress import TextProgress
@@ -209,8 +209,8 @@ def test_a_python_version_mismatch_fails_the_job_early_with_a_clear_message(
 ) -> None:
     planned = plan_job(cube, (2,), {}, SubmitOptions(name="old"), python=sys.executable)
     old = payload.pack_call(cube, (2,), {}, version=(3, 9))
-    with staged(replace(planned, files={**planned.files, payload.PAYLOAD_NAME: old})) as spec:
-        job = cluster.job(cluster.submit(spec))
+    spec = replace(planned, staged_files={**planned.staged_files, payload.PAYLOAD_NAME: old})
+    job = cluster.job(cluster.submit(spec))
 
     mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
     with pytest.raises(

@@ -121,6 +121,7 @@ class Cluster:
         name: str | None = None,
         queue: str | None = None,
         executor: str | None = None,
+        spot_retry: bool = False,
         **kwargs: Any,
     ) -> handles.Job: ...
 
@@ -169,12 +170,8 @@ class Cluster:
 
         return Handle(self, self.describe(job) if isinstance(job, str) else job)
 
-    def _submit_planned(self, planned: Any) -> handles.Job:
-        from batchkit.jobspecs import staged
-
-        with staged(planned) as spec:
-            snapshot = Submitter(self.provider, clock=self._clock).submit(spec)
-        return self.job(snapshot)
+    def _submit_planned(self, spec: JobSpec) -> handles.Job:
+        return self.job(Submitter(self.provider, clock=self._clock).submit(spec))
 
     def _python(self, options: Any) -> str:
         from batchkit.jobspecs import job_python

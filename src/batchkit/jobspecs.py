@@ -1,4 +1,4 @@
-"""From the Python API's arguments to a `JobSpec` (and, for a function job, its staged files).
+"""From the Python API's arguments to a `JobSpec` (a function job's files staged from memory).
 
 `Cluster.submit` takes what is natural in Python — a shell script as a `str`, an argv as a list or
 tuple, or a callable with its arguments — plus keyword options named after the `sub` flags. This
@@ -8,19 +8,15 @@ path (validation, staging, the one wrapper).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypedDict
 
 from batchkit.errors import UsageError
-from batchkit.jobs.flags import default_job_name
-from batchkit.jobs.submission import EXECUTOR_TAG
+from batchkit.jobs.flags import default_job_name, job_tags
 from batchkit.models import Dependency, JobSpec, Resources
 
 DEFAULT_MEMORY_MIB = 128
@@ -54,6 +50,7 @@ class SubmitOptions:
     name: str | None = None
     queue: str | None = None
     executor: str | None = None
+    spot_retry: bool = False
 
 
 class MapOptions(TypedDict, total=False):
@@ -70,15 +67,7 @@ class MapOptions(TypedDict, total=False):
     name: str | None
     queue: str | None
     executor: str | None
-
-
-@dataclass(frozen=True)
-class PlannedJob:
-    """A job ready for `Submitter`: its spec, the files to stage beside it, and what it returns."""
-
-    spec: JobSpec
-    files: Mapping[str, bytes] = field(default_factory=dict)
-    function: bool = False
+    spot_retry: bool
 
 
 def plan_job(
@@ -88,22 +77,13 @@ def plan_job(
     options: SubmitOptions,
     *,
     python: str,
-) -> PlannedJob:
-    """Plan one submission of `target` (script text, argv, callable or a ready `JobSpec`)."""
-    if isinstance(target, JobSpec):
-        if args or kwargs or options != SubmitOptions():
-            raise UsageError(
-                "a JobSpec carries its own options and command",
-                hint="set them on the JobSpec (dataclasses.replace), or pass a script, an argv "
-                "list or a function instead",
-            )
-        return PlannedJob(target)
+) -> JobSpec:
+    """The job that runs `target` (script text, an argv list, or a callable with its arguments)."""
     if isinstance(target, str | bytes):
         if kwargs:
             raise _no_kwargs("a script", kwargs)
         script = target.encode() if isinstance(target, str) else target
-        spec = _spec(options, default_name="script", script=script, arguments=_argv(args, "script"))
-        return PlannedJob(spec)
+        return _spec(options, default_name="script", script=script, arguments=_argv(args, "script"))
     if isinstance(target, list | tuple):
         if args or kwargs:
             raise UsageError(
@@ -114,7 +94,7 @@ def plan_job(
         if not argv:
             raise UsageError("the command list is empty", hint="e.g. submit(['echo', 'hello'])")
         name = default_job_name(argv[0], from_stdin=False)
-        return PlannedJob(_spec(options, default_name=name, command=argv))
+        return _spec(options, default_name=name, command=argv)
     if callable(target):
         from batchkit.functions import payload
 
@@ -133,7 +113,7 @@ def plan_job(
 
 def plan_map(
     function: Callable[..., Any], items: Iterable[Any], options: SubmitOptions, *, python: str
-) -> PlannedJob:
+) -> JobSpec:
     """One array job whose child `i` calls `function(items[i])` (a single job for one item)."""
     from batchkit.functions import payload
     from batchkit.jobs.validation import MAX_ARRAY_SIZE
@@ -162,7 +142,7 @@ def plan_map(
 
 def _function_job(
     function: Callable[..., Any], body: bytes, options: SubmitOptions, *, python: str
-) -> PlannedJob:
+) -> JobSpec:
     from batchkit.functions import payload
 
     spec = _spec(
@@ -172,7 +152,7 @@ def _function_job(
         default_memory=DEFAULT_FUNCTION_MEMORY_MIB,
     )
     files = {payload.PAYLOAD_NAME: body, payload.RUNNER_NAME: payload.runner_source()}
-    return PlannedJob(spec, files, function=True)
+    return replace(spec, staged_files=files)
 
 
 def job_python(*, local: bool, image: str | None, executor: str | None) -> str:
@@ -181,22 +161,6 @@ def job_python(*, local: bool, image: str | None, executor: str | None) -> str:
     if local and (image is None or executor == "process"):
         return sys.executable
     return "python3"
-
-
-@contextlib.contextmanager
-def staged(planned: PlannedJob) -> Iterator[JobSpec]:
-    """The spec with the planned files added as input files (written to a private temporary
-    directory for as long as the submission takes)."""
-    if not planned.files:
-        yield planned.spec
-        return
-    with tempfile.TemporaryDirectory(prefix="batchkit-stage-") as tmp:
-        paths: list[str] = []
-        for name, body in planned.files.items():
-            path = Path(tmp) / name
-            path.write_bytes(body)
-            paths.append(str(path))
-        yield replace(planned.spec, input_files=(*planned.spec.input_files, *paths))
 
 
 def _spec(
@@ -208,7 +172,6 @@ def _spec(
     arguments: Sequence[str] = (),
     default_memory: int = DEFAULT_MEMORY_MIB,
 ) -> JobSpec:
-    tags = {} if options.executor is None else {EXECUTOR_TAG: options.executor}
     return JobSpec(
         name=options.name or default_name,
         command=tuple(command),
@@ -227,7 +190,7 @@ def _spec(
         depends_on=dependencies(options.depends_on),
         retry_attempts=options.retries,
         timeout=options.timeout,
-        tags=tags,
+        tags=job_tags(options.executor, spot_retry=options.spot_retry),
     )
 
 

@@ -147,7 +147,9 @@ class JobSpec:
     """What a user asks to run, before staging: the awsbsub flags as typed values.
 
     Exactly one of `command` (inline: argv run as-is) or `script` (the bytes of a command file or a
-    stdin script, run with `arguments`) is set. Validation lives in `batchkit.jobs.validation`.
+    stdin script, run with `arguments`) is set. `staged_files` are files held in memory (base name
+    → bytes) staged in the job folder beside the `input_files`, as a function job's payload is.
+    Validation lives in `batchkit.jobs.validation`.
     """
 
     name: str
@@ -168,6 +170,7 @@ class JobSpec:
     retry_attempts: int = 1
     timeout: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    staged_files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import re
 import pytest
 from tests.cli.conftest import Cli
 
+from batchkit.cli.context import StdinKind
 from batchkit.jobs.wrapper import user_command
 from batchkit.models import Dependency, DependencyType, JobStatus, Resources
 
@@ -134,12 +135,62 @@ def test_bad_input_exits_2_with_one_clear_error_and_submits_nothing(
     assert cli.connected == []  # refused before any cluster was contacted
 
 
-def test_command_and_stdin_script_together_is_refused(cli: Cli) -> None:
-    result = cli.run("sub", "echo", "hi", stdin=b"echo x", stdin_kind="pipe")
+@pytest.mark.parametrize("command", [["echo", "hi"], ["-cf", __file__]])
+def test_command_and_stdin_script_together_is_refused(cli: Cli, command: list[str]) -> None:
+    result = cli.run("sub", *command, stdin=b"echo x", stdin_kind="pipe")
 
     assert result.exit_code == 2
-    assert "stdin" in result.stderr
+    assert "a command was given and a script is waiting on stdin" in result.stderr
+    assert "< /dev/null" in result.stderr
     assert cli.fake.requests == []
+
+
+@pytest.mark.parametrize("kind", ["pipe", "file"])
+@pytest.mark.parametrize("stdin", [b"", b"\n  \n"])
+def test_a_command_runs_when_stdin_is_empty_but_not_a_terminal(
+    cli: Cli, kind: StdinKind, stdin: bytes
+) -> None:
+    result = cli.run("sub", "echo", "hi", stdin=stdin, stdin_kind=kind)
+
+    assert result.exit_code == 0, result.output
+    [request] = cli.fake.requests
+    assert request.name == "echo"
+    assert user_command(request.command) == ["echo", "hi"]
+
+
+def test_an_empty_stdin_without_a_command_is_refused(cli: Cli) -> None:
+    result = cli.run("sub", stdin=b" \n", stdin_kind="pipe")
+
+    assert result.exit_code == 2
+    assert "the script on stdin is empty" in result.stderr
+    assert cli.fake.requests == []
+
+
+@pytest.mark.parametrize(("flag", "tags"), [
+    ([], {"batchkit:executor": "auto"}),
+    (["--spot-retry"], {"batchkit:executor": "auto", "batchkit:spot-retry": "true"}),
+])  # fmt: skip
+def test_spot_retry_tags_the_request(cli: Cli, flag: list[str], tags: dict[str, str]) -> None:
+    result = cli.run("sub", *flag, "-r", "2", "true")
+
+    assert result.exit_code == 0, result.output
+    [request] = cli.fake.requests
+    assert request.tags == tags
+    assert request.retry_attempts == 2
+
+
+def test_a_multinode_job_gets_its_vcpus_per_node(cli: Cli) -> None:
+    cli.run("sub", "-n", "3", "-p", "4", "true")
+    cli.run("sub", "-n", "2", "-p", "0.5", "true")
+    cli.run("sub", "-p", "4", "true")
+
+    single = cli.fake.requests[2].environment
+    assert [r.environment.get("BATCHKIT_JOB_VCPUS") for r in cli.fake.requests] == [
+        "4",
+        "0.5",
+        None,
+    ]
+    assert set(single) == {"PCLUSTER_JOB_S3_URL"}
 
 
 def test_unknown_executor_is_a_usage_error(cli: Cli) -> None:

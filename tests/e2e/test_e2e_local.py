@@ -143,7 +143,8 @@ def test_dependency_runs_after_its_parent() -> None:
 def test_mnp_job_follow_shows_every_node() -> None:
     # As on AWS Batch, the other nodes are stopped when the main node exits: it waits a little.
     script = (
-        "echo node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES; "
+        "echo node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES, "
+        "$BATCHKIT_JOB_VCPUS vCPU; "
         'if [ "$AWS_BATCH_JOB_NODE_INDEX" = "$AWS_BATCH_JOB_MAIN_NODE_INDEX" ]; then sleep 2; fi'
     )
     proc = run("sub", "-n", "2", "--follow", "sh", "-c", script)
@@ -152,7 +153,7 @@ def test_mnp_job_follow_shows_every_node() -> None:
     job_id = SUBMITTED.match(proc.stdout.splitlines()[0]).group(1)
     lines = sorted(proc.stdout.splitlines()[1:])
     assert [line.split("] ", 1)[0] + "]" for line in lines] == [f"[{job_id}#0]", f"[{job_id}#1]"]
-    assert lines[1].endswith(": node 1 of 2")
+    assert lines[1].endswith(": node 1 of 2, 1 vCPU")
     assert run("stat", job_id).stdout.splitlines()[2].startswith(f"{job_id} *2")
 
 
@@ -184,6 +185,31 @@ def test_awsb_aliases() -> None:
     assert "jobQueueName" in run(tool="awsbqueues").stdout
     assert run("--help", tool="awsbkill").stdout.startswith("Usage: awsbkill [OPTIONS]")
     assert run(tool="awsbhosts").returncode == 0
+
+
+def test_a_command_runs_whatever_the_empty_stdin_ci_or_cron_gives_it() -> None:
+    closed = run("sub", "-jn", "closed", "echo", "hi", stdin=b"")  # an empty pipe
+    held_open = subprocess.Popen(  # a pipe its writer keeps open and never writes to
+        [str(BIN / "batchkit"), "sub", "-jn", "open", "echo", "hi"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert held_open.stdin is not None and held_open.stdout is not None
+    try:
+        held_open.wait(timeout=60)  # the pipe stays open until it has exited
+        stdout = held_open.stdout.read()
+    finally:
+        held_open.stdin.close()
+        held_open.stdout.close()
+
+    assert closed.returncode == 0, closed.stderr
+    assert SUBMITTED.match(closed.stdout.strip()).group(2) == "closed"
+    assert held_open.returncode == 0
+    assert SUBMITTED.match(stdout.strip()).group(2) == "open"
+    piped = run("sub", "echo", "hi", stdin=b"date\n")
+    assert piped.returncode == 2
+    assert piped.stderr.startswith("error: a command was given and a script is waiting on stdin")
 
 
 def test_usage_errors_exit_2_before_anything_is_submitted(isolated_environment: Path) -> None:

@@ -66,6 +66,15 @@ def test_default_executor_tag_is_auto() -> None:
         JobSpec(name="j", command=("true",), array_size=1),
         JobSpec(name="j", command=("true",), input_files=("/does/not/exist",)),
         JobSpec(name="j", command=("true",), tags={"batchkit:executor": "vm"}),
+        JobSpec(name="j", command=("true",), staged_files={"../up": b"x"}),
+        JobSpec(name="j", command=("true",), staged_files={"": b"x"}),
+        JobSpec(name="j", script=b"true", staged_files={"j.sh": b"x"}),
+        JobSpec(
+            name="j",
+            command=("true",),
+            input_files=(__file__,),
+            staged_files={__file__.rsplit("/", 1)[-1]: b"x"},
+        ),
     ],
 )
 def test_invalid_spec_uploads_and_submits_nothing(spec: JobSpec) -> None:
@@ -75,3 +84,34 @@ def test_invalid_spec_uploads_and_submits_nothing(spec: JobSpec) -> None:
 
     assert fake.objects.items == {}
     assert fake.requests == []
+
+
+def test_files_staged_from_memory_land_in_the_job_folder_beside_the_inputs(tmp_path) -> None:
+    (tmp_path / "in.csv").write_text("a,b")
+    fake, spec = (
+        FakeProvider(),
+        JobSpec(
+            name="fn",
+            command=("python3", "runner.py"),
+            input_files=(str(tmp_path / "in.csv"),),
+            staged_files={"payload.pkl": b"\x80\x05data", "runner.py": b"print()"},
+        ),
+    )
+
+    submitter(fake).submit(spec)
+
+    folder = "root/batch/job-fn-1700000000123/"
+    assert fake.objects.items == {
+        folder + "in.csv": b"a,b",
+        folder + "payload.pkl": b"\x80\x05data",
+        folder + "runner.py": b"print()",
+    }
+
+
+def test_a_multinode_job_is_told_its_vcpus_per_node() -> None:
+    fake = FakeProvider()
+    spec = JobSpec(name="mpi", command=("true",), nodes=4, resources=Resources(vcpus=8))
+
+    submitter(fake).submit(spec)
+
+    assert fake.requests[0].environment["BATCHKIT_JOB_VCPUS"] == "8"

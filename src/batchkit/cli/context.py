@@ -8,6 +8,7 @@ environment and stdin. Tests pass their own through
 from __future__ import annotations
 
 import os
+import select
 import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -53,12 +54,34 @@ def _read_stdin() -> bytes:
     return sys.stdin.buffer.read()
 
 
+#: How long `sub COMMAND` waits for a piped stdin to show whether it holds a script.
+STDIN_GRACE_SECONDS = 0.2
+
+
+def stdin_has_data(fd: int | None = None, *, grace: float = STDIN_GRACE_SECONDS) -> bool:
+    """Whether stdin (a pipe or a file) holds more than whitespace, reading only what it takes to
+    tell. An empty or closed stdin (CI, cron, `< /dev/null`, `true |`) holds nothing; so does a
+    pipe held open that stays silent for `grace` seconds (a parent process that never writes).
+    What is read is consumed: call this only when stdin is not going to be the script."""
+    fd = sys.stdin.fileno() if fd is None else fd
+    while True:
+        ready, _, _ = select.select([fd], [], [], grace)
+        if not ready:
+            return False
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return False
+        if chunk.strip():
+            return True
+
+
 @dataclass
 class CliEnv:
     connect: Callable[[str | None], Cluster] = _connect
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     stdin_kind: Callable[[], StdinKind] = _stdin_kind
     read_stdin: Callable[[], bytes] = _read_stdin
+    stdin_has_data: Callable[[], bool] = stdin_has_data
 
     @classmethod
     def of(cls, ctx: typer.Context) -> CliEnv:

@@ -136,6 +136,14 @@ def sub(
         str | None,
         typer.Option("--queue", metavar="QUEUE", help="Job queue (default: the cluster's)."),
     ] = None,
+    spot_retry: Annotated[
+        bool,
+        typer.Option(
+            "--spot-retry",
+            help="AWS: retry only attempts whose Spot host was reclaimed (3 attempts unless "
+            "-r gives more); accepted and without effect on the local engine.",
+        ),
+    ] = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for the end; exit 0 if it succeeded, 1 if not.")
     ] = False,
@@ -174,12 +182,16 @@ def sub(
             image=image,
             queue=queue,
             executor=executor.value,
+            spot_retry=spot_retry,
         )
         blacklist = load_user_config().env_blacklist if flags.env_blacklist is None else None
+        # stdin is the script only when it is piped (or a file) and not empty: with a command,
+        # an empty or closed stdin (CI, cron, `< /dev/null`) is no script, so the command runs.
+        piped = cli.stdin_kind() in ("pipe", "file")
         prepared = prepare(  # every check runs here, before any cluster is contacted
             flags,
             environ=cli.environ,
-            stdin_has_script=cli.stdin_kind() in ("pipe", "file"),
+            stdin_has_script=piped and (not flags.argv or cli.stdin_has_data()),
             read_stdin=cli.read_stdin,
             default_blacklist=blacklist,
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 from batchkit.errors import UsageError
 from batchkit.jobs import validation
 from batchkit.jobs.staging import select_environment
-from batchkit.jobs.submission import EXECUTOR_TAG, read_command_file
+from batchkit.jobs.submission import EXECUTOR_TAG, SPOT_RETRY_TAG, read_command_file
 from batchkit.models import JobSpec, Resources
 
 
@@ -44,6 +44,7 @@ class SubmitFlags:
     image: str | None = None
     queue: str | None = None
     executor: str = "auto"
+    spot_retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,15 @@ def default_job_name(command: str | None, from_stdin: bool) -> str:
     return name[:128] or "job"
 
 
+def job_tags(executor: str | None, *, spot_retry: bool) -> dict[str, str]:
+    """The batchkit tags of a submission: the local executor preference (None: the default) and
+    the opt-in spot retry policy."""
+    tags = {} if executor is None else {EXECUTOR_TAG: executor}
+    if spot_retry:
+        tags[SPOT_RETRY_TAG] = "true"
+    return tags
+
+
 def prepare(
     flags: SubmitFlags,
     *,
@@ -70,14 +80,16 @@ def prepare(
     read_stdin: Callable[[], bytes] = bytes,
     default_blacklist: Sequence[str] | None = None,
 ) -> PreparedJob:
-    """The job `flags` describe. `stdin_has_script`: stdin is a pipe or a file (not a terminal);
-    `default_blacklist`: the user config's `env_blacklist` (None: awsbsub's list)."""
+    """The job `flags` describe. `stdin_has_script`: stdin is a pipe or a file that holds a script
+    (with a command given, a command and a script together are refused; without one, it must
+    not be blank); `default_blacklist`: the user config's `env_blacklist` (None: awsbsub's list).
+    """
     validation.check_env_flags(flags.env, flags.env_blacklist)
     validation.check_working_dirs(flags.working_dir, flags.parent_working_dir)
     argv = flags.argv
     if flags.command_file and not argv:
         raise UsageError("-cf/--command-file needs the path of a script", hint="e.g. -cf ./run.sh")
-    if argv and stdin_has_script and not flags.command_file and flags.script is None:
+    if argv and stdin_has_script and flags.script is None:
         raise UsageError(
             "a command was given and a script is waiting on stdin",
             hint="pass the command, or pipe a script, not both "
@@ -95,6 +107,12 @@ def prepare(
         script, arguments = read_command_file(argv[0]), argv[1:]
     elif from_stdin:
         script = read_stdin()
+        if not script.strip():
+            raise UsageError(
+                "no command given and the script on stdin is empty",
+                hint="pipe a script (e.g. echo date | batchkit sub) or give a command "
+                "(batchkit sub echo hi)",
+            )
     else:
         inline = argv
     blacklist = (
@@ -124,7 +142,7 @@ def prepare(
         depends_on=validation.parse_dependencies(flags.depends_on),
         retry_attempts=flags.retry_attempts,
         timeout=flags.timeout,
-        tags={EXECUTOR_TAG: flags.executor},
+        tags=job_tags(flags.executor, spot_retry=flags.spot_retry),
     )
     validation.validate_spec(spec)
     validation.check_inputs(spec)

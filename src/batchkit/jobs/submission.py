@@ -20,6 +20,12 @@ from batchkit.providers.base import Provider
 
 EXECUTOR_TAG = "batchkit:executor"
 EXECUTOR_CHOICES = ("auto", "process", "docker")
+#: `--spot-retry`: on AWS, retry only attempts whose host was reclaimed (the AWS provider turns
+#: the tag into `evaluateOnExit`); the local engine has no spot capacity and ignores it.
+SPOT_RETRY_TAG = "batchkit:spot-retry"
+#: The vCPUs of each node of a multi-node job, for the preset images' rendezvous (hostfile
+#: slots): a container's own view of its CPUs is the host's, not what the job reserved.
+NODE_VCPUS_VARIABLE = "BATCHKIT_JOB_VCPUS"
 
 
 def _new_token() -> str:
@@ -52,7 +58,7 @@ class Submitter:
             spec,
             artifact_root=self._provider.artifact_root,
             epoch_ms=int(self._clock() * 1000),
-            input_files=_read_inputs(spec.input_files),
+            input_files={**_read_inputs(spec.input_files), **spec.staged_files},
         )
 
     def submit(self, spec: JobSpec) -> Job:
@@ -61,10 +67,13 @@ class Submitter:
         for item in plan.objects:
             objects.put(item.key, item.body)
         folder_url = objects.url(plan.folder_key)
+        environment = {"PCLUSTER_JOB_S3_URL": folder_url}
+        if spec.nodes > 1:
+            environment[NODE_VCPUS_VARIABLE] = _vcpus_text(spec.resources.vcpus)
         request = SubmitRequest(
             name=spec.name,
             command=plan.command,
-            environment={"PCLUSTER_JOB_S3_URL": folder_url},
+            environment=environment,
             resources=spec.resources,
             image=spec.image,
             queue=spec.queue,
@@ -78,6 +87,10 @@ class Submitter:
             s3_folder_url=folder_url,
         )
         return self._provider.submit(request)
+
+
+def _vcpus_text(vcpus: float) -> str:
+    return str(int(vcpus)) if float(vcpus).is_integer() else str(vcpus)
 
 
 def _read_inputs(paths: tuple[str, ...]) -> Mapping[str, bytes]:

@@ -163,11 +163,23 @@ def _existing_file(path: str, flag: str, hint: str) -> Path:
 
 
 def check_inputs(spec: JobSpec) -> None:
-    """`-if`: every input file exists, and no two land on the same name in the job folder."""
+    """`-if`: every input file exists, and no two land on the same name in the job folder (nor on
+    the name of a file staged from memory)."""
     for path in spec.input_files:
         check_input_file(path)
     reserved = [f"{spec.name}{suffix}" for suffix in (".sh", ".env.sh", ".args")]
-    check_input_names(spec.input_files, reserved)
+    for name in spec.staged_files:
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise UsageError(
+                f"staged file name {name!r} is not a plain file name",
+                hint="staged files land in the job folder by name: use a base name like data.bin",
+            )
+        if name in reserved:
+            raise UsageError(
+                f"staged file {name!r} would overwrite the job's own {name}",
+                hint="rename the staged file or pick another job name",
+            )
+    check_input_names(spec.input_files, [*reserved, *spec.staged_files])
 
 
 def check_input_names(paths: Sequence[str], reserved: Sequence[str]) -> None:
