@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
 from batchkit.jobs import query
-from batchkit.jobs.logtail import DEFAULT_PERIOD, LogTail, TailItem
+from batchkit.jobs.logtail import DEFAULT_PERIOD, AttemptChoice, LogTail, TailItem
 from batchkit.jobs.submission import Submitter
 from batchkit.jobs.waiting import Waiter
 from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
@@ -249,10 +249,12 @@ class Cluster:
         tail: int | None = None,
         follow: bool = False,
         period: float = DEFAULT_PERIOD,
+        attempt: AttemptChoice = None,
     ) -> Iterator[TailItem]:
-        """The job's output (see `batchkit.jobs.logtail`)."""
+        """The job's output (see `batchkit.jobs.logtail`): the latest attempt of a retried job,
+        or `attempt` N (from 1) or "all"."""
         tailer = LogTail(self.provider, sleep=self._sleep, clock=self._monotonic, period=period)
-        return tailer.read(job_id, head=head, tail=tail, follow=follow)
+        return tailer.read(job_id, head=head, tail=tail, follow=follow, attempt=attempt)
 
     def watch(
         self,

@@ -161,6 +161,44 @@ def test_out_stream_follows_until_the_end(cli: Cli) -> None:
     assert cli.sleeps == [2.0]
 
 
+def test_out_of_a_retried_job_latest_attempt_one_attempt_or_all(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING, retry_attempts=2))
+    cli.fake.start("j")
+    cli.fake.log("j", "first try")
+    cli.fake.retry("j", 3, "Essential container in task exited")
+    cli.fake.log("j", "second try")
+
+    latest = cli.run("out", "--raw", "j")
+    first = cli.run("out", "--raw", "--attempt", "1", "j")
+    every = cli.run("out", "--raw", "--attempt", "all", "j")
+    as_json = cli.run("out", "--json", "--attempt", "1", "j")
+
+    assert latest.stdout == "second try\n"
+    assert latest.stderr == (
+        "job j: attempt 2 of 2; the others with `batchkit out --attempt N j` (or --attempt all)\n"
+    )
+    assert first.stdout == "first try\n"
+    assert first.stderr == (
+        "--- attempt 1 of 2: exit code 3 (Essential container in task exited) ---\n"
+    )
+    assert every.stdout == "first try\nsecond try\n"
+    assert every.stderr.splitlines()[1] == "--- attempt 2 of 2: in progress ---"
+    header, line = (json.loads(text) for text in as_json.stdout.splitlines())
+    assert (header["attempt"], header["attempts"], header["exitCode"]) == (1, 2, 3)
+    assert line["message"] == "first try"
+
+
+@pytest.mark.parametrize("attempt", ["0", "x", "3"])
+def test_out_attempt_that_is_not_there_exit_2(cli: Cli, attempt: str) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING))
+    cli.fake.start("j")
+
+    result = cli.run("out", "--attempt", attempt, "j")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "hint: " in result.stderr
+
+
 @pytest.mark.parametrize("args", [["-hd", "1", "-t", "1"], ["-hd", "1", "-s"], ["-sp", "3"]])
 def test_out_bad_flag_combinations(cli: Cli, args: list[str]) -> None:
     result = cli.run("out", *args, "j")

@@ -264,3 +264,23 @@ def test_ctrl_c_while_waiting_says_the_job_keeps_running(cli: Cli) -> None:
     assert result.exit_code == 130
     assert "job job-0001 keeps running" in result.stderr
     assert "batchkit kill job-0001" in result.stderr
+
+
+def test_follow_marks_a_retry_on_stderr(cli: Cli) -> None:
+    def retry_then_succeed(fake) -> None:
+        job = fake.jobs["job-0001"]
+        if job.status is JobStatus.SUBMITTED:
+            fake.start("job-0001")
+            fake.log("job-0001", "try 1")
+        elif not job.attempts:
+            fake.retry("job-0001", 1, "failed")
+            fake.log("job-0001", "try 2")
+            fake.finish("job-0001")
+
+    cli.fake.on_describe = retry_then_succeed
+
+    result = cli.run("sub", "--follow", "-r", "2", "true")
+
+    assert result.exit_code == 0, result.output
+    assert [line.split(": ", 1)[1] for line in result.stdout.splitlines()[1:]] == ["try 1", "try 2"]
+    assert "--- attempt 2 of 2: in progress ---" in result.stderr

@@ -12,7 +12,16 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from batchkit.models import Host, Job, JobStatus, LogEvent, LogPage, Queue, SubmitRequest
+from batchkit.models import (
+    Attempt,
+    Host,
+    Job,
+    JobStatus,
+    LogEvent,
+    LogPage,
+    Queue,
+    SubmitRequest,
+)
 
 
 class FakeObjects:
@@ -145,6 +154,15 @@ class FakeProvider:
         stream = f"stream/{job_id}"
         self.streams.setdefault(stream, [])
         self.set(job_id, status=JobStatus.RUNNING, log_stream=stream, started_at=next(self._clock))
+
+    def retry(self, job_id: str, exit_code: int, reason: str) -> None:
+        """The running attempt failed: it joins `attempts` and a new one starts on its own stream,
+        as Batch reports a retried job."""
+        job = self.jobs[job_id]
+        ended = Attempt(job.started_at, next(self._clock), exit_code, None, job.log_stream, reason)
+        stream = f"stream/{job_id}/{len(job.attempts) + 2}"
+        self.streams.setdefault(stream, [])
+        self.set(job_id, attempts=[*job.attempts, ended], log_stream=stream)
 
     def finish(
         self, job_id: str, status: JobStatus = JobStatus.SUCCEEDED, exit_code: int = 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from tests.jobs.fakes import FakeProvider
 
-from batchkit.jobs.logtail import LogLine, LogTail, NoStream
+from batchkit.errors import UsageError
+from batchkit.jobs.logtail import AttemptStart, LogLine, LogTail, NoStream
 from batchkit.models import Job, JobStatus, LogPage
 
 
@@ -22,7 +24,15 @@ class FakeTime:
 
 
 def messages(items) -> list[str]:
-    return [i.event.message if isinstance(i, LogLine) else f"<{i.job.status.value}>" for i in items]
+    return [_text(i) for i in items]
+
+
+def _text(item) -> str:
+    if isinstance(item, LogLine):
+        return item.event.message
+    if isinstance(item, AttemptStart):
+        return f"<attempt {item.number}/{item.total}{'' if item.chosen else ' notice'}>"
+    return f"<{item.job.status.value}>"
 
 
 def finished_job(lines: int) -> FakeProvider:
@@ -146,3 +156,79 @@ def test_an_empty_page_with_a_new_token_is_not_the_end() -> None:
     fake.get_log_events = sparse
 
     assert messages(LogTail(fake).read("j")) == ["line 0", "line 1", "line 2", "line 3"]
+
+
+def retried_job() -> FakeProvider:
+    """Attempt 1 exits 3, attempt 2 is reclaimed, attempt 3 succeeds."""
+    fake = FakeProvider()
+    fake.add(Job("j", "n", JobStatus.SUBMITTED, retry_attempts=3))
+    fake.start("j")
+    fake.log("j", "first try")
+    fake.retry("j", 3, "Essential container in task exited")
+    fake.log("j", "second try")
+    fake.retry("j", 137, "Host EC2 (instance i-1) terminated.")
+    fake.log("j", "third try")
+    fake.finish("j")
+    return fake
+
+
+def test_a_retried_job_shows_its_latest_attempt_and_says_there_are_others() -> None:
+    assert messages(LogTail(retried_job()).read("j")) == ["<attempt 3/3 notice>", "third try"]
+    assert messages(LogTail(finished_job(1)).read("j")) == ["line 0"]  # one attempt: no notice
+
+
+def test_one_attempt_or_all_of_them_in_order() -> None:
+    fake = retried_job()
+
+    assert messages(LogTail(fake).read("j", attempt=1)) == ["<attempt 1/3>", "first try"]
+    items = list(LogTail(fake).read("j", attempt="all", tail=1))
+    assert messages(items) == [
+        "<attempt 1/3>", "first try", "<attempt 2/3>", "second try", "<attempt 3/3>", "third try"
+    ]  # fmt: skip
+    assert items[2].attempt.status_reason == "Host EC2 (instance i-1) terminated."
+
+
+def test_the_attempt_of_a_running_job_is_its_current_stream() -> None:
+    fake = retried_job()
+    fake.set("j", status=JobStatus.RUNNING, attempts=fake.jobs["j"].attempts[:1])
+
+    [header, line] = LogTail(fake).read("j", attempt=2)
+
+    assert (header.number, header.total, header.attempt) == (2, 2, None)
+    assert line.event.message == "third try"
+
+
+@pytest.mark.parametrize(
+    ("job_id", "kwargs", "needle"),
+    [
+        ("j", {"attempt": 4}, "job j has 3 attempts, not 4"),
+        ("j", {"attempt": 0}, "--attempt must be a number from 1"),
+        ("j", {"attempt": 1, "follow": True}, "-s/--stream"),
+        ("p", {"attempt": 1}, "p is an array or multi-node parent"),
+    ],
+)
+def test_attempts_that_cannot_be_read(job_id: str, kwargs: dict, needle: str) -> None:
+    fake = retried_job()
+    fake.add(Job("p", "arr", JobStatus.SUCCEEDED, array_size=2))
+
+    with pytest.raises(UsageError, match=needle) as caught:
+        list(LogTail(fake).read(job_id, **kwargs))
+    assert caught.value.hint
+
+
+def test_follow_keeps_the_end_of_an_attempt_and_marks_the_next() -> None:
+    fake = FakeProvider()
+    fake.add(Job("j", "n", JobStatus.SUBMITTED, retry_attempts=2))
+    fake.start("j")
+    fake.log("j", "a1")
+    steps = iter(
+        [
+            # attempt 1 writes its last line and is retried between two polls
+            lambda: (fake.log("j", "a1-last"), fake.retry("j", 1, "failed"), fake.log("j", "a2")),
+            lambda: fake.finish("j"),
+        ]
+    )
+
+    out = messages(LogTail(fake, sleep=lambda s: next(steps)()).read("j", follow=True))
+
+    assert out == ["a1", "a1-last", "<attempt 2/2>", "a2"]

@@ -38,6 +38,14 @@ def out(
             help="Seconds between polls with -s (default 5).",
         ),
     ] = None,
+    attempt: Annotated[
+        str | None,
+        typer.Option(
+            "--attempt",
+            metavar="N|all",
+            help="A retried job: attempt N (from 1) or all of them in order (default: the latest).",
+        ),
+    ] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the bare messages, no times.")] = False,
     cluster: ClusterOption = None,
     log_level: LogLevelOption = None,
@@ -47,20 +55,28 @@ def out(
     """Print a job's output: all of it, its head or tail, or follow it.
 
     For an array or multi-node parent, its children's output is shown, each line labelled with
-    the child id.
+    the child id. A retried job shows its latest attempt unless --attempt says otherwise.
     """
     with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
-        from batchkit.jobs.validation import check_out_flags
+        from batchkit.jobs.validation import check_out_flags, parse_attempt
 
         check_out_flags(head, tail, stream, stream_period)
+        chosen = parse_attempt(attempt)
         cluster_obj = cli.connect(cluster)
         printed = False
         for item in cluster_obj.logs(
-            job_id, head=head, tail=tail, follow=stream, period=float(stream_period or 5)
+            job_id,
+            head=head,
+            tail=tail,
+            follow=stream,
+            period=float(stream_period or 5),
+            attempt=chosen,
         ):
             if json_:
-                term.json_line(output.log_json(item))
+                value = output.log_json(item)
+                if value is not None:
+                    term.json_line(value)
                 continue
             printed = True
             text, is_data = output.log_line(item, raw=raw)

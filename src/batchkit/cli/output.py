@@ -20,7 +20,7 @@ from batchkit.models import Host, Job, JobStatus, LogEvent, Queue
 
 if TYPE_CHECKING:
     from batchkit.api import KillResult
-    from batchkit.jobs.logtail import TailItem
+    from batchkit.jobs.logtail import AttemptStart, TailItem
 
 _STATUS_COLOURS = {
     JobStatus.SUCCEEDED: "32",
@@ -223,8 +223,10 @@ def failure_reason(job: Job) -> str | None:
 
 def log_line(item: TailItem, *, raw: bool) -> tuple[str, bool]:
     """One line of `out`, and whether it is data (stdout) rather than a notice (stderr)."""
-    from batchkit.jobs.logtail import LogLine
+    from batchkit.jobs.logtail import AttemptStart, LogLine
 
+    if isinstance(item, AttemptStart):
+        return attempt_header(item), False
     if not isinstance(item, LogLine):
         job = item.job
         reason = f": {job.status_reason}" if job.status_reason else ""
@@ -240,11 +242,41 @@ def log_line(item: TailItem, *, raw: bool) -> tuple[str, bool]:
     return f"{prefix}{iso_time(event.timestamp)}: {event.message}", True
 
 
-def log_json(item: TailItem) -> dict[str, Any]:
-    from batchkit.jobs.logtail import LogLine
+def attempt_header(item: AttemptStart) -> str:
+    """`out` of a retried job: which attempt the following lines are (stderr)."""
+    job_id = item.job.job_id
+    if not item.chosen:
+        return (
+            f"job {job_id}: attempt {item.number} of {item.total}; the others with "
+            f"`batchkit out --attempt N {job_id}` (or --attempt all)"
+        )
+    attempt = item.attempt
+    if attempt is None:
+        outcome = "in progress"
+    else:
+        outcome = f"exit code {attempt.exit_code}" if attempt.exit_code is not None else "ended"
+        why = attempt.status_reason or attempt.reason
+        outcome += f" ({why})" if why else ""
+    return f"--- attempt {item.number} of {item.total}: {outcome} ---"
+
+
+def log_json(item: TailItem) -> dict[str, Any] | None:
+    from batchkit.jobs.logtail import AttemptStart, LogLine
 
     if isinstance(item, LogLine):
         return {**item.event.to_dict(), "jobId": item.job_id}
+    if isinstance(item, AttemptStart):
+        if not item.chosen:
+            return None  # a notice for people; the events that follow say the same
+        attempt = item.attempt
+        return {
+            "jobId": item.job.job_id,
+            "attempt": item.number,
+            "attempts": item.total,
+            "exitCode": attempt.exit_code if attempt else None,
+            "statusReason": attempt.status_reason if attempt else None,
+            "logStream": attempt.log_stream if attempt else item.job.log_stream,
+        }
     return {
         "jobId": item.job.job_id,
         "status": item.job.status.value,

@@ -223,6 +223,7 @@ def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: b
     """--wait: the status on stderr at each change (one line rewritten on a terminal);
     --follow: the output on stdout as it comes, then the final status on stderr."""
     from batchkit.cli.output import failure_reason, log_line, progress
+    from batchkit.jobs.logtail import AttemptStart
 
     final = job
     if follow:
@@ -230,6 +231,8 @@ def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: b
             text, is_data = log_line(item, raw=False)
             if is_data and not json_:
                 term.data(text)
+            elif isinstance(item, AttemptStart):  # a retry began
+                term.message(text)
         final = cluster.describe(job.job_id)
         term.message(progress(final))
     else:

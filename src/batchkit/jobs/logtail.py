@@ -4,8 +4,10 @@ awsbout's bugs are fixed here: the default prints every line (paging forward thr
 stream, not just the last 10,000 events), following stops once the job is final and its stream is
 drained, and an array or MNP parent shows its children's output (interleaved by time and labelled
 with the child id when following). A job that has no stream yet is reported with its status and
-reason, which is not an error. Everything goes through the `Provider` seam with an injected sleep
-and clock, so tests never wait for real.
+reason, which is not an error. A retried job has one stream per attempt: the latest is read by
+default (as awsbout), with a notice that there are others; `attempt=N` reads attempt N and
+`attempt="all"` reads them all in order, each after an `AttemptStart`. Everything goes through the
+`Provider` seam with an injected sleep and clock, so tests never wait for real.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
+from batchkit.errors import UsageError
 from batchkit.jobs.query import describe_job
-from batchkit.models import Job, LogEvent
+from batchkit.jobs.validation import check_attempt
+from batchkit.models import Attempt, Job, LogEvent
 from batchkit.providers.base import Provider
 
 DEFAULT_PERIOD = 5.0
+ALL_ATTEMPTS = "all"
+AttemptChoice = int | Literal["all"] | None
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,31 @@ class NoStream:
     job: Job
 
 
-TailItem = LogLine | NoStream
+@dataclass(frozen=True)
+class AttemptStart:
+    """The lines that follow belong to attempt `number` (1-based, as `AWS_BATCH_JOB_ATTEMPT`) of
+    the `total` the job has had so far. `attempt` is None while that attempt is still running.
+    `chosen` is False when the reader did not ask for attempts and is only told there are others.
+    """
+
+    job: Job
+    number: int
+    total: int
+    attempt: Attempt | None
+    chosen: bool = True
+
+
+TailItem = LogLine | NoStream | AttemptStart
+
+
+def attempt_streams(job: Job) -> list[tuple[str | None, Attempt | None]]:
+    """One (log stream, finished attempt) pair per attempt of `job`, in order: its finished
+    attempts, then the current one (attempt None) when its stream is not among them. Batch lists
+    only finished attempts in `attempts`; the job's own stream is the latest attempt's."""
+    pairs: list[tuple[str | None, Attempt | None]] = [(a.log_stream, a) for a in job.attempts]
+    if job.log_stream and all(job.log_stream != a.log_stream for a in job.attempts):
+        pairs.append((job.log_stream, None))
+    return pairs
 
 
 @dataclass
@@ -69,10 +100,14 @@ class LogTail:
         head: int | None = None,
         tail: int | None = None,
         follow: bool = False,
+        attempt: AttemptChoice = None,
     ) -> Iterator[TailItem]:
         """The output of `job_id`: its first `head` lines, its last `tail` lines, or all of it;
-        with `follow`, then new lines as they come until the job has ended."""
+        with `follow`, then new lines as they come until the job has ended. `attempt`: which
+        attempt of a retried job (default the latest; a number from 1, or "all")."""
         job = self._describe(job_id)
+        if attempt is not None:
+            _check_attempt_choice(job, attempt, follow)
         if job.is_parent:
             if follow:
                 yield from self._follow_family(job, tail)
@@ -82,18 +117,46 @@ class LogTail:
         elif follow:
             yield from self._follow_one(job, tail)
         else:
-            yield from self._read_once(job, head, tail, labelled=False)
+            yield from self._read_attempts(job, head, tail, attempt)
 
     def _describe(self, job_id: str) -> Job:
         return describe_job(self._provider, job_id)
 
-    def _read_once(
-        self, job: Job, head: int | None, tail: int | None, *, labelled: bool
+    def _read_attempts(
+        self, job: Job, head: int | None, tail: int | None, choice: AttemptChoice
     ) -> Iterator[TailItem]:
-        if not job.log_stream:
+        attempts = attempt_streams(job)
+        total = len(attempts)
+        if choice is None:
+            if total > 1:
+                yield AttemptStart(job, total, total, attempts[-1][1], chosen=False)
+            yield from self._read_once(job, head, tail, labelled=False)
+            return
+        numbers = range(1, total + 1) if choice == ALL_ATTEMPTS else [int(choice)]
+        if numbers and numbers[-1] > total:
+            raise UsageError(
+                f"job {job.job_id} has {_attempts_text(total)}, not {choice}",
+                hint=f"see them with `batchkit stat -d {job.job_id}`",
+            )
+        for number in numbers:
+            stream, finished = attempts[number - 1]
+            yield AttemptStart(job, number, total, finished)
+            yield from self._read_once(job, head, tail, labelled=False, stream=stream)
+
+    def _read_once(
+        self,
+        job: Job,
+        head: int | None,
+        tail: int | None,
+        *,
+        labelled: bool,
+        stream: str | None = None,
+    ) -> Iterator[TailItem]:
+        stream = stream or job.log_stream
+        if not stream:
             yield NoStream(job)
             return
-        cursor = _Cursor(job.log_stream, job.log_group)
+        cursor = _Cursor(stream, job.log_group)
         if head is not None:
             page = self._provider.get_log_events(
                 cursor.stream, group=cursor.group, start_from_head=True, limit=head
@@ -138,6 +201,14 @@ class LogTail:
             if job.log_stream and (cursor is None or cursor.stream != job.log_stream):
                 # First stream, or a retry started a new attempt with a stream of its own.
                 first = cursor is None
+                if cursor is not None:
+                    events.extend(self._drain(cursor))  # the end of the previous attempt
+                    yield from (LogLine(event, job.job_id) for event in events)
+                    events = []
+                    attempts = attempt_streams(job)
+                    yield AttemptStart(job, len(attempts), len(attempts), attempts[-1][1])
+                elif len(attempts := attempt_streams(job)) > 1:
+                    yield AttemptStart(job, len(attempts), len(attempts), None, chosen=False)
                 cursor = _Cursor(job.log_stream, job.log_group)
                 if first and tail is not None:
                     events.extend(self._start_tail(cursor, tail))
@@ -187,3 +258,22 @@ class LogTail:
         remaining = self.period - (self._clock() - started)
         if remaining > 0:
             self._sleep(remaining)
+
+
+def _check_attempt_choice(job: Job, choice: int | str, follow: bool) -> None:
+    if job.is_parent:
+        raise UsageError(
+            f"--attempt reads the attempts of one job, and {job.job_id} is an array or "
+            "multi-node parent",
+            hint=f"give a child id, e.g. `batchkit out --attempt {choice} {job.child_ids()[0]}`",
+        )
+    if follow:
+        raise UsageError(
+            "--attempt cannot be combined with -s/--stream",
+            hint="-s follows the job across its attempts by itself",
+        )
+    check_attempt(choice)
+
+
+def _attempts_text(total: int) -> str:
+    return "no attempt yet" if total == 0 else f"{total} attempt" + ("s" if total > 1 else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from batchkit.errors import UsageError
 from batchkit.models import Dependency, DependencyType, JobSpec, JobStatus
@@ -199,6 +200,27 @@ def check_input_names(paths: Sequence[str], reserved: Sequence[str]) -> None:
                 hint="input files are staged by base name; rename one of them",
             )
         seen[base] = path
+
+
+def parse_attempt(text: str | None) -> int | Literal["all"] | None:
+    """`out --attempt`: a number from 1, or `all`."""
+    if text is None:
+        return None
+    word = text.strip().lower()
+    choice: object = "all" if word == "all" else int(word) if word.isdigit() else text
+    return check_attempt(choice)
+
+
+def check_attempt(choice: object) -> int | Literal["all"]:
+    """An attempt choice is `all` or a number from 1 (as `AWS_BATCH_JOB_ATTEMPT`)."""
+    if choice == "all":
+        return "all"
+    if isinstance(choice, int) and not isinstance(choice, bool) and choice >= 1:
+        return choice
+    raise UsageError(
+        f"--attempt must be a number from 1 or all, got {choice!r}",
+        hint="e.g. --attempt 1 (the first attempt) or --attempt all",
+    )
 
 
 def check_out_flags(
