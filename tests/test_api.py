@@ -124,3 +124,17 @@ def test_spot_retry_tags_scripts_functions_and_maps() -> None:
     cluster.map(str, [1, 2], spot_retry=True, executor="process")
 
     assert [r.tags.get("batchkit:spot-retry") for r in fake.requests] == ["true", None, "true"]
+
+
+def test_a_handle_reads_any_attempt_of_a_retried_job() -> None:
+    fake = FakeProvider()
+    fake.add(Job("j", "n", JobStatus.RUNNING, retry_attempts=2))
+    fake.start("j")
+    fake.log("j", "first try")
+    fake.retry("j", 3, "Essential container in task exited")
+    fake.log("j", "second try")
+    job = Cluster(fake).job("j")
+
+    assert job.logs().text == "second try\n"
+    assert job.logs(attempt=1).text == "first try\n"
+    assert job.logs(attempt="all").text == "first try\nsecond try\n"

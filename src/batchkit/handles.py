@@ -97,23 +97,30 @@ class Job:
     # --- output ---------------------------------------------------------------------------------
 
     @overload
-    def logs(self, follow: Literal[False] = False) -> Logs: ...
+    def logs(
+        self, follow: Literal[False] = False, *, attempt: int | Literal["all"] | None = None
+    ) -> Logs: ...
 
     @overload
     def logs(self, follow: Literal[True]) -> Iterator[LogEvent]: ...
 
-    def logs(self, follow: bool = False) -> Logs | Iterator[LogEvent]:
+    def logs(
+        self, follow: bool = False, *, attempt: int | Literal["all"] | None = None
+    ) -> Logs | Iterator[LogEvent]:
         """The job's output as `LogEvent`s (`.message`, `.timestamp`, `.job_id`): everything so
-        far, or — with `follow=True` — an iterator that yields lines as they come and ends when
-        the job has ended. An array or multi-node job gives its children's lines, each with the
-        child's id in `job_id`."""
-        events = self._events(follow)
+        far, or — with `follow=True` — an iterator that yields lines as they come (across
+        retries) and ends when the job has ended. An array or multi-node job gives its children's
+        lines, each with the child's id in `job_id`. A retried job gives its latest attempt's
+        lines, or those of `attempt` N (from 1), or of "all" its attempts in order."""
+        events = self._events(follow, attempt)
         return events if follow else Logs(events)
 
-    def _events(self, follow: bool) -> Iterator[LogEvent]:
+    def _events(
+        self, follow: bool, attempt: int | Literal["all"] | None = None
+    ) -> Iterator[LogEvent]:
         from batchkit.jobs.logtail import LogLine
 
-        for item in self._cluster.logs(self.job_id, follow=follow, period=1.0):
+        for item in self._cluster.logs(self.job_id, follow=follow, period=1.0, attempt=attempt):
             if isinstance(item, LogLine):
                 event = item.event
                 if event.job_id is None:
