@@ -22,6 +22,8 @@ from tests.infra.moto_cluster import (
 from batchkit import __version__
 from batchkit.errors import ClusterNotFoundError, ConflictError
 from batchkit.infra.config import ClusterConfig, parse_cluster_config
+from batchkit.models import SubmitRequest
+from batchkit.providers.aws import open_provider
 from batchkit.providers.aws.session import AwsSession
 from batchkit.providers.aws.stacks import (
     ClusterStacks,
@@ -122,11 +124,21 @@ def test_teardown_leaves_nothing_of_the_cluster(
 
     batch = boto3.client("batch", region_name=REGION)
     outputs = stacks.status("research").outputs
-    for name, role in (("batchkit-0123456789ab", outputs["JobRoleArn"]), ("batchkit-other", "x")):
+    # A job with --image registers a definition of its own, tagged with the cluster's name.
+    provider = open_provider("research", region=REGION)
+    job = provider.submit(SubmitRequest(name="img", command=("true",), image="busybox:1.36"))
+    registered = job.job_definition.rsplit("/", 1)[-1].split(":")[0]
+    role = outputs["JobRoleArn"]
+    for name, tags, job_role in (
+        ("batchkit-0123456789ab", {}, role),  # registered before definitions were tagged
+        ("batchkit-abcdefabcdef", {"batchkit:cluster": "another"}, role),  # another cluster's
+        ("batchkit-other", {}, "x"),  # not this cluster's role
+    ):
         batch.register_job_definition(
             jobDefinitionName=name,
             type="container",
-            containerProperties={"image": "busybox", "vcpus": 1, "memory": 128, "jobRoleArn": role},
+            containerProperties={"image": "x", "vcpus": 1, "memory": 128, "jobRoleArn": job_role},
+            **({"tags": tags} if tags else {}),
         )
 
     progress: list[str] = []
@@ -145,10 +157,15 @@ def test_teardown_leaves_nothing_of_the_cluster(
         "\n".join(progress)
     )
     assert any("emptied ECR repository batchkit/research (3 images)" in p for p in progress)
-    assert "deregistered 1 job definitions batchkit registered" in progress
-    active = batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
-    assert "batchkit-0123456789ab" not in {d["jobDefinitionName"] for d in active}
-    assert "batchkit-other" in {d["jobDefinitionName"] for d in active}
+    assert "deregistered 2 job definitions batchkit registered" in progress
+    active = {
+        d["jobDefinitionName"]
+        for d in batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+    }
+    assert registered.startswith("batchkit-")
+    assert registered not in active
+    assert "batchkit-0123456789ab" not in active
+    assert {"batchkit-abcdefabcdef", "batchkit-other"} <= active
 
 
 def test_create_refuses_an_existing_cluster(config: ClusterConfig, stacks: ClusterStacks) -> None:

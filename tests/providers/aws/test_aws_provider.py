@@ -170,6 +170,7 @@ def test_an_image_gets_a_reused_content_named_definition(provider: AwsProvider) 
     assert definition["containerProperties"]["environment"] == [
         {"name": "PCLUSTER_STACK_NAME", "value": "pc-test"}
     ]
+    assert definition["tags"] == {"batchkit:cluster": "pc-test"}
 
 
 def test_a_cluster_without_mnp_definition(provider: AwsProvider) -> None:

@@ -120,15 +120,20 @@ BASE = {
 
 
 def test_image_definitions_are_named_by_their_content() -> None:
-    one = image_job_definition(BASE, "repo:abc")
-    again = image_job_definition(BASE, "repo:abc")
-    other = image_job_definition(BASE, "repo:def")
+    one = image_job_definition(BASE, "repo:abc", cluster="c1")
+    again = image_job_definition(BASE, "repo:abc", cluster="c1")
+    other = image_job_definition(BASE, "repo:def", cluster="c1")
+    elsewhere = image_job_definition(BASE, "repo:abc", cluster="c2")
     assert one == again
     assert one["jobDefinitionName"].startswith("batchkit-")
     assert len(one["jobDefinitionName"]) == len("batchkit-") + 12
     assert one["jobDefinitionName"] != other["jobDefinitionName"]
+    # another cluster never shares (and so never deregisters) this cluster's definition
+    assert elsewhere["jobDefinitionName"] != one["jobDefinitionName"]
     assert one["containerProperties"]["image"] == "repo:abc"
-    for key in ("jobDefinitionArn", "revision", "status", "tags"):
+    # the base's own tags are not copied; the cluster tag is what `cluster delete` looks for
+    assert one["tags"] == {"batchkit:cluster": "c1"}
+    for key in ("jobDefinitionArn", "revision", "status"):
         assert key not in one
     assert BASE["containerProperties"]["image"] == "old:1"  # the base is not modified
     assert content_matches({"containerProperties": {"image": "repo:abc"}}, one)
@@ -144,5 +149,5 @@ def test_image_definitions_for_multinode() -> None:
             "nodeRangeProperties": [{"targetNodes": "0:", "container": {"image": "old"}}],
         },
     }
-    payload = image_job_definition(base, "new:1")
+    payload = image_job_definition(base, "new:1", cluster="c")
     assert payload["nodeProperties"]["nodeRangeProperties"][0]["container"]["image"] == "new:1"

@@ -23,8 +23,8 @@ from batchkit.lambdas.empty_ecr import empty_repository
 from batchkit.lambdas.empty_s3 import empty_prefix
 from batchkit.providers.aws.cloudformation import stack_from_detail
 from batchkit.providers.aws.session import Api, AwsSession
+from batchkit.providers.aws.submitjob import CLUSTER_TAG
 
-CLUSTER_TAG = "batchkit:cluster"
 KEEP_DATA_TAG = "batchkit:keep-data"
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline (TemplateBody)
 ACTIVE_JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
@@ -539,22 +539,23 @@ class ClusterStacks:
     def deregister_extra_definitions(self, status: ClusterStatus) -> int:
         """Deregister the job definitions batchkit registered on demand for this cluster.
 
-        They are not part of the stack (another image or resource shape needs no stack update):
-        named `batchkit-<hash>`, they belong to this cluster when they run as its job role.
+        They are not part of the stack (another image or resource shape needs no stack update).
+        Named `batchkit-<hash>`, they belong to this cluster when tagged `batchkit:cluster=<name>`
+        or, for those registered before batchkit tagged them, when they run as its job role.
+        (The stack's own definitions carry the tag too, through the stack's tags, but are named
+        `<cluster>_<kind>`: the stack deletes them.)
         """
         role = status.outputs.get("JobRoleArn")
-        if not role:
-            return 0
         batch = self._batch or self._session.api("batch")
         count = 0
         for page in batch.paginate("describe_job_definitions", status="ACTIVE"):
             for definition in page.get("jobDefinitions", []):
-                if not str(definition.get("jobDefinitionName", "")).startswith("batchkit-"):
-                    continue
-                if role not in json.dumps(definition):
+                if not _registered_for(definition, status.name, role):
                     continue
                 batch.call(
-                    "deregister_job_definition", jobDefinition=definition["jobDefinitionArn"]
+                    "deregister_job_definition",
+                    resource=f"job definition {definition['jobDefinitionArn']}",
+                    jobDefinition=definition["jobDefinitionArn"],
                 )
                 count += 1
         return count
@@ -618,6 +619,16 @@ class ClusterStacks:
 
     def list(self) -> list[ClusterStatus]:
         return self.stacks.list_tagged(CLUSTER_TAG)
+
+
+def _registered_for(definition: Mapping[str, Any], cluster: str, role: str | None) -> bool:
+    """Whether batchkit registered this job definition on demand for `cluster`."""
+    if not str(definition.get("jobDefinitionName", "")).startswith("batchkit-"):
+        return False
+    tagged = (definition.get("tags") or {}).get(CLUSTER_TAG)
+    if tagged is not None:
+        return bool(tagged == cluster)
+    return bool(role) and str(role) in json.dumps(definition)
 
 
 def _cleanup_hint(name: str, status: str) -> str:

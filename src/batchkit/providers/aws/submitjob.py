@@ -20,6 +20,8 @@ MAX_DEPENDENCIES = 20
 """SubmitJob accepts at most 20 entries in `dependsOn`."""
 
 CLIENT_TOKEN_TAG = "batchkit:client-token"  # noqa: S105 (a tag key, not a secret)
+CLUSTER_TAG = "batchkit:cluster"
+"""Tags a cluster's stack and the job definitions batchkit registers for it on demand."""
 SPOT_RETRY_TAG = "batchkit:spot-retry"
 SPOT_RETRY_DEFAULT_ATTEMPTS = 3
 
@@ -114,13 +116,14 @@ def submit_job_params(request: SubmitRequest, *, queue: str, job_definition: str
     return params
 
 
-def image_job_definition(base: Mapping[str, Any], image: str) -> dict[str, Any]:
+def image_job_definition(base: Mapping[str, Any], image: str, *, cluster: str) -> dict[str, Any]:
     """A RegisterJobDefinition payload: `base` (a described job definition) with `image`,
-    named `batchkit-<hash12>` after a hash of its content, so that the same image on the same
-    base maps to the same definition and is registered once."""
+    tagged `batchkit:cluster=<cluster>` (so that `cluster delete` finds it) and named
+    `batchkit-<hash12>` after a hash of its content, tag included, so that the same image on the
+    same base of the same cluster maps to the same definition and is registered once."""
     payload = {k: copy.deepcopy(v) for k, v in base.items() if k not in _DESCRIBE_ONLY_KEYS}
     payload.pop("jobDefinitionName", None)
-    payload.pop("tags", None)
+    payload["tags"] = {CLUSTER_TAG: cluster}
     if payload.get("type") == "multinode":
         for node_range in payload.get("nodeProperties", {}).get("nodeRangeProperties", []):
             node_range.setdefault("container", {})["image"] = image
