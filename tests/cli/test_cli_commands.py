@@ -346,3 +346,32 @@ def test_progress_rewrites_one_line_on_a_terminal() -> None:
 @pytest.mark.parametrize("command", ["stat", "queues", "hosts"])
 def test_awsbatch_cli_log_level_flag_is_accepted(cli: Cli, command: str) -> None:
     assert cli.run(command, "-ll", "DEBUG").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "hint"),
+    [
+        (["sub", "-m", "abc", "true"], "'abc' is not a valid integer", "batchkit sub --help"),
+        (["sub", "--nope", "true"], "No such option: --nope", "batchkit sub --help"),
+        (["stat", "-s"], "Option '-s' requires an argument", "batchkit stat --help"),
+        (["out"], "Missing argument 'JOB_ID'", "batchkit out --help"),
+        (["nosuch"], "No such command 'nosuch'", "batchkit --help"),
+        (["local", "worker", "--idle-exit", "x"], "not a valid number", "local worker --help"),
+    ],
+)
+def test_flags_click_cannot_parse_read_like_every_other_error(
+    cli: Cli, args: list[str], error: str, hint: str
+) -> None:
+    result = cli.run(*args)
+
+    assert result.exit_code == 2
+    first, second = result.stderr.splitlines()
+    assert first.startswith("error: ") and error in first
+    assert second.startswith("hint: see `") and hint in second
+    assert cli.fake.requests == []
+
+
+def test_a_bare_group_still_shows_its_help(cli: Cli) -> None:
+    result = cli.run("local")
+
+    assert "worker" in result.output and "error" not in result.output

@@ -18,6 +18,8 @@ from typing import Any, Union, get_args, get_origin
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from batchkit.cli.errors import flag_errors
+
 Converter = Callable[[str], Any]
 
 
@@ -92,12 +94,34 @@ def install(params: list[Any]) -> list[Any]:
 
 
 class PlainCommand(TyperCommand):
-    """A command whose parameters (its --help included) convert without pydantic."""
+    """A command whose parameters (its --help included) convert without pydantic, and whose
+    flag errors read like every other batchkit error."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return install(super().get_params(ctx))
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        with flag_errors(_path(parent, info_name)):
+            return super().make_context(info_name, args, parent, **extra)
 
 
 class PlainGroup(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
         return install(super().get_params(ctx))
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        with flag_errors(_path(parent, info_name)):
+            return super().make_context(info_name, args, parent, **extra)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        with flag_errors(ctx.command_path):
+            return super().resolve_command(ctx, args)
+
+
+def _path(parent: Any, name: str | None) -> str:
+    """The command path (`batchkit sub`) of a command whose context is being made."""
+    return " ".join(part for part in (getattr(parent, "command_path", None), name) if part)
