@@ -42,6 +42,8 @@ def make_session(sleeper: Sleeper, aws: None) -> object:
     def make(**kwargs: object) -> AwsSession:
         kwargs.setdefault("limiter", RateLimiter(sleep=sleeper))
         kwargs.setdefault("retry", RetryPolicy(sleep=sleeper, rng=random.Random(7)))
+        # In-process moto is not thread-safe: calls run one at a time in the test's thread.
+        kwargs.setdefault("workers", 1)
         return AwsSession(**kwargs)  # type: ignore[arg-type]
 
     return make

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from batchkit.models import JobKind, JobStatus
-from batchkit.providers.aws.batch import LogTarget, job_from_detail, job_from_summary
+from batchkit.providers.aws.batch import LogTarget, in_parallel, job_from_detail, job_from_summary
 
 LOGS = LogTarget("/aws/batch/job", "us-gov-west-1", "https://console.amazonaws-us-gov.com")
 
@@ -126,3 +126,35 @@ def test_summaries() -> None:
         "/aws/batch/job",
     )
     assert job.kind is JobKind.ARRAY_CHILD and job.exit_code == 0 and job.queue == "q"
+
+
+def test_a_parent_summary_keeps_its_status_summary() -> None:
+    """Batch's ListJobs summarizes an array parent's children: stat lists only those statuses."""
+    job = job_from_summary(
+        {
+            "jobId": "a",
+            "jobName": "arr",
+            "status": "RUNNING",
+            "arrayProperties": {"size": 5, "statusSummary": {"RUNNING": 2, "SUCCEEDED": 3}},
+        },
+        "q",
+        "/aws/batch/job",
+    )
+    assert job.kind is JobKind.ARRAY_PARENT
+    assert job.status_summary == {"RUNNING": 2, "SUCCEEDED": 3}
+
+
+def test_in_parallel_keeps_order_and_uses_threads_only_when_allowed() -> None:
+    import threading
+
+    def where(item: int) -> tuple[int, str]:
+        return item * 2, threading.current_thread().name
+
+    here = threading.current_thread().name
+    serial = in_parallel(where, [1, 2, 3], workers=1)
+    assert [r for r, _ in serial] == [2, 4, 6]
+    assert {t for _, t in serial} == {here}
+    pooled = in_parallel(where, list(range(20)), workers=4)
+    assert [r for r, _ in pooled] == [2 * i for i in range(20)]
+    assert here not in {t for _, t in pooled}
+    assert in_parallel(where, [], workers=4) == []

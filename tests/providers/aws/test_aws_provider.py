@@ -113,6 +113,30 @@ def test_array_child_summaries_come_from_list_jobs(
     assert faults.total("DescribeJobs") == 1
 
 
+def test_a_small_array_is_described_in_one_call_rather_than_listed_per_status(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    provider, faults = counted_provider(make_session, cluster, tmp_path)
+    job = provider.submit(request("arr", array_size=100))
+    [parent] = provider.describe_jobs([job.job_id])
+    children = provider.list_child_summaries(parent)
+    assert [c.job_id for c in children] == [f"{job.job_id}:{i}" for i in range(100)]
+    assert children[5].log_stream  # described: complete
+    assert faults.total("ListJobs") == 0
+    assert faults.total("DescribeJobs") == 1 + 1
+
+
+def test_mnp_nodes_are_described_not_listed_per_status(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Seven ListJobs(multiNodeJobId) calls for a 4-node job would be more than awsbstat makes."""
+    provider, faults = counted_provider(make_session, cluster, tmp_path)
+    job = provider.submit(request("mpi", nodes=4))
+    provider.list_child_summaries(job)
+    assert faults.total("ListJobs") == 0
+    assert faults.total("DescribeJobs") == 1
+
+
 def test_children_of_a_parent_known_only_from_a_summary(provider: AwsProvider) -> None:
     job = provider.submit(request("arr", array_size=3))
     [listed] = [j for j in provider.list_jobs(list(JobStatus)) if j.job_id == job.job_id]

@@ -7,10 +7,10 @@ run in a small thread pool, within the process-wide rate budget), ListJobs is fo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from batchkit.models import (
     Attempt,
@@ -31,6 +31,18 @@ LIST_PAGE = 1000
 """ListJobs' largest page (the default is 100)."""
 
 S3_URL_VARIABLE = "PCLUSTER_JOB_S3_URL"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def in_parallel(call: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """`call` on every item, results in the items' order: in a pool of at most `workers`
+    threads, or one after the other in this thread when there is one item or one worker."""
+    if len(items) <= 1 or workers <= 1:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(call, items))
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,7 @@ def job_from_summary(summary: Mapping[str, Any], queue: str, log_group: str) -> 
         array_size=array.get("size"),
         nodes=int(node_properties.get("numNodes") or 1),
         log_group=log_group,
+        status_summary={str(k): int(v) for k, v in (array.get("statusSummary") or {}).items() if v},
     )
 
 
@@ -226,11 +239,7 @@ class BatchGateway:
         chunks = [unique[i : i + DESCRIBE_CHUNK] for i in range(0, len(unique), DESCRIBE_CHUNK)]
         if not chunks:
             return []
-        if len(chunks) == 1:
-            pages = [self._describe_chunk(chunks[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=min(self._workers, len(chunks))) as pool:
-                pages = list(pool.map(self._describe_chunk, chunks))
+        pages = in_parallel(self._describe_chunk, chunks, self._workers)
         return [job for page in pages for job in page]
 
     def _describe_chunk(self, ids: list[str]) -> list[Job]:

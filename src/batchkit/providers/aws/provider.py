@@ -9,7 +9,6 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from batchkit.errors import AwsError, ConflictError
@@ -23,7 +22,7 @@ from batchkit.models import (
     Queue,
     SubmitRequest,
 )
-from batchkit.providers.aws.batch import BatchGateway, LogTarget
+from batchkit.providers.aws.batch import DESCRIBE_CHUNK, BatchGateway, LogTarget, in_parallel
 from batchkit.providers.aws.discovery import ClusterInfo
 from batchkit.providers.aws.ecr import EcrGateway
 from batchkit.providers.aws.ecs import EcsGateway
@@ -62,7 +61,9 @@ class AwsProvider:
         self.session = session
         self.cluster = cluster
         log_target = LogTarget(cluster.log_group, cluster.region, session.console_domain)
-        self._batch = batch or BatchGateway(session.api("batch"), log_target)
+        self._batch = batch or BatchGateway(
+            session.api("batch"), log_target, workers=session.workers
+        )
         self._logs = logs or LogsGateway(session.api("logs"))
         self._objects = objects or S3ObjectStore(session.api("s3"), cluster.bucket)
         self._ecs = ecs
@@ -240,10 +241,7 @@ class AwsProvider:
         self, statuses: Sequence[JobStatus], one: Callable[[JobStatus], list[Job]]
     ) -> list[Job]:
         ordered = [s for s in STATUS_ORDER if s in set(statuses)]
-        if len(ordered) <= 1:
-            return [job for status in ordered for job in one(status)]
-        with ThreadPoolExecutor(max_workers=len(ordered)) as pool:
-            pages = list(pool.map(one, ordered))
+        pages = in_parallel(one, ordered, self.session.workers)
         return [job for page in pages for job in page]
 
     def list_children(self, parent: Job) -> list[Job]:
@@ -261,21 +259,41 @@ class AwsProvider:
         return self._in_index_order(self._batch.describe_jobs(parent.child_ids()))
 
     def list_child_summaries(self, parent: Job) -> list[Job]:
-        """The children as ListJobs summarizes them (status, times, exit code, status reason; no
-        log stream): arrays through ListJobs(arrayJobId), asking only the statuses the parent's
-        status summary counts first (one or two calls for a finished array of any size, against
-        one DescribeJobs per 100 children); MNP nodes through ListJobs(multiNodeJobId), falling
-        back to DescribeJobs of `id#n` when that is empty (moto lists no nodes)."""
+        """The children of a parent for a table (status, times, exit code, status reason), in
+        as few calls as possible, never more than DescribeJobs of every child (awsbstat's way):
+
+        * ListJobs(arrayJobId) per status, 1,000 a page, asking only the statuses the parent's
+          status summary counts (one or two calls for a finished array of any size) or all
+          seven when it has none;
+        * ListJobs(multiNodeJobId) likewise for MNP nodes (Batch gives MNP parents no summary);
+        * DescribeJobs of `id:i` / `id#n`, 100 a call, when that takes no more calls than
+          listing (a small array, any MNP job of up to 700 nodes): the children are complete.
+        """
         kind = parent.kind
-        if kind is JobKind.ARRAY_PARENT:
-            return self._array_children(parent)
+        if kind not in (JobKind.ARRAY_PARENT, JobKind.MNP_PARENT):
+            return []
+        statuses = self._child_statuses(parent)
+        size = parent.array_size if kind is JobKind.ARRAY_PARENT else parent.nodes
+        if -(-(size or 0) // DESCRIBE_CHUNK) <= len(statuses):
+            return self.list_children(parent)
         if kind is JobKind.MNP_PARENT:
             nodes = self._by_status(
-                STATUS_ORDER,
+                statuses,
                 lambda status: self._batch.list_node_jobs(parent.job_id, status, parent.queue),
             )
-            return self._in_index_order(nodes or self._batch.describe_jobs(parent.child_ids()))
-        return []
+            # moto lists no node jobs: DescribeJobs of id#n finds what exists
+            return self._in_index_order(nodes) if nodes else self.list_children(parent)
+        return self._array_children(parent, statuses)
+
+    @staticmethod
+    def _child_statuses(parent: Job) -> list[JobStatus]:
+        """The statuses to list a parent's children in first: those its status summary counts
+        and every later one (a child only moves forward), or all of them without a summary."""
+        counted = [s for s in STATUS_ORDER if parent.status_summary.get(s.value)]
+        if not counted:
+            return list(STATUS_ORDER)
+        start = min(s.order for s in counted)
+        return [s for s in STATUS_ORDER if s.order >= start]
 
     @staticmethod
     def _in_index_order(children: list[Job]) -> list[Job]:
@@ -285,20 +303,15 @@ class AwsProvider:
 
         return sorted(children, key=index)
 
-    def _array_children(self, parent: Job) -> list[Job]:
+    def _array_children(self, parent: Job, first: list[JobStatus]) -> list[Job]:
         size = parent.array_size or 0
-        counted = [s for s in STATUS_ORDER if parent.status_summary.get(s.value)]
-        first = counted if counted else list(STATUS_ORDER)
-        if counted:
-            # A child can only move forward: also ask every status after the earliest counted.
-            start = min(s.order for s in counted)
-            first = [s for s in STATUS_ORDER if s.order >= start]
 
         def one(status: JobStatus) -> list[Job]:
             return self._batch.list_array_children(parent.job_id, status, parent.queue)
 
         children = {job.job_id: job for job in self._by_status(first, one)}
         if len(children) < size:
+            # a child moved on between the summary and the listing
             rest = [s for s in STATUS_ORDER if s not in first]
             children.update({job.job_id: job for job in self._by_status(rest, one)})
         return self._in_index_order(list(children.values()))

@@ -175,6 +175,7 @@ class AwsSession:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         cluster: str | None = None,
+        workers: int = 8,
     ) -> None:
         # botocore directly, not boto3: the same credential and region chain without importing
         # s3transfer, which a command that runs for half a second notices.
@@ -185,6 +186,9 @@ class AwsSession:
         self.limiter = limiter or process_rate_limiter()
         self.retry = retry or RetryPolicy()
         self.cluster = cluster
+        # How many calls the gateways of this session run at once (describe chunks, statuses);
+        # 1 runs them one after the other in the calling thread (in-process moto needs that).
+        self.workers = max(1, workers)
         self._hooks = list(hooks)
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
