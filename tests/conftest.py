@@ -1,4 +1,5 @@
-"""Fixtures every test gets: no real AWS credentials, no real ~/.batchkit, no real HOME.
+"""Fixtures every test gets: no real AWS credentials, no real ~/.batchkit, no real HOME, and no
+local engine worker outliving the test.
 
 Shared fixtures live in `tests/fixtures/*.py` and are registered here as plugins.
 """
@@ -42,3 +43,9 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     batchkit_home = tmp_path / "batchkit-home"
     monkeypatch.setenv("BATCHKIT_HOME", str(batchkit_home))
     yield batchkit_home
+    # A job submitted by the test (through the API, the CLI, a notebook) started a background
+    # worker that would otherwise idle on for a minute, or keep running a job's processes.
+    if (batchkit_home / "worker.lock").exists():
+        from tests.fixtures.local_engine import stop_workers
+
+        stop_workers(batchkit_home)
