@@ -99,31 +99,32 @@ def test_array_children_are_complete(
     assert faults.total("DescribeJobs") == 1 + 3  # the parent, then 100 children a call
 
 
-def test_array_child_summaries_come_from_list_jobs(
-    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+@pytest.mark.parametrize(
+    ("size", "list_calls", "describe_calls"),
+    [
+        # all children SUCCEEDED: only SUCCEEDED and FAILED are listed, 1,000 a page, where
+        # describing them would take 3 calls
+        (250, 2, 0),
+        # one DescribeJobs covers 100 children: fewer calls than listing two statuses, complete
+        (100, 0, 1),
+    ],
+)
+def test_array_children_for_a_table_take_the_fewest_calls(
+    make_session: MakeSession,
+    cluster: Cluster,
+    tmp_path: Path,
+    size: int,
+    list_calls: int,
+    describe_calls: int,
 ) -> None:
     provider, faults = counted_provider(make_session, cluster, tmp_path)
-    job = provider.submit(request("arr", array_size=250))
+    job = provider.submit(request("arr", array_size=size))
     [parent] = provider.describe_jobs([job.job_id])
     children = provider.list_child_summaries(parent)
-    assert [c.job_id for c in children] == [f"{job.job_id}:{i}" for i in range(250)]
+    assert [c.job_id for c in children] == [f"{job.job_id}:{i}" for i in range(size)]
     assert all(c.status is JobStatus.SUCCEEDED for c in children)
-    # all children SUCCEEDED: only SUCCEEDED and FAILED are asked, no DescribeJobs per child
-    assert faults.total("ListJobs") == 2
-    assert faults.total("DescribeJobs") == 1
-
-
-def test_a_small_array_is_described_in_one_call_rather_than_listed_per_status(
-    make_session: MakeSession, cluster: Cluster, tmp_path: Path
-) -> None:
-    provider, faults = counted_provider(make_session, cluster, tmp_path)
-    job = provider.submit(request("arr", array_size=100))
-    [parent] = provider.describe_jobs([job.job_id])
-    children = provider.list_child_summaries(parent)
-    assert [c.job_id for c in children] == [f"{job.job_id}:{i}" for i in range(100)]
-    assert children[5].log_stream  # described: complete
-    assert faults.total("ListJobs") == 0
-    assert faults.total("DescribeJobs") == 1 + 1
+    assert faults.total("ListJobs") == list_calls
+    assert faults.total("DescribeJobs") == 1 + describe_calls
 
 
 def test_mnp_nodes_are_described_not_listed_per_status(
