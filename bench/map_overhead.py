@@ -4,8 +4,9 @@ The map is ONE array job: each child is a fresh Python process that loads the pa
 function on its item and stores the result. Side by side, the same work as a plain loop in this
 process, and as Python processes started one after another (`python -c "import cloudpickle"`,
 sampled and scaled): the floor for any process-per-item design on this machine. Overhead per item
-is (map wall - plain loop) / items; "of which engine" is what remains after the process floor
-shared over the cores.
+is (map wall - plain loop) / items; "of which batchkit" is what remains after the process floor
+shared over the cores: the job wrapper (a shell, `mkdir`, a copy of the job folder), the runner's
+own imports and the engine's scheduling (about 2 ms of it: see bench/local_engine.py).
 
     .venv/bin/python bench/map_overhead.py [--items 1000] [--sample 50]
 """
@@ -88,7 +89,7 @@ def main() -> int:
             f"process floor ({args.sample} runs, x{count})",
             floor * count,
             floor * 1e3,
-            f"{engine_share * 1e3:.2f} of which engine",
+            f"{engine_share * 1e3:.2f} of which batchkit",
         ),
     ]
     header = f"{'phase':<36} {'wall s':>9} {'ms/item':>9}  overhead ms/item"
