@@ -140,14 +140,16 @@ def test_dependency_runs_after_its_parent() -> None:
     assert done["startedAt"] >= before["stoppedAt"]
 
 
-def test_mnp_job_follow_shows_every_node() -> None:
-    # As on AWS Batch, the other nodes are stopped when the main node exits: it waits a little.
+def test_mnp_job_follow_shows_every_node(tmp_path: Path) -> None:
+    # As on AWS Batch, the other nodes are stopped when the main node exits: it waits until node
+    # 1 has spoken (both nodes share the working directory -w; at most 20 s).
     script = (
         "echo node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES, "
-        "$BATCHKIT_JOB_VCPUS vCPU; "
-        'if [ "$AWS_BATCH_JOB_NODE_INDEX" = "$AWS_BATCH_JOB_MAIN_NODE_INDEX" ]; then sleep 2; fi'
+        "$BATCHKIT_JOB_VCPUS vCPU; touch spoke-$AWS_BATCH_JOB_NODE_INDEX; "
+        'if [ "$AWS_BATCH_JOB_NODE_INDEX" = "$AWS_BATCH_JOB_MAIN_NODE_INDEX" ]; then '
+        "for i in $(seq 200); do [ -e spoke-1 ] && break; sleep 0.1; done; fi"
     )
-    proc = run("sub", "-n", "2", "--follow", "sh", "-c", script)
+    proc = run("sub", "-n", "2", "-w", str(tmp_path), "--follow", "sh", "-c", script)
 
     assert proc.returncode == 0, proc.stderr
     job_id = SUBMITTED.match(proc.stdout.splitlines()[0]).group(1)
