@@ -103,8 +103,7 @@ class PlainCommand(TyperCommand):
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
-        with flag_errors(_path(parent, info_name)):
-            return super().make_context(info_name, args, parent, **extra)
+        return _parsed(super().make_context, info_name, args, parent, extra)
 
 
 class PlainGroup(TyperGroup):
@@ -114,14 +113,18 @@ class PlainGroup(TyperGroup):
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
-        with flag_errors(_path(parent, info_name)):
-            return super().make_context(info_name, args, parent, **extra)
+        return _parsed(super().make_context, info_name, args, parent, extra)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         with flag_errors(ctx.command_path):
             return super().resolve_command(ctx, args)
 
 
-def _path(parent: Any, name: str | None) -> str:
-    """The command path (`batchkit sub`) of a command whose context is being made."""
-    return " ".join(part for part in (getattr(parent, "command_path", None), name) if part)
+def _parsed(
+    make: Callable[..., Any], name: str | None, args: list[str], parent: Any, extra: Any
+) -> Any:
+    """`make_context`, with Click's usage errors shown as batchkit errors of the command path
+    (`batchkit sub`) being parsed."""
+    path = " ".join(part for part in (getattr(parent, "command_path", None), name) if part)
+    with flag_errors(path):
+        return make(name, args, parent, **extra)
