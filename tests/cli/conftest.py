@@ -41,7 +41,7 @@ class Cli:
             environ=dict(environ if environ is not None else self.environ),
             stdin_kind=lambda: stdin_kind,
             read_stdin=lambda: stdin,
-            stdin_has_data=lambda: bool(stdin.strip()),
+            stdin_has_data=lambda: bool(stdin),
         )
         return CliRunner().invoke(app, list(args), obj=env)
 

@@ -20,10 +20,8 @@ def pipe() -> Iterator[tuple[int, int]]:
             os.close(fd)
 
 
-@pytest.mark.parametrize(
-    ("written", "expected"), [(b"", False), (b" \n\t\n", False), (b"date\n", True)]
-)
-def test_a_closed_pipe_holds_a_script_only_if_it_is_not_blank(
+@pytest.mark.parametrize(("written", "expected"), [(b"", False), (b"date\n", True), (b"\n", True)])
+def test_a_closed_pipe_holds_a_script_only_if_it_is_not_empty(
     pipe: tuple[int, int], written: bytes, expected: bool
 ) -> None:
     read, write = pipe
@@ -31,22 +29,24 @@ def test_a_closed_pipe_holds_a_script_only_if_it_is_not_blank(
     os.close(write)
 
     assert stdin_has_data(read, grace=0) is expected
+    assert os.read(read, 100) == written  # nothing was consumed
 
 
-def test_a_pipe_held_open_answers_without_waiting_for_its_end(pipe: tuple[int, int]) -> None:
+def test_a_pipe_held_open_and_silent_holds_nothing(pipe: tuple[int, int]) -> None:
     read, write = pipe
-    os.write(write, b"\n")  # blank so far, and the writer keeps the pipe open
 
     assert stdin_has_data(read, grace=0) is False
-    os.write(write, b"echo hi")
+    os.write(write, b"echo hi")  # the writer is still there: data counts without an end
     assert stdin_has_data(read, grace=0) is True
 
 
-def test_an_empty_file_holds_no_script(tmp_path) -> None:
-    empty, script = tmp_path / "empty", tmp_path / "script"
-    empty.write_bytes(b"")
-    script.write_bytes(b"date\n")
+def test_a_file_holds_what_is_left_after_its_position(tmp_path) -> None:
+    lines = tmp_path / "lines"
+    lines.write_bytes(b"one\ntwo\n")
+    (tmp_path / "empty").write_bytes(b"")
 
-    with empty.open("rb") as nothing, script.open("rb") as something:
+    with lines.open("rb") as rest, (tmp_path / "empty").open("rb") as nothing:
         assert stdin_has_data(nothing.fileno(), grace=0) is False
-        assert stdin_has_data(something.fileno(), grace=0) is True
+        assert stdin_has_data(rest.fileno(), grace=0) is True
+        os.lseek(rest.fileno(), 0, os.SEEK_END)  # e.g. a `while read` loop at its last line
+        assert stdin_has_data(rest.fileno(), grace=0) is False

@@ -135,9 +135,9 @@ def test_bad_input_exits_2_with_one_clear_error_and_submits_nothing(
     assert cli.connected == []  # refused before any cluster was contacted
 
 
-@pytest.mark.parametrize("command", [["echo", "hi"], ["-cf", __file__]])
-def test_command_and_stdin_script_together_is_refused(cli: Cli, command: list[str]) -> None:
-    result = cli.run("sub", *command, stdin=b"echo x", stdin_kind="pipe")
+@pytest.mark.parametrize("kind", ["pipe", "file"])
+def test_command_and_stdin_script_together_is_refused(cli: Cli, kind: StdinKind) -> None:
+    result = cli.run("sub", "echo", "hi", stdin=b"echo x", stdin_kind=kind)
 
     assert result.exit_code == 2
     assert "a command was given and a script is waiting on stdin" in result.stderr
@@ -145,12 +145,21 @@ def test_command_and_stdin_script_together_is_refused(cli: Cli, command: list[st
     assert cli.fake.requests == []
 
 
+def test_a_command_file_leaves_stdin_alone(cli: Cli, tmp_path) -> None:
+    script = tmp_path / "run.sh"
+    script.write_text("echo run\n")
+
+    result = cli.run(
+        "sub", "-cf", str(script), stdin=b"lines of a while-read loop\n", stdin_kind="file"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert user_command(cli.fake.requests[0].command) == ["./run_sh.sh"]
+
+
 @pytest.mark.parametrize("kind", ["pipe", "file"])
-@pytest.mark.parametrize("stdin", [b"", b"\n  \n"])
-def test_a_command_runs_when_stdin_is_empty_but_not_a_terminal(
-    cli: Cli, kind: StdinKind, stdin: bytes
-) -> None:
-    result = cli.run("sub", "echo", "hi", stdin=stdin, stdin_kind=kind)
+def test_a_command_runs_when_stdin_is_empty_but_not_a_terminal(cli: Cli, kind: StdinKind) -> None:
+    result = cli.run("sub", "echo", "hi", stdin=b"", stdin_kind=kind)
 
     assert result.exit_code == 0, result.output
     [request] = cli.fake.requests

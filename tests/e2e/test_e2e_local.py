@@ -214,6 +214,21 @@ def test_a_command_runs_whatever_the_empty_stdin_ci_or_cron_gives_it() -> None:
     assert piped.stderr.startswith("error: a command was given and a script is waiting on stdin")
 
 
+def test_a_while_read_loop_keeps_its_input(tmp_path: Path) -> None:
+    (tmp_path / "run.sh").write_text('echo "$1"\n')
+    (tmp_path / "words").write_text("alpha\nbeta\ngamma\n")
+    loop = 'while read -r word; do "$0" sub -jn "w-$word" -cf run.sh "$word"; done < words'
+
+    proc = subprocess.run(
+        ["sh", "-c", loop, str(BIN / "batchkit")],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert proc.returncode == 0, proc.stderr
+    names = [SUBMITTED.match(line).group(2) for line in proc.stdout.splitlines()]
+    assert names == ["w-alpha", "w-beta", "w-gamma"]
+
+
 def test_usage_errors_exit_2_before_anything_is_submitted(isolated_environment: Path) -> None:
     proc = run("sub", "-a", "1", "true")
 

@@ -7,10 +7,13 @@ environment and stdin. Tests pass their own through
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import stat
+import struct
 import sys
+import termios
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,20 +62,21 @@ STDIN_GRACE_SECONDS = 0.2
 
 
 def stdin_has_data(fd: int | None = None, *, grace: float = STDIN_GRACE_SECONDS) -> bool:
-    """Whether stdin (a pipe or a file) holds more than whitespace, reading only what it takes to
-    tell. An empty or closed stdin (CI, cron, `< /dev/null`, `true |`) holds nothing; so does a
-    pipe held open that stays silent for `grace` seconds (a parent process that never writes).
-    What is read is consumed: call this only when stdin is not going to be the script."""
+    """Whether stdin (a pipe, socket or file) holds any bytes, without consuming them (so a
+    `while read …; do batchkit sub …; done` loop keeps its input). An empty or closed stdin (CI,
+    cron, `true |`) holds nothing; neither does a pipe held open that stays silent for `grace`
+    seconds (a parent process that never writes)."""
     fd = sys.stdin.fileno() if fd is None else fd
-    while True:
-        ready, _, _ = select.select([fd], [], [], grace)
-        if not ready:
-            return False
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return False
-        if chunk.strip():
-            return True
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return os.fstat(fd).st_size > os.lseek(fd, 0, os.SEEK_CUR)
+    ready, _, _ = select.select([fd], [], [], grace)
+    if not ready:
+        return False
+    try:  # readable with nothing to read is the end of the pipe
+        (waiting,) = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))
+    except OSError:
+        return bool(os.read(fd, 1))
+    return bool(waiting > 0)
 
 
 @dataclass

@@ -185,13 +185,18 @@ def sub(
             spot_retry=spot_retry,
         )
         blacklist = load_user_config().env_blacklist if flags.env_blacklist is None else None
-        # stdin is the script only when it is piped (or a file) and not empty: with a command,
-        # an empty or closed stdin (CI, cron, `< /dev/null`) is no script, so the command runs.
+        # Without a command, a piped stdin is the script. With an inline command, an empty or
+        # closed stdin (CI, cron) is no script and the command runs; one holding data is
+        # ambiguous. `-cf` names its script: stdin is left alone.
         piped = cli.stdin_kind() in ("pipe", "file")
+        if not flags.argv:
+            stdin_has_script = piped
+        else:
+            stdin_has_script = piped and not flags.command_file and cli.stdin_has_data()
         prepared = prepare(  # every check runs here, before any cluster is contacted
             flags,
             environ=cli.environ,
-            stdin_has_script=piped and (not flags.argv or cli.stdin_has_data()),
+            stdin_has_script=stdin_has_script,
             read_stdin=cli.read_stdin,
             default_blacklist=blacklist,
         )

@@ -81,15 +81,15 @@ def prepare(
     default_blacklist: Sequence[str] | None = None,
 ) -> PreparedJob:
     """The job `flags` describe. `stdin_has_script`: stdin is a pipe or a file that holds a script
-    (with a command given, a command and a script together are refused; without one, it must
-    not be blank); `default_blacklist`: the user config's `env_blacklist` (None: awsbsub's list).
-    """
+    (an inline command and a script together are refused; without a command, it must not be
+    blank; `-cf` ignores stdin); `default_blacklist`: the user config's `env_blacklist` (None:
+    awsbsub's list)."""
     validation.check_env_flags(flags.env, flags.env_blacklist)
     validation.check_working_dirs(flags.working_dir, flags.parent_working_dir)
     argv = flags.argv
     if flags.command_file and not argv:
         raise UsageError("-cf/--command-file needs the path of a script", hint="e.g. -cf ./run.sh")
-    if argv and stdin_has_script and flags.script is None:
+    if argv and stdin_has_script and not flags.command_file and flags.script is None:
         raise UsageError(
             "a command was given and a script is waiting on stdin",
             hint="pass the command, or pipe a script, not both "
