@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -297,8 +297,14 @@ class Engine:
 
 
 @pytest.fixture
-def engine(docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path) -> Engine:
-    return Engine(docker_engine, tmp_path / "engine-home")
+def engine(
+    docker_engine: Any, docker_host: str, busybox_image: str, tmp_path: Path
+) -> Iterator[Engine]:
+    """The engine; whatever containers a failed test left behind are removed afterwards."""
+    built = Engine(docker_engine, tmp_path / "engine-home")
+    yield built
+    for container in built.containers():
+        container.remove(force=True)
 
 
 @pytest.mark.docker
