@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from moto import mock_aws
-from tests.fixtures.moto_server import MOCK_CONFIG, Cluster, create_cluster
+from tests.fixtures.moto_server import SIMPLE_CONFIG, Cluster, create_cluster
 
 from batchkit.providers.aws.discovery import discover
 from batchkit.providers.aws.provider import AwsProvider
@@ -33,7 +33,9 @@ def sleeper() -> Sleeper:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mock_aws(config=MOCK_CONFIG):
+    # Simple Batch; no AWS managed IAM policies (loading them costs ~2 s a test, and nothing
+    # here attaches one).
+    with mock_aws(config=SIMPLE_CONFIG):
         yield
 
 
