@@ -125,3 +125,18 @@ def test_command_and_input_files(tmp_path) -> None:
         validation.check_input_names(["a/x", "b/x"], [])
     with pytest.raises(UsageError, match="overwrite"):
         validation.check_input_names(["a/job.sh"], ["job.sh"])
+
+
+@pytest.mark.parametrize(
+    ("working_dir", "parent", "message", "hint"),
+    [
+        ("a", "b", "cannot be used together", "pick one"),
+        ("", None, "-w/--working-dir must be a non-empty path", "e.g. -w "),
+        (None, "", "-pw/--parent-working-dir must be a non-empty path", "e.g. -pw "),
+        (None, "a\0b", "-pw/--parent-working-dir", "e.g. -pw "),
+    ],
+)
+def test_working_dirs(working_dir: str | None, parent: str | None, message: str, hint: str) -> None:
+    with pytest.raises(UsageError, match=message) as caught:
+        validation.check_working_dirs(working_dir, parent)
+    assert hint in (caught.value.hint or "")

@@ -125,10 +125,13 @@ def check_working_dirs(working_dir: str | None, parent_working_dir: str | None) 
             "-w/--working-dir and -pw/--parent-working-dir cannot be used together",
             hint="-w DIR runs in DIR; -pw DIR runs in DIR/job-<id>; pick one",
         )
-    flags = (("-w/--working-dir", working_dir), ("-pw/--parent-working-dir", parent_working_dir))
-    for flag, value in flags:
+    flags = (
+        ("-w/--working-dir", "-w", working_dir),
+        ("-pw/--parent-working-dir", "-pw", parent_working_dir),
+    )
+    for flag, short, value in flags:
         if value is not None and (not value or "\0" in value):
-            raise UsageError(f"{flag} must be a non-empty path", hint="e.g. -w /tmp/run1")
+            raise UsageError(f"{flag} must be a non-empty path", hint=f"e.g. {short} /tmp/run1")
 
 
 def check_env_flags(env: str | None, env_blacklist: str | None) -> None:
