@@ -125,3 +125,15 @@ def test_load_ext_registers_the_cell_magic() -> None:
     ((func, kind, name),) = registered
     assert (kind, name) == ("cell", "batchkit")
     assert isinstance(func, CellMagic)
+
+
+def test_spot_retry_and_the_configured_env_blacklist(magic: Magic, isolated_environment) -> None:
+    isolated_environment.mkdir(parents=True, exist_ok=True)
+    (isolated_environment / "config.yaml").write_text("env_blacklist: [MINE]\n")
+
+    magic.run("--spot-retry -e all", "echo")
+
+    (request,) = magic.fake.requests
+    assert request.tags["batchkit:spot-retry"] == "true"
+    folder = (request.s3_folder_url or "")[len("s3://fake-bucket/") :]
+    assert folder + "cell.env.sh" not in magic.fake.objects.items  # MINE left out, TOKEN_A too

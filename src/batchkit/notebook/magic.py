@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--image", metavar="IMAGE", help="container image to run in")
     add("--executor", choices=("auto", "process", "docker"), default="auto")
     add("--queue", metavar="QUEUE", help="job queue (default: the cluster's)")
+    add("--spot-retry", action="store_true", help="AWS: retry only when a Spot host is reclaimed")
     add("--wait", action="store_true", help="wait, then print the output")
     add("--follow", action="store_true", help="print the output as it comes")
     add("arguments", nargs="*", help="arguments of the script (after --)")
@@ -162,8 +163,14 @@ class CellMagic:
             image=options.image,
             queue=options.queue,
             executor=options.executor,
+            spot_retry=options.spot_retry,
         )
-        prepared = prepare(flags, environ=self.environ)
+        blacklist = None
+        if options.env_blacklist is None:  # as `sub`: the user config's list, else awsbsub's
+            from batchkit.config import load_user_config
+
+            blacklist = load_user_config().env_blacklist
+        prepared = prepare(flags, environ=self.environ, default_blacklist=blacklist)
         for warning in prepared.warnings:
             self._err.write(f"warning: {warning}\n")
         return prepared.spec
