@@ -597,6 +597,7 @@ def test_a_job_that_insists_on_docker_fails_without_it(engine: Engine) -> None:
     (done,) = engine.settle(job.job_id)
     assert done.status is S.FAILED
     assert "Docker executor" in (done.status_reason or "")
+    assert "to fix: submit with the process executor" in (done.status_reason or "")
 
 
 def test_an_attempt_the_executor_loses_fails_with_a_reason(engine: Engine) -> None:

@@ -79,6 +79,16 @@ def default_selector(home: Path | None = None) -> ExecutorSelector:
     return chosen
 
 
+def _failure_reason(err: Exception, prefix: str = "") -> str:
+    """A status reason for an attempt that could not start: the error and, for batchkit's own
+    errors, the hint saying how to fix it (the reason is all `stat` and `sub --wait` show)."""
+    if isinstance(err, BatchkitError):
+        text = err.message + (f" (to fix: {err.hint})" if err.hint else "")
+    else:
+        text = str(err)
+    return prefix + text
+
+
 def _exit_reason(run: Run) -> str:
     """Why an attempt ended: what the executor knows (an OOM kill, a lost engine), else Batch's
     usual reason."""
@@ -466,7 +476,7 @@ class Scheduler:
         try:
             executor, notice = self._select(spec)
         except BatchkitError as err:
-            self._end_attempt(active, None, err.message, retryable=False, now=now)
+            self._end_attempt(active, None, _failure_reason(err), retryable=False, now=now)
             return
         stage_dir = None
         folder = spec.s3_folder_url or spec.environment.get("PCLUSTER_JOB_S3_URL")
@@ -511,9 +521,8 @@ class Scheduler:
             try:
                 run = executor.start(run_spec, self.logs.sink(stream))
             except Exception as err:  # any start failure fails this attempt
-                self._end_attempt(
-                    active, None, f"CannotStartContainerError: {err}", retryable=True, now=now
-                )
+                reason = _failure_reason(err, "CannotStartContainerError: ")
+                self._end_attempt(active, None, reason, retryable=True, now=now)
                 return
             active.runs[row.id] = run
             record.identity = run.identity()
