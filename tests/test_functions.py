@@ -4,6 +4,7 @@ it), result decoding, remote exceptions, version checks, and the S3 layout on mo
 from __future__ import annotations
 
 import pickle
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -208,6 +209,34 @@ def test_submit_refuses_an_unpicklable_argument_before_uploading_anything() -> N
         cluster.submit(square, threading.Lock())
     assert fake.requests == []
     assert fake.objects.items == {}
+
+
+@pytest.mark.parametrize(
+    ("image", "executor", "runs"),
+    [
+        (None, None, "this"),  # a local process
+        ("python:3.11", "process", "this"),
+        ("python:3.11", "docker", "python3"),  # the image's
+        ("python:3.11", None, "this"),  # Docker only if an engine answers: here, none does
+    ],
+)
+def test_a_local_function_job_runs_the_python_it_will_find(
+    image: str | None, executor: str | None, runs: str, tmp_path: Path
+) -> None:
+    from batchkit.jobspecs import job_python
+
+    argv = job_python(local=True, image=image, executor=executor)
+    probe = [*argv, "-c", "import sys; print(sys.executable)"]
+
+    if runs == "python3":
+        assert argv == ("python3",)
+    else:
+        shown = subprocess.run(probe, capture_output=True, text=True, check=True, cwd=tmp_path)
+        assert shown.stdout.strip() == sys.executable
+        missing = [*argv[:-1], str(tmp_path / "no-such-python"), "-c", "print('fallback')"]
+        if len(argv) > 1:  # where this Python's path does not exist (a container): python3
+            assert subprocess.run(missing, capture_output=True, text=True).stdout == "fallback\n"
+    assert job_python(local=False, image=image, executor=executor) == ("python3",)
 
 
 # --- results through the cluster (fake provider) -------------------------------------------------

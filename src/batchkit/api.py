@@ -173,7 +173,7 @@ class Cluster:
     def _submit_planned(self, spec: JobSpec) -> handles.Job:
         return self.job(Submitter(self.provider, clock=self._clock).submit(spec))
 
-    def _python(self, options: Any) -> str:
+    def _python(self, options: Any) -> tuple[str, ...]:
         from batchkit.jobspecs import job_python
 
         return job_python(

@@ -76,7 +76,7 @@ def plan_job(
     kwargs: Mapping[str, Any],
     options: SubmitOptions,
     *,
-    python: str,
+    python: str | Sequence[str],
 ) -> JobSpec:
     """The job that runs `target` (script text, an argv list, or a callable with its arguments)."""
     if isinstance(target, str | bytes):
@@ -112,7 +112,11 @@ def plan_job(
 
 
 def plan_map(
-    function: Callable[..., Any], items: Iterable[Any], options: SubmitOptions, *, python: str
+    function: Callable[..., Any],
+    items: Iterable[Any],
+    options: SubmitOptions,
+    *,
+    python: str | Sequence[str],
 ) -> JobSpec:
     """One array job whose child `i` calls `function(items[i])` (a single job for one item)."""
     from batchkit.functions import payload
@@ -141,26 +145,39 @@ def plan_map(
 
 
 def _function_job(
-    function: Callable[..., Any], body: bytes, options: SubmitOptions, *, python: str
+    function: Callable[..., Any],
+    body: bytes,
+    options: SubmitOptions,
+    *,
+    python: str | Sequence[str],
 ) -> JobSpec:
     from batchkit.functions import payload
 
     spec = _spec(
         options,
         default_name=_function_name(function),
-        command=payload.runner_command(python),
+        command=(*([python] if isinstance(python, str) else python), payload.RUNNER_NAME),
         default_memory=DEFAULT_FUNCTION_MEMORY_MIB,
     )
     files = {payload.PAYLOAD_NAME: body, payload.RUNNER_NAME: payload.runner_source()}
     return replace(spec, staged_files=files)
 
 
-def job_python(*, local: bool, image: str | None, executor: str | None) -> str:
-    """The interpreter that runs a function job: this very Python for a local process (so the job
-    has cloudpickle and the same version), `python3` from the image otherwise."""
+#: argv prefix for a local job with an image that runs in Docker only if an engine answers: this
+#: very Python when its path exists where the job runs (a local process), else the image's python3.
+_THIS_PYTHON_IF_THERE = 'if [ -x "$1" ]; then p=$1; else p=python3; fi; shift; exec "$p" "$@"'
+
+
+def job_python(*, local: bool, image: str | None, executor: str | None) -> tuple[str, ...]:
+    """The interpreter (argv) that runs a function job: this very Python for a local process (so
+    the job has cloudpickle and the same version), `python3` from the image in a container. A
+    local job with an image and executor auto runs in Docker only when an engine answers: its
+    interpreter is decided where it runs."""
     if local and (image is None or executor == "process"):
-        return sys.executable
-    return "python3"
+        return (sys.executable,)
+    if local and executor in (None, "auto"):
+        return ("/bin/sh", "-c", _THIS_PYTHON_IF_THERE, "batchkit-python", sys.executable)
+    return ("python3",)
 
 
 def _spec(

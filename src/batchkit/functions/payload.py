@@ -50,11 +50,6 @@ def runner_source() -> bytes:
     return resources.files("batchkit.functions").joinpath("runner.py").read_bytes()
 
 
-def runner_command(python: str) -> tuple[str, ...]:
-    """The inline command a function job runs in its working directory."""
-    return (python, RUNNER_NAME)
-
-
 def pack_call(
     function: Callable[..., Any],
     args: Sequence[Any],
