@@ -101,7 +101,10 @@ def prepare(
     inline: tuple[str, ...] = ()
     if flags.script is not None:
         if flags.command_file:
-            raise UsageError("-cf/--command-file cannot be used with a script given as text")
+            raise UsageError(
+                "-cf/--command-file cannot be used with a script given as text",
+                hint="the text is the script: leave out -cf",
+            )
         script, arguments = flags.script, argv
     elif flags.command_file:
         script, arguments = read_command_file(argv[0]), argv[1:]
