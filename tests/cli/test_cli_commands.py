@@ -92,6 +92,19 @@ def test_stat_json(jobs: Cli) -> None:
     assert data[0]["status"] == "RUNNABLE" and data[0]["nodes"] == 3
 
 
+def test_stat_json_spells_attempts_as_describe_jobs_does(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING, retry_attempts=2))
+    cli.fake.start("j")
+    cli.fake.retry("j", 3, "Essential container in task exited")
+
+    [job] = json.loads(cli.run("stat", "--json", "j").stdout)
+
+    [attempt] = job["attempts"]
+    assert attempt["container"] == {"exitCode": 3, "reason": None, "logStreamName": "stream/j"}
+    assert attempt["statusReason"] == "Essential container in task exited"
+    assert set(attempt) == {"container", "startedAt", "stoppedAt", "statusReason"}
+
+
 def test_stat_bad_status_exit_2(cli: Cli) -> None:
     result = cli.run("stat", "-s", "RUNNING,DONE")
 
