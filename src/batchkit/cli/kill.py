@@ -13,6 +13,7 @@ from batchkit.cli.context import (
     LogLevelOption,
     session,
 )
+from batchkit.errors import ExitCode
 
 
 def kill(
@@ -54,4 +55,4 @@ def kill(
             elif not json_:
                 term.data(text)
         if failed:
-            raise typer.Exit(3)
+            raise typer.Exit(int(ExitCode.NOT_FOUND))

@@ -13,6 +13,7 @@ from batchkit.cli.context import (
     LogLevelOption,
     session,
 )
+from batchkit.errors import ExitCode
 
 DEFAULT_STATUSES = "SUBMITTED,PENDING,RUNNABLE,STARTING,RUNNING"
 
@@ -70,4 +71,4 @@ def stat(
         for job_id in missing:
             term.message(output.job_not_found(job_id))
         if missing:
-            raise typer.Exit(3)
+            raise typer.Exit(int(ExitCode.NOT_FOUND))
