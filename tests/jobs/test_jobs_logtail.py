@@ -188,6 +188,13 @@ def test_one_attempt_or_all_of_them_in_order() -> None:
     assert items[2].attempt.status_reason == "Host EC2 (instance i-1) terminated."
 
 
+def test_all_attempts_of_a_job_not_started_is_its_status() -> None:
+    fake = FakeProvider()
+    fake.add(Job("j", "n", JobStatus.RUNNABLE))
+
+    assert messages(LogTail(fake).read("j", attempt="all")) == ["<RUNNABLE>"]
+
+
 def test_the_attempt_of_a_running_job_is_its_current_stream() -> None:
     fake = retried_job()
     fake.set("j", status=JobStatus.RUNNING, attempts=fake.jobs["j"].attempts[:1])

@@ -132,8 +132,11 @@ class LogTail:
                 yield AttemptStart(job, total, total, attempts[-1][1], chosen=False)
             yield from self._read_once(job, head, tail, labelled=False)
             return
+        if choice == ALL_ATTEMPTS and not attempts:
+            yield NoStream(job)
+            return
         numbers = range(1, total + 1) if choice == ALL_ATTEMPTS else [int(choice)]
-        if numbers and numbers[-1] > total:
+        if numbers[-1] > total:
             raise UsageError(
                 f"job {job.job_id} has {_attempts_text(total)}, not {choice}",
                 hint=f"see them with `batchkit stat -d {job.job_id}`",
