@@ -190,7 +190,7 @@ def _spec(
     default_memory: int = DEFAULT_MEMORY_MIB,
 ) -> JobSpec:
     return JobSpec(
-        name=options.name or default_name,
+        name=default_name if options.name is None else options.name,
         command=tuple(command),
         script=script,
         arguments=tuple(arguments),

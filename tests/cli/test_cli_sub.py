@@ -118,6 +118,7 @@ def test_missing_env_name_warns_on_stderr(cli: Cli) -> None:
         (["-e", "FOO", "-eb", "HOME", "true"], "-eb/--env-blacklist"),
         (["-if", "/no/such/input", "true"], "-if/--input-file"),
         (["-jn", "bad name", "true"], "-jn/--job-name"),
+        (["-jn", "", "true"], "-jn/--job-name '' is not a valid job name"),
         ([], "no command given"),
     ],
 )

@@ -128,7 +128,8 @@ def prepare(
     warnings += [f"-e {name}: not exported ({why})" for name, why in selection.refused]
     spec = JobSpec(
         name=flags.job_name
-        or default_job_name(argv[0] if argv else None, from_stdin or flags.script is not None),
+        if flags.job_name is not None  # an empty -jn is refused, not replaced
+        else default_job_name(argv[0] if argv else None, from_stdin or flags.script is not None),
         command=inline,
         script=script,
         script_name=Path(argv[0]).name if flags.command_file else None,

@@ -146,7 +146,7 @@ class CellMagic:
         flags = SubmitFlags(
             argv=tuple(options.arguments),
             script=cell.encode(),
-            job_name=options.job_name or DEFAULT_NAME,
+            job_name=DEFAULT_NAME if options.job_name is None else options.job_name,
             working_dir=options.working_dir,
             parent_working_dir=options.parent_working_dir,
             input_files=tuple(options.input_file),
