@@ -239,3 +239,26 @@ def test_follow_keeps_the_end_of_an_attempt_and_marks_the_next() -> None:
     out = messages(LogTail(fake, sleep=lambda s: next(steps)()).read("j", follow=True))
 
     assert out == ["a1", "a1-last", "<attempt 2/2>", "a2"]
+
+
+def test_following_a_parent_keeps_the_end_of_a_retried_child() -> None:
+    fake = FakeProvider()
+    fake.add(Job("p", "arr", JobStatus.RUNNING, array_size=2))
+    fake.start("p:0")
+    fake.log("p:0", "a1")
+
+    def sleep(_seconds: float) -> None:
+        if not fake.jobs["p:0"].attempts:
+            fake.log("p:0", "a1-last")
+            fake.retry("p:0", 1, "failed")
+            fake.log("p:0", "a2")
+        else:
+            fake.set("p", status=JobStatus.SUCCEEDED)
+
+    items = LogTail(fake, sleep=sleep).read("p", follow=True)
+
+    assert [(i.source, i.event.message) for i in items] == [
+        ("p:0", "a1"),
+        ("p:0", "a1-last"),
+        ("p:0", "a2"),
+    ]

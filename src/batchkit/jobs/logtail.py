@@ -241,6 +241,8 @@ class LogTail:
                 cursor = cursors.get(child.job_id)
                 if cursor is None or cursor.stream != child.log_stream:
                     first = cursor is None
+                    if cursor is not None:  # a retry: the end of the previous attempt first
+                        fresh.extend(self._drain(cursor))
                     cursor = cursors[child.job_id] = _Cursor(child.log_stream, child.log_group)
                     if first and tail is not None:
                         fresh.extend(self._start_tail(cursor, tail))
