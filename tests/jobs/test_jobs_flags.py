@@ -26,6 +26,19 @@ def test_stdin_script_is_read_only_without_a_command() -> None:
         prepare(SubmitFlags(argv=("ls",)), environ={}, stdin_has_script=True)
 
 
+def test_a_command_file_ignores_stdin_and_an_empty_stdin_script_is_refused(tmp_path) -> None:
+    script = tmp_path / "run.sh"
+    script.write_bytes(b"echo run\n")
+
+    prepared = prepare(
+        SubmitFlags(argv=(str(script),), command_file=True), environ={}, stdin_has_script=True
+    )
+
+    assert prepared.spec.script == b"echo run\n"
+    with pytest.raises(UsageError, match="the script on stdin is empty"):
+        prepare(SubmitFlags(), environ={}, stdin_has_script=True, read_stdin=lambda: b" \n")
+
+
 def test_warnings_for_unset_and_refused_names() -> None:
     prepared = prepare(
         SubmitFlags(argv=("true",), env="NOPE,PCLUSTER_X"), environ={"PCLUSTER_X": "1"}
