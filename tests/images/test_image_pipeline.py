@@ -9,13 +9,13 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from tests.fixtures.moto_server import MOCK_CONFIG
+from tests.fixtures.moto_server import SIMPLE_CONFIG
 from tests.images.moto_cluster import create_image_cluster
 from typer.testing import CliRunner
 
-from batchkit.cli.image import app
+from batchkit.cli.image import ImageCliEnv, app
 from batchkit.errors import ClusterNotFoundError, UsageError
-from batchkit.images.build import BuildDone, ImageRecipe
+from batchkit.images.build import BuildDone, CloudImageBuilder, ImageRecipe
 from batchkit.images.pipeline import CloudRequest, TargetOverrides, open_cloud_builder
 from batchkit.images.resolve import resolve_image, target_from_outputs
 
@@ -78,7 +78,7 @@ def test_target_from_outputs_needs_the_image_outputs() -> None:
 @pytest.fixture
 def stack() -> Iterator[str]:
     """A batchkit-like cluster `demo`: its stack outputs, repository, bucket, project (moto)."""
-    with mock_aws(config=MOCK_CONFIG):
+    with mock_aws(config=SIMPLE_CONFIG):
         yield create_image_cluster("demo")
 
 
@@ -120,8 +120,17 @@ def test_the_local_cluster_has_no_codebuild() -> None:
 def test_image_build_on_a_cluster_end_to_end_in_moto(stack: str, tmp_path: Path) -> None:
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Dockerfile").write_text("FROM scratch\n")
+    waits: list[float] = []  # the build polls with this sleep, not a real one
+
+    def cloud(request: CloudRequest) -> CloudImageBuilder:
+        return open_cloud_builder(request, sleep=waits.append)
+
     runner = CliRunner()
-    built = runner.invoke(app, ["build", str(tmp_path / "ctx"), "-c", "demo", "--json"])
+    built = runner.invoke(
+        app,
+        ["build", str(tmp_path / "ctx"), "-c", "demo", "--json"],
+        obj=ImageCliEnv(cloud=cloud),
+    )
     assert built.exit_code == 0, built.output
     result = json.loads(built.stdout)
     assert result["image"].startswith(f"{stack}:ctx-") and result["upToDate"] is False
@@ -132,7 +141,8 @@ def test_image_build_on_a_cluster_end_to_end_in_moto(stack: str, tmp_path: Path)
     listed = runner.invoke(app, ["list", "-c", "demo", "--json"])
     assert listed.exit_code == 0 and json.loads(listed.stdout) == []  # moto builds push nothing
 
-    builder = open_cloud_builder(CloudRequest("demo"))
+    assert waits  # moto's build was IN_PROGRESS once: the CLI polled
+    builder = cloud(CloudRequest("demo"))
     plan = builder.plan(ImageRecipe("ctx", tmp_path / "ctx"))
     assert plan.content_hash == result["contentHash"]
     assert isinstance(list(builder.build(plan))[-1], BuildDone)
