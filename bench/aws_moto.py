@@ -38,10 +38,12 @@ __all__ = ["Cluster", "create_cluster", "put_log_lines"]
 
 class CountingApp:
     """WSGI middleware: counts requests per AWS operation (X-Amz-Target, a REST path or the
-    query protocol's Action)."""
+    query protocol's Action), and delays each AWS call by `latency` seconds (a round trip to an
+    AWS endpoint; requests in parallel wait in parallel)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, latency: float = 0.0) -> None:
         self.app = app
+        self.latency = latency
         self.counts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
 
@@ -67,11 +69,81 @@ class CountingApp:
         operation = self._operation(environ)
         with self._lock:
             self.counts[operation] += 1
+        if self.latency and operation != "moto-api":
+            time.sleep(self.latency)
         return self.app(environ, start_response)
 
     def snapshot(self) -> collections.Counter[str]:
         with self._lock:
             return collections.Counter(self.counts)
+
+
+class AwsListJobs:
+    """WSGI middleware: moto's ListJobs made to answer as AWS Batch does, so that a side-by-side
+    run costs each tool the calls it would make on AWS.
+
+    moto lists array children at the top level of a queue, leaves `arrayProperties` out of a
+    parent's summary and ignores `maxResults`/`nextToken`. AWS lists top-level jobs only,
+    summarizes a parent's children (`arrayProperties.size` and `statusSummary`) and pages: up to
+    1,000 jobs a page with a status (`maxResults` lowers it), 100 with filters.
+    """
+
+    def __init__(self, app: Any, account: str = "123456789012", region: str = "us-east-1") -> None:
+        self.app = app
+        self.account = account
+        self.region = region
+        self._listings: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != "/v1/listjobs" or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        forwarded = {k: v for k, v in request.items() if k not in ("maxResults", "nextToken")}
+        body = json.dumps(forwarded).encode()
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
+            captured["status"], captured["headers"] = status, headers
+
+        key = body.decode()
+        summaries = self._listings.get(key) if request.get("nextToken") else None
+        if summaries is None:
+            raw = b"".join(self.app(environ, capture))
+            if not captured["status"].startswith("200"):
+                start_response(captured["status"], captured["headers"])
+                return [raw]
+            summaries = json.loads(raw).get("jobSummaryList") or []
+            if request.get("jobQueue") and not request.get("arrayJobId"):
+                summaries = [self._as_aws(s) for s in summaries if ":" not in s["jobId"]]
+            # AWS serves a next page without listing everything again: neither does the shim
+            self._listings[key] = summaries
+        else:
+            captured.update(status="200 OK", headers=[("Content-Type", "application/json")])
+        limit = 100 if request.get("filters") else 1000
+        size = min(int(request.get("maxResults") or limit), limit)
+        start = int(request.get("nextToken") or 0)
+        answer: dict[str, Any] = {"jobSummaryList": summaries[start : start + size]}
+        if start + size < len(summaries):
+            answer["nextToken"] = str(start + size)
+        out = json.dumps(answer).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], [*headers, ("Content-Length", str(len(out)))])
+        return [out]
+
+    def _as_aws(self, summary: dict[str, Any]) -> dict[str, Any]:
+        from moto.batch.models import batch_backends
+
+        job = batch_backends[self.account][self.region].get_job_by_id(summary["jobId"])
+        children = getattr(job, "_child_jobs", None) if job is not None else None
+        if children:
+            counts = collections.Counter(
+                str(getattr(child.status, "value", child.status)) for child in children
+            )
+            summary["arrayProperties"] = {"size": len(children), "statusSummary": dict(counts)}
+        return summary
 
 
 @dataclass
@@ -81,8 +153,9 @@ class Server:
 
 
 @contextmanager
-def moto_server() -> Iterator[Server]:
-    """A threaded moto server on 127.0.0.1 (simple Batch) with a request counter."""
+def moto_server(*, aws_list_jobs: bool = False) -> Iterator[Server]:
+    """A threaded moto server on 127.0.0.1 (simple Batch) with a request counter (whose
+    `latency` can be set); with `aws_list_jobs`, ListJobs answers as on AWS (`AwsListJobs`)."""
     import logging
     import socket
 
@@ -94,7 +167,8 @@ def moto_server() -> Iterator[Server]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = CountingApp(DomainDispatcherApplication(create_backend_app))
+    moto_app: Any = DomainDispatcherApplication(create_backend_app)
+    app = CountingApp(AwsListJobs(moto_app) if aws_list_jobs else moto_app)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -175,9 +249,14 @@ def timed(
 
 def best_of(count: int, run: Callable[[], Run]) -> Run:
     """The median-time run of `count` (API calls are the same every time)."""
-    runs = sorted((run() for _ in range(count)), key=lambda r: r.seconds)
-    median = runs[len(runs) // 2]
-    median.seconds = statistics.median(r.seconds for r in runs)
+    return median_run([run() for _ in range(count)])
+
+
+def median_run(runs: Sequence[Run]) -> Run:
+    """The run of median time, timed as the median (API calls are the same every time)."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    median = ordered[len(ordered) // 2]
+    median.seconds = statistics.median(r.seconds for r in ordered)
     return median
 
 
