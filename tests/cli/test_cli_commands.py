@@ -312,6 +312,14 @@ def test_local_doctor_reports_the_executors(cli: Cli, isolated_environment) -> N
     assert report["image_job_executor"] in ("process", "docker")
 
 
+def test_local_worker_refuses_a_negative_idle_exit(cli: Cli, isolated_environment) -> None:
+    result = cli.run("local", "worker", "--idle-exit", "-1")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --idle-exit must be at least 0 seconds, got -1")
+    assert not (isolated_environment / "worker.lock").exists()  # no worker ran
+
+
 def test_status_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 

@@ -38,8 +38,14 @@ def worker(
     """
     with boundary(debug):
         from batchkit.config import batchkit_home
+        from batchkit.errors import UsageError
         from batchkit.providers.local.worker import serve
 
+        if idle_exit is not None and idle_exit < 0:
+            raise UsageError(
+                f"--idle-exit must be at least 0 seconds, got {idle_exit:g}",
+                hint="e.g. --idle-exit 60, or leave it out to run until Ctrl-C",
+            )
         serve(batchkit_home(), idle_exit=idle_exit)
 
 
