@@ -127,6 +127,25 @@ def test_array_children_for_a_table_take_the_fewest_calls(
     assert faults.total("DescribeJobs") == 1 + describe_calls
 
 
+def test_children_of_many_small_parents_share_describe_calls(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    """awsbstat -e describes every child 100 ids a call whatever its parent: so does batchkit."""
+    provider, faults = counted_provider(make_session, cluster, tmp_path)
+    arrays = [provider.submit(request(f"a{i}", array_size=10)) for i in range(12)]
+    single = provider.submit(request("one"))
+    parents = provider.describe_jobs([a.job_id for a in arrays] + [single.job_id])
+    before = faults.total("DescribeJobs")
+    children = provider.list_child_summaries_of(parents)
+    assert faults.total("DescribeJobs") - before == 2  # 120 children
+    assert faults.total("ListJobs") == 0
+    assert children[single.job_id] == []
+    for array in arrays:
+        assert [c.job_id for c in children[array.job_id]] == [
+            f"{array.job_id}:{i}" for i in range(10)
+        ]
+
+
 def test_mnp_nodes_are_described_not_listed_per_status(
     make_session: MakeSession, cluster: Cluster, tmp_path: Path
 ) -> None:

@@ -269,14 +269,39 @@ class AwsProvider:
         * DescribeJobs of `id:i` / `id#n`, 100 a call, when that takes no more calls than
           listing (a small array, any MNP job of up to 700 nodes): the children are complete.
         """
-        kind = parent.kind
-        if kind not in (JobKind.ARRAY_PARENT, JobKind.MNP_PARENT):
+        if not parent.is_parent:
             return []
-        statuses = self._child_statuses(parent)
-        size = parent.array_size if kind is JobKind.ARRAY_PARENT else parent.nodes
-        if -(-(size or 0) // DESCRIBE_CHUNK) <= len(statuses):
+        if self._describe_is_cheaper(parent):
             return self.list_children(parent)
-        if kind is JobKind.MNP_PARENT:
+        return self._listed_children(parent)
+
+    def list_child_summaries_of(self, parents: Sequence[Job]) -> dict[str, list[Job]]:
+        """`list_child_summaries` of many parents at once (what `stat -e` needs), by parent id:
+        the children of every parent that is cheaper to describe share DescribeJobs calls (100
+        ids a call, whoever their parent), as awsbstat's do, so that ten arrays of ten children
+        take one call, not ten."""
+        found: dict[str, list[Job]] = {p.job_id: [] for p in parents}
+        pooled = [p for p in parents if p.is_parent and self._describe_is_cheaper(p)]
+        described = {p.job_id for p in pooled}
+        for parent in parents:
+            if parent.is_parent and parent.job_id not in described:
+                found[parent.job_id] = self._listed_children(parent)
+        ids = [child for parent in pooled for child in parent.child_ids()]
+        for child in self._batch.describe_jobs(ids):
+            if child.id.parent in found:
+                found[child.id.parent].append(child)
+        for parent in pooled:
+            found[parent.job_id] = self._in_index_order(found[parent.job_id])
+        return found
+
+    def _describe_is_cheaper(self, parent: Job) -> bool:
+        """Whether DescribeJobs of every child takes no more calls than listing them by status."""
+        size = parent.array_size if parent.kind is JobKind.ARRAY_PARENT else parent.nodes
+        return -(-(size or 0) // DESCRIBE_CHUNK) <= len(self._child_statuses(parent))
+
+    def _listed_children(self, parent: Job) -> list[Job]:
+        statuses = self._child_statuses(parent)
+        if parent.kind is JobKind.MNP_PARENT:
             nodes = self._by_status(
                 statuses,
                 lambda status: self._batch.list_node_jobs(parent.job_id, status, parent.queue),
