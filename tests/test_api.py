@@ -138,3 +138,19 @@ def test_a_handle_reads_any_attempt_of_a_retried_job() -> None:
     assert job.logs().text == "second try\n"
     assert job.logs(attempt=1).text == "first try\n"
     assert job.logs(attempt="all").text == "first try\nsecond try\n"
+
+
+@pytest.mark.parametrize(("kind", "longest"), [("local", 2.0), ("aws", 10.0)])
+def test_waiting_polls_at_most_every_2_s_locally_and_10_s_on_aws(kind: str, longest: float) -> None:
+    fake = FakeProvider(kind=kind)
+    fake.add(Job("j", "n", JobStatus.RUNNING))
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 12:
+            fake.finish("j")
+
+    Cluster(fake, sleep=sleep).wait("j")
+
+    assert max(sleeps) == longest

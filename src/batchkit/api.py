@@ -75,6 +75,8 @@ class KillResult:
 
 
 _NOT_STARTED = (JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE)
+AWS_MAX_POLL_S = 10.0
+LOCAL_MAX_POLL_S = 2.0
 
 
 class Cluster:
@@ -278,10 +280,11 @@ class Cluster:
         return self.provider.hosts()
 
     def _waiter(self, interval: float, max_interval: float | None = None) -> Waiter:
+        """Polls that grow from `interval` up to `max_interval`: by default 10 s on AWS (Batch's
+        API budget), 2 s on the local engine, where a poll is a file read and `sub --wait`
+        should end soon after the job does."""
         if max_interval is None:
-            return Waiter(
-                self.provider, sleep=self._sleep, clock=self._monotonic, interval=interval
-            )
+            max_interval = LOCAL_MAX_POLL_S if self.provider.kind == "local" else AWS_MAX_POLL_S
         return Waiter(
             self.provider,
             sleep=self._sleep,
