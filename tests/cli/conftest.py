@@ -19,6 +19,7 @@ class Cli:
     fake: FakeProvider = field(default_factory=FakeProvider)
     environ: dict[str, str] = field(default_factory=dict)
     connected: list[str | None] = field(default_factory=list)
+    aws_settings: list[tuple[str | None, str | None]] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
 
     def run(
@@ -32,8 +33,11 @@ class Cli:
             self.fake, sleep=self.sleeps.append, clock=lambda: 1700000000.0, monotonic=lambda: 0.0
         )
 
-        def connect(name: str | None) -> Cluster:
+        def connect(
+            name: str | None, *, profile: str | None = None, region: str | None = None
+        ) -> Cluster:
             self.connected.append(name)
+            self.aws_settings.append((profile, region))
             return cluster
 
         env = CliEnv(

@@ -396,3 +396,16 @@ def test_a_bare_group_still_shows_its_help(cli: Cli) -> None:
     result = cli.run("local")
 
     assert "worker" in result.output and "error" not in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["sub", "true"], ["stat"], ["out", "x"], ["kill", "x"], ["queues"], ["hosts"]],
+)
+def test_every_job_command_takes_an_aws_profile_and_region(cli: Cli, command: list[str]) -> None:
+    cli.run(
+        *command[:1], "-c", "research", "--profile", "lab", "--region", "eu-west-1", *command[1:]
+    )
+
+    assert cli.connected == ["research"]
+    assert cli.aws_settings == [("lab", "eu-west-1")]

@@ -17,7 +17,7 @@ import termios
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 import typer
 
@@ -30,10 +30,20 @@ if TYPE_CHECKING:
 StdinKind = Literal["tty", "pipe", "file", "none"]
 
 
-def _connect(cluster: str | None) -> Cluster:
+class Connector(Protocol):
+    """How a command reaches its cluster (replaced by tests)."""
+
+    def __call__(
+        self, cluster: str | None, *, profile: str | None = None, region: str | None = None
+    ) -> Cluster: ...
+
+
+def _connect(
+    cluster: str | None, *, profile: str | None = None, region: str | None = None
+) -> Cluster:
     from batchkit.api import connect
 
-    return connect(cluster)
+    return connect(cluster, profile=profile, region=region)
 
 
 def _stdin_kind() -> StdinKind:
@@ -81,7 +91,7 @@ def stdin_has_data(fd: int | None = None, *, grace: float = STDIN_GRACE_SECONDS)
 
 @dataclass
 class CliEnv:
-    connect: Callable[[str | None], Cluster] = _connect
+    connect: Connector = _connect
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     stdin_kind: Callable[[], StdinKind] = _stdin_kind
     read_stdin: Callable[[], bytes] = _read_stdin
@@ -122,6 +132,22 @@ LogLevelOption = Annotated[
         "--log-level",
         hidden=True,
         help="Accepted for awsbatch-cli compatibility; batchkit writes no log file.",
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        metavar="PROFILE",
+        help="AWS profile (default: the cluster's in config.yaml, else the AWS chain).",
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        metavar="REGION",
+        help="AWS region (default: the cluster's in config.yaml, else the AWS chain).",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

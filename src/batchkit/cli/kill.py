@@ -11,6 +11,8 @@ from batchkit.cli.context import (
     DebugOption,
     JsonOption,
     LogLevelOption,
+    ProfileOption,
+    RegionOption,
     session,
 )
 from batchkit.errors import ExitCode
@@ -26,6 +28,8 @@ def kill(
         typer.Option("-r", "--reason", metavar="TEXT", help="Why (shown as the status reason)."),
     ] = "Terminated by the user",
     cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
@@ -34,7 +38,7 @@ def kill(
     with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
 
-        results = cli.connect(cluster).kill(job_ids, reason)
+        results = cli.connect(cluster, profile=profile, region=region).kill(job_ids, reason)
         if json_:
             term.json(
                 [

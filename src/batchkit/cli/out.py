@@ -11,6 +11,8 @@ from batchkit.cli.context import (
     DebugOption,
     JsonOption,
     LogLevelOption,
+    ProfileOption,
+    RegionOption,
     session,
 )
 
@@ -48,6 +50,8 @@ def out(
     ] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the bare messages, no times.")] = False,
     cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
@@ -63,7 +67,7 @@ def out(
 
         check_out_flags(head, tail, stream, stream_period)
         chosen = parse_attempt(attempt)
-        cluster_obj = cli.connect(cluster)
+        cluster_obj = cli.connect(cluster, profile=profile, region=region)
         printed = False
         for item in cluster_obj.logs(
             job_id,

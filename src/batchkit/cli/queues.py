@@ -11,6 +11,8 @@ from batchkit.cli.context import (
     DebugOption,
     JsonOption,
     LogLevelOption,
+    ProfileOption,
+    RegionOption,
     session,
 )
 
@@ -24,6 +26,8 @@ def queues(
     ] = None,
     details: DetailsOption = False,
     cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
@@ -32,7 +36,7 @@ def queues(
     with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
 
-        found = cli.connect(cluster).queues(names or ())
+        found = cli.connect(cluster, profile=profile, region=region).queues(names or ())
         if json_:
             term.json([q.to_dict() for q in found])
         elif details or names:
@@ -49,6 +53,8 @@ def hosts(
     ] = None,
     details: DetailsOption = False,
     cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
@@ -57,7 +63,7 @@ def hosts(
     with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
 
-        found = cli.connect(cluster).hosts()
+        found = cli.connect(cluster, profile=profile, region=region).hosts()
         if instance_ids:
             found = [h for h in found if h.instance_id in instance_ids]
         if json_:

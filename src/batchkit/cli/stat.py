@@ -11,6 +11,8 @@ from batchkit.cli.context import (
     DebugOption,
     JsonOption,
     LogLevelOption,
+    ProfileOption,
+    RegionOption,
     session,
 )
 from batchkit.errors import ExitCode
@@ -41,6 +43,8 @@ def stat(
         str | None, typer.Option("--queue", metavar="QUEUE", help="Queue to list.")
     ] = None,
     cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     log_level: LogLevelOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
@@ -51,7 +55,7 @@ def stat(
         from batchkit.jobs.validation import parse_statuses
 
         statuses = parse_statuses(status or DEFAULT_STATUSES)
-        cluster_obj = cli.connect(cluster)
+        cluster_obj = cli.connect(cluster, profile=profile, region=region)
         missing: list[str] = []
         if job_ids:
             found = cluster_obj.jobs_by_ids(job_ids, details=details or json_)

@@ -12,6 +12,8 @@ from batchkit.cli.context import (
     DebugOption,
     JsonOption,
     LogLevelOption,
+    ProfileOption,
+    RegionOption,
     session,
 )
 from batchkit.errors import ExitCode
@@ -50,6 +52,8 @@ def sub(
         ),
     ] = None,
     cluster: ClusterOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     log_level: LogLevelOption = None,
     command_file: Annotated[
         bool,
@@ -202,7 +206,7 @@ def sub(
         )
         for warning in prepared.warnings:
             term.message(output.warning(warning))
-        cluster_obj = cli.connect(cluster)
+        cluster_obj = cli.connect(cluster, profile=profile, region=region)
         job = cluster_obj.submit(prepared.spec)
         if not json_:
             term.data(output.submitted(job))
