@@ -156,6 +156,20 @@ def test_out_of_a_job_not_started(cli: Cli) -> None:
     assert result.stderr.strip() == "No log stream found for job (j) in the status (RUNNABLE)"
 
 
+def test_out_of_a_job_that_printed_nothing_says_where_it_stands(cli: Cli) -> None:
+    cli.fake.add(Job("j", "n", JobStatus.RUNNING))
+    cli.fake.start("j")
+    cli.fake.set("j", status=JobStatus.FAILED, status_reason="Essential container in task exited")
+
+    result = cli.run("out", "j")
+
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "No events found for job (j) in the status (FAILED): Essential container in task exited"
+    )
+
+
 def test_out_stream_follows_until_the_end(cli: Cli) -> None:
     cli.fake.add(Job("j", "n", JobStatus.RUNNING))
     cli.fake.start("j")

@@ -89,4 +89,4 @@ def out(
             else:
                 term.message(text)
         if not printed and not json_:
-            term.message(output.NO_EVENTS)
+            term.message(output.no_events(cluster_obj.describe(job_id)))

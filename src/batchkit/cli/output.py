@@ -220,7 +220,11 @@ def job_not_found(job_id: str) -> str:
     return f"Job ({job_id}) not found."
 
 
-NO_EVENTS = "No events found."
+def no_events(job: Job) -> str:
+    """`out` of a job whose stream holds nothing (yet): awsbout's sentence, then where the job
+    stands, so an empty output is never a mystery."""
+    reason = f": {job.status_reason}" if job.status_reason else ""
+    return f"No events found for job ({job.job_id}) in the status ({job.status.value}){reason}"
 
 
 def warning(text: str) -> str:
