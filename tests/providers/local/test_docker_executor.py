@@ -497,6 +497,25 @@ def test_a_missing_image_is_a_clear_error_and_is_never_pulled(
 
 
 @pytest.mark.docker
+def test_a_short_name_runs_the_image_batchkit_built_locally(
+    executor: DockerExecutor, docker_engine: Any, busybox_image: str, tmp_path: Path
+) -> None:
+    """`--image tools` on the local engine is `batchkit image build --local --name tools`'s
+    `batchkit/tools:latest` when the engine has no image called `tools` itself."""
+    name = f"bk-short-{tmp_path.name[-8:].lower().replace('_', '-')}"
+    docker_engine.images.get(busybox_image).tag(f"batchkit/{name}", "latest")
+    try:
+        lines = Lines()
+        run = executor.start(make_spec(tmp_path, ("echo", "short"), image=name), lines)
+        assert wait(run) == 0
+        assert lines.messages == ["short"]
+        with pytest.raises(EngineError, match="not-built-here"):
+            executor.start(make_spec(tmp_path, ("true",), image="not-built-here"), Lines())
+    finally:
+        docker_engine.images.remove(f"batchkit/{name}:latest")
+
+
+@pytest.mark.docker
 def test_python_jobs_run_on_the_debian_base_image(
     executor: DockerExecutor, debian_image: str, tmp_path: Path
 ) -> None:

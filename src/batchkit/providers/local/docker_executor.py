@@ -16,6 +16,7 @@ their exit code and last log line have been collected, or when the attempt is ki
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import threading
@@ -360,7 +361,7 @@ class DockerExecutor:
 
     def start(self, spec: RunSpec, log: LogSink) -> DockerRun:
         if spec.image is not None:
-            self._require_image(spec.image, spec.job_id)
+            spec = dataclasses.replace(spec, image=self._local_image(spec.image, spec.job_id))
         spec.workdir.mkdir(parents=True, exist_ok=True)
         if self._user is None:
             # The image's own user (often not root, e.g. uid 1000 in batchkit's presets) must be
@@ -445,16 +446,34 @@ class DockerExecutor:
                 return None
         return self._host_cpus
 
-    def _require_image(self, image: str, job_id: str) -> None:
+    def _local_image(self, image: str, job_id: str) -> str:
+        """The engine's image for `image`: itself, or for a short name the image
+        `batchkit image build --local --name NAME` made (`batchkit/NAME:latest`, or `:TAG`)."""
+        if self._has_image(image):
+            return image
+        from batchkit.errors import UsageError
+        from batchkit.images.resolve import is_full_reference, resolve_image
+
+        if not is_full_reference(image):
+            try:
+                built = resolve_image(image)
+            except UsageError:
+                built = image
+            if built != image and self._has_image(built):
+                return built
+        raise self._missing_image(image, job_id)
+
+    def _has_image(self, image: str) -> bool:
         try:
             self._client.images.get(image)
-        except ImageNotFound as err:
-            raise self._missing_image(image, job_id) from err
+        except ImageNotFound:
+            return False
         except (DockerException, OSError) as err:
             raise EngineError(
                 f"could not look up image {image} at {self._endpoint}: {err}",
                 hint="check the engine with `batchkit local doctor`",
             ) from err
+        return True
 
     def _missing_image(self, image: str, job_id: str) -> EngineError:
         return EngineError(
