@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -184,6 +184,19 @@ class Attempt:
     log_stream: str | None = None
     status_reason: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The attempt as DescribeJobs spells it."""
+        return {
+            "container": {
+                "exitCode": self.exit_code,
+                "reason": self.reason,
+                "logStreamName": self.log_stream,
+            },
+            "startedAt": self.started_at,
+            "stoppedAt": self.stopped_at,
+            "statusReason": self.status_reason,
+        }
+
 
 @dataclass
 class Job:
@@ -265,7 +278,6 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict in Batch's camelCase vocabulary, for `--json`."""
-        raw = asdict(self)
         out: dict[str, Any] = {
             "jobId": self.job_id,
             "jobName": self.name,
@@ -287,7 +299,7 @@ class Job:
             "arraySize": self.array_size,
             "nodes": self.nodes,
             "dependsOn": [d.to_api() for d in self.depends_on],
-            "attempts": raw["attempts"],
+            "attempts": [attempt.to_dict() for attempt in self.attempts],
             "retryAttempts": self.retry_attempts,
             "timeout": self.timeout,
             "logGroup": self.log_group,

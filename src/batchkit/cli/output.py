@@ -156,20 +156,7 @@ def job_json(job: Job) -> dict[str, Any]:
     wrapper that `command` holds)."""
     from batchkit.jobs.wrapper import user_command
 
-    attempts = [
-        {
-            "container": {
-                "exitCode": attempt.exit_code,
-                "reason": attempt.reason,
-                "logStreamName": attempt.log_stream,
-            },
-            "startedAt": attempt.started_at,
-            "stoppedAt": attempt.stopped_at,
-            "statusReason": attempt.status_reason,
-        }
-        for attempt in job.attempts
-    ]  # as DescribeJobs spells them (`Job.to_dict` keeps the dataclass's field names)
-    return {**job.to_dict(), "attempts": attempts, "userCommand": user_command(job.command)}
+    return {**job.to_dict(), "userCommand": user_command(job.command)}
 
 
 def job_details(jobs: Sequence[Job]) -> str:
