@@ -379,7 +379,7 @@ def _awsbatch_cli() -> Path | None:
 
 
 def test_awsbatch_cli_drives_a_batchkit_cluster(
-    cli: Cli, workdir: Path, moto_endpoint: str
+    cli: Cli, workdir: Path, moto_endpoint_with_managed_policies: str
 ) -> None:
     """awsbatch-cli 1.6.0 reads the stack's parameters and outputs (C4) and submits to it."""
     folder = _awsbatch_cli()
