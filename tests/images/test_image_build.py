@@ -246,7 +246,7 @@ def test_invalid_image_names_are_usage_errors(tmp_path: Path) -> None:
 
 def test_against_moto_gateways_build_then_up_to_date(recipe: ImageRecipe) -> None:
     """The real gateways wired together: moto's CodeBuild succeeds at once without logs."""
-    from tests.fixtures.moto_server import MOCK_CONFIG
+    from tests.fixtures.moto_server import SIMPLE_CONFIG
 
     from batchkit.providers.aws.codebuild import CodeBuildGateway
     from batchkit.providers.aws.ecr import EcrGateway
@@ -254,7 +254,7 @@ def test_against_moto_gateways_build_then_up_to_date(recipe: ImageRecipe) -> Non
     from batchkit.providers.aws.s3 import S3ObjectStore
     from batchkit.providers.aws.session import AwsSession
 
-    with mock_aws(config=MOCK_CONFIG):
+    with mock_aws(config=SIMPLE_CONFIG):
         ecr = boto3.client("ecr")
         uri = ecr.create_repository(repositoryName="batchkit-demo")["repository"]["repositoryUri"]
         boto3.client("s3").create_bucket(Bucket="bucket")
