@@ -423,3 +423,21 @@ def test_every_job_command_takes_an_aws_profile_and_region(cli: Cli, command: li
 
     assert cli.connected == ["research"]
     assert cli.aws_settings == [("lab", "eu-west-1")]
+
+
+def test_the_reason_a_waited_job_failed_names_its_exit_code_and_attempts() -> None:
+    from batchkit.cli.output import failure_reason
+    from batchkit.models import Attempt
+
+    job = Job(
+        "j",
+        "n",
+        JobStatus.FAILED,
+        status_reason="Essential container in task exited",
+        exit_code=3,
+        attempts=[Attempt(exit_code=3), Attempt(exit_code=3)],
+    )
+    assert failure_reason(job) == (
+        "reason: Essential container in task exited (exit code 3, after 2 attempts)"
+    )
+    assert failure_reason(Job("k", "n", JobStatus.SUCCEEDED)) is None

@@ -222,7 +222,13 @@ def failure_reason(job: Job) -> str | None:
     """Why a job did not succeed, for the end of `sub --wait` (None: nothing to say)."""
     if job.status is JobStatus.SUCCEEDED or not job.status_reason:
         return None
-    return f"reason: {job.status_reason}"
+    facts = []
+    if job.exit_code is not None:
+        facts.append(f"exit code {job.exit_code}")
+    if len(job.attempts) > 1:
+        facts.append(f"after {len(job.attempts)} attempts")
+    detail = f" ({', '.join(facts)})" if facts else ""
+    return f"reason: {job.status_reason}{detail}"
 
 
 def log_line(item: TailItem, *, raw: bool) -> tuple[str, bool]:
