@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from tests.infra.moto_cluster import (
     MOCK_CONFIG,
@@ -20,7 +21,7 @@ from tests.infra.moto_cluster import (
 )
 
 from batchkit import __version__
-from batchkit.errors import ClusterNotFoundError, ConflictError
+from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
 from batchkit.infra.config import ClusterConfig, parse_cluster_config
 from batchkit.models import SubmitRequest
 from batchkit.providers.aws import open_provider
@@ -166,6 +167,29 @@ def test_teardown_leaves_nothing_of_the_cluster(
     assert registered not in active
     assert "batchkit-0123456789ab" not in active
     assert {"batchkit-abcdefabcdef", "batchkit-other"} <= active
+
+
+def test_a_failure_while_emptying_the_bucket_is_one_error_and_the_stack_stays(
+    config: ClusterConfig, stacks: ClusterStacks
+) -> None:
+    stacks.create(config, offline_parameters())
+    fill(BUCKET, "batchkit/research/", "batchkit/research")
+
+    def deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Code": "AccessDenied", "Message": "not allowed to delete"}
+        parsed = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return AWSResponse("https://injected", 403, {}, None), parsed
+
+    denied = ClusterStacks(
+        AwsSession(region=REGION, hooks=[("before-call.s3.DeleteObjects", deny)]),
+        sleep=lambda _: None,
+    )
+    with pytest.raises(AwsError) as info:
+        denied.delete("research")
+    assert "s3://batchkit-research-123456789012-us-east-1/batchkit/research/" in str(info.value)
+    assert info.value.hint and "batchkit cluster delete research` again" in info.value.hint
+    assert stacks.status("research").status == "CREATE_COMPLETE"
+    assert remaining("research", BUCKET)["objects"] == 7
 
 
 def test_create_refuses_an_existing_cluster(config: ClusterConfig, stacks: ClusterStacks) -> None:

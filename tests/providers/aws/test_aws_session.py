@@ -66,6 +66,18 @@ def test_botocore_does_not_retry_by_itself(make_session: MakeSession) -> None:
     assert faults.total() == session.retry.max_attempts
 
 
+def test_the_client_of_the_shared_cleanup_code_retries_inside_botocore(
+    make_session: MakeSession,
+) -> None:
+    """`batchkit.lambdas` call a client directly (as they do in the Lambda): its retries must be
+    botocore's, while every other client leaves retrying to batchkit's loop."""
+    session = make_session()
+    retrying = session.retrying_client("s3")
+    assert retrying.meta.config.retries["total_max_attempts"] == 11
+    assert session.client("s3").meta.config.retries["total_max_attempts"] == 1
+    assert session.retrying_client("s3") is retrying
+
+
 def test_throttling_is_retried_with_jittered_backoff(
     make_session: MakeSession, sleeper: Sleeper
 ) -> None:

@@ -154,6 +154,13 @@ class Api:
             token = str(next_token)
 
 
+def _with_retries() -> Any:
+    """botocore's standard retry mode, 10 attempts (see `AwsSession.retrying_client`)."""
+    from botocore.config import Config
+
+    return Config(retries={"max_attempts": 10, "mode": "standard"})
+
+
 class AwsSession:
     """boto3 session + botocore config + rate limiter + retry policy, built once per process.
 
@@ -243,21 +250,33 @@ class AwsSession:
 
     def client(self, service: str) -> Any:
         """The botocore client for `service` (cached), configured as described above."""
+        return self._cached_client(service, service, self._config)
+
+    def retrying_client(self, service: str) -> Any:
+        """A botocore client with botocore's own standard retries (10 attempts), for the code
+        that batchkit shares with its cleanup Lambdas (`batchkit.lambdas`): it calls the client
+        directly, page by page, so a throttled DeleteObjects must be retried underneath it.
+        Only idempotent deletions and listings go through it."""
+        return self._cached_client(
+            f"{service}+retries", service, self._config.merge(_with_retries())
+        )
+
+    def _cached_client(self, key: str, service: str, config: Any) -> Any:
         with self._lock:
-            client = self._clients.get(service)
+            client = self._clients.get(key)
             if client is None:
                 try:
                     client = self._boto.create_client(
                         service,
                         region_name=self.region,
                         endpoint_url=self.endpoint_url,
-                        config=self._config,
+                        config=config,
                     )
                 except Exception as err:
                     raise translate(err, Context(service, "CreateClient")) from err
                 for event, handler in self._hooks:
                     client.meta.events.register(event, handler)
-                self._clients[service] = client
+                self._clients[key] = client
             return client
 
     def api(self, service: str) -> Api:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +20,11 @@ from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError, NotFo
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, bucket_name
 from batchkit.infra.template import render_template
+from batchkit.lambdas.cfn_response import CleanupError
 from batchkit.lambdas.empty_ecr import empty_repository
 from batchkit.lambdas.empty_s3 import empty_prefix
 from batchkit.providers.aws.cloudformation import stack_from_detail
+from batchkit.providers.aws.errors import Context, translate
 from batchkit.providers.aws.session import Api, AwsSession
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
 
@@ -564,21 +567,25 @@ class ClusterStacks:
         bucket = status.parameters.get("ResourcesS3Bucket", "")
         root = status.parameters.get("ArtifactS3RootDirectory", "").strip("/")
         if bucket and root:
-            count = empty_prefix(
-                self._session.client("s3"),
-                bucket,
-                f"{root}/",
-                on_progress=lambda n: on_progress(Progress(f"s3://{bucket}/{root}/: {n} deleted")),
-            )
-            on_progress(Progress(f"emptied s3://{bucket}/{root}/ ({count} objects and versions)"))
+            where = f"s3://{bucket}/{root}/"
+            with _cleanup_errors(status.name, "s3", "DeleteObjects", where):
+                count = empty_prefix(
+                    self._session.retrying_client("s3"),
+                    bucket,
+                    f"{root}/",
+                    on_progress=lambda n: on_progress(Progress(f"{where}: {n} deleted")),
+                )
+            on_progress(Progress(f"emptied {where} ({count} objects and versions)"))
         repository = status.outputs.get("EcrRepositoryName", "")
         if repository:
-            count = empty_repository(
-                self._session.client("ecr"),
-                repository,
-                on_progress=lambda n: on_progress(Progress(f"ECR {repository}: {n} deleted")),
-            )
-            on_progress(Progress(f"emptied ECR repository {repository} ({count} images)"))
+            where = f"ECR repository {repository}"
+            with _cleanup_errors(status.name, "ecr", "BatchDeleteImage", where):
+                count = empty_repository(
+                    self._session.retrying_client("ecr"),
+                    repository,
+                    on_progress=lambda n: on_progress(Progress(f"ECR {repository}: {n} deleted")),
+                )
+            on_progress(Progress(f"emptied {where} ({count} images)"))
 
     def leftovers(self, status: ClusterStatus) -> list[str]:
         """What of the cluster still exists after its stack is gone."""
@@ -619,6 +626,24 @@ class ClusterStacks:
 
     def list(self) -> list[ClusterStatus]:
         return self.stacks.list_tagged(CLUSTER_TAG)
+
+
+@contextmanager
+def _cleanup_errors(cluster: str, service: str, operation: str, where: str) -> Iterator[None]:
+    """A failure while emptying the cluster's storage, as one batchkit error with a way on
+    (nothing has been deleted from the stack yet)."""
+    try:
+        yield
+    except CleanupError as err:
+        raise AwsError(
+            f"could not empty {where} of cluster {cluster!r}: {err}",
+            hint=f"fix what the message names, then run `batchkit cluster delete {cluster}` again",
+        ) from err
+    except Exception as err:
+        error = translate(err, Context(service, operation, where, cluster=cluster))
+        again = f"the stack is untouched: run `batchkit cluster delete {cluster}` again"
+        error.hint = f"{error.hint}; {again}" if error.hint else again
+        raise error from err
 
 
 def _registered_for(definition: Mapping[str, Any], cluster: str, role: str | None) -> bool:
