@@ -169,19 +169,21 @@ def test_teardown_leaves_nothing_of_the_cluster(
     assert {"batchkit-abcdefabcdef", "batchkit-other"} <= active
 
 
+def _deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    """A botocore `before-call` hook: the call is answered AccessDenied without being sent."""
+    error = {"Code": "AccessDenied", "Message": "not allowed"}
+    parsed = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+    return AWSResponse("https://injected", 403, {}, None), parsed  # type: ignore[arg-type]
+
+
 def test_a_failure_while_emptying_the_bucket_is_one_error_and_the_stack_stays(
     config: ClusterConfig, stacks: ClusterStacks
 ) -> None:
     stacks.create(config, offline_parameters())
     fill(BUCKET, "batchkit/research/", "batchkit/research")
 
-    def deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        error = {"Code": "AccessDenied", "Message": "not allowed to delete"}
-        parsed = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
-        return AWSResponse("https://injected", 403, {}, None), parsed
-
     denied = ClusterStacks(
-        AwsSession(region=REGION, hooks=[("before-call.s3.DeleteObjects", deny)]),
+        AwsSession(region=REGION, hooks=[("before-call.s3.DeleteObjects", _deny)]),
         sleep=lambda _: None,
     )
     with pytest.raises(AwsError) as info:
@@ -190,6 +192,20 @@ def test_a_failure_while_emptying_the_bucket_is_one_error_and_the_stack_stays(
     assert info.value.hint and "batchkit cluster delete research` again" in info.value.hint
     assert stacks.status("research").status == "CREATE_COMPLETE"
     assert remaining("research", BUCKET)["objects"] == 7
+
+
+def test_a_leftover_check_these_credentials_cannot_make_is_reported_not_fatal(
+    config: ClusterConfig, stacks: ClusterStacks
+) -> None:
+    stacks.create(config, offline_parameters())
+    denied = ClusterStacks(
+        AwsSession(region=REGION, hooks=[("before-call.iam.ListRoles", _deny)]),
+        sleep=lambda _: None,
+    )
+    outcome = denied.delete("research")
+    assert outcome.status == "DELETE_COMPLETE"
+    [unchecked] = outcome.leftovers
+    assert unchecked.startswith("IAM roles under /batchkit/research/ (not checked: ")
 
 
 def test_create_refuses_an_existing_cluster(config: ClusterConfig, stacks: ClusterStacks) -> None:
