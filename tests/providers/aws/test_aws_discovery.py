@@ -10,6 +10,7 @@ from tests.fixtures.moto_server import Cluster, create_cluster
 
 from batchkit.config import ClusterSettings
 from batchkit.errors import ClusterNotFoundError, ConfigError, ConflictError
+from batchkit.models import SubmitRequest
 from batchkit.providers.aws import open_provider
 from batchkit.providers.aws.cloudformation import Stack
 from batchkit.providers.aws.discovery import (
@@ -179,6 +180,14 @@ def test_open_provider_follows_the_user_config(aws: None, batchkit_home: Path) -
     assert provider.cluster.source == "batchkit"
     assert provider.cluster.region == "eu-west-1"
     assert provider.cluster.log_group == "/bk/jobs"
+    # a definition registered for --image is tagged with the stack's name, which is what
+    # `cluster delete real-stack` looks for, not with the alias
+    job = provider.submit(SubmitRequest(name="img", command=("true",), image="busybox:1.36"))
+    batch = boto3.client("batch", region_name="eu-west-1")
+    [definition] = batch.describe_job_definitions(jobDefinitions=[job.job_definition])[
+        "jobDefinitions"
+    ]
+    assert definition["tags"] == {"batchkit:cluster": "real-stack"}
 
 
 def test_an_unknown_cluster(aws: None) -> None:

@@ -210,7 +210,9 @@ class AwsProvider:
                 f"the job definition {base_arn} of cluster {self.cluster.name!r} is not ACTIVE",
                 hint="update the cluster (`batchkit cluster update`) to restore it",
             )
-        payload = image_job_definition(base, image, cluster=self.cluster.name)
+        # Tagged with the stack's name, which `cluster delete` knows (`-c` may be an alias).
+        owner = self.cluster.stack_name or self.cluster.name
+        payload = image_job_definition(base, image, cluster=owner)
         existing = self._batch.describe_job_definition(payload["jobDefinitionName"])
         if existing is not None and content_matches(existing, payload):
             return str(existing["jobDefinitionArn"])
