@@ -62,6 +62,13 @@ class JobStatus(StrEnum):
         return result
 
 
+#: Tags batchkit puts on a `SubmitRequest` for the provider (never sent to Batch as such):
+#: the local executor the user asked for (`--executor`: auto, process or docker), and
+#: `--spot-retry` (on AWS: retry only attempts whose host was reclaimed; ignored locally).
+EXECUTOR_TAG = "batchkit:executor"
+EXECUTOR_CHOICES = ("auto", "process", "docker")
+SPOT_RETRY_TAG = "batchkit:spot-retry"
+
 STATUS_ORDER: tuple[JobStatus, ...] = tuple(JobStatus)
 ACTIVE_STATUSES: tuple[JobStatus, ...] = STATUS_ORDER[:5]
 FINAL_STATUSES: tuple[JobStatus, ...] = STATUS_ORDER[5:]

@@ -94,6 +94,10 @@ class FakeProvider:
         self.calls.append("list_children")
         return [self.jobs[i] for i in self.children.get(parent.job_id, [])]
 
+    def list_child_summaries_of(self, parents: Sequence[Job]) -> dict[str, list[Job]]:
+        self.calls.append("list_child_summaries_of")
+        return {p.job_id: [self.jobs[i] for i in self.children.get(p.job_id, [])] for p in parents}
+
     def list_child_summaries(self, parent: Job) -> list[Job]:
         self.calls.append("list_child_summaries")
         return [self.jobs[i] for i in self.children.get(parent.job_id, [])]

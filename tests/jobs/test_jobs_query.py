@@ -56,9 +56,10 @@ def test_single_simple_job_by_id() -> None:
 def test_tables_list_children_cheaply_and_details_describe_them() -> None:
     """A table needs only what ListJobs gives; `-d` needs every field (log streams)."""
     fake = populated()
-    query.list_jobs(fake, [JobStatus.PENDING], expand=True)
+    query.list_jobs(fake, [JobStatus.PENDING, JobStatus.RUNNING], expand=True)
     query.jobs_by_ids(fake, ["arr"])
-    assert fake.calls.count("list_child_summaries") == 2
+    assert fake.calls.count("list_child_summaries_of") == 1  # both parents in one batch
+    assert fake.calls.count("list_child_summaries") == 1
     assert "list_children" not in fake.calls
 
     fake.calls.clear()

@@ -16,8 +16,8 @@ from pathlib import Path
 from batchkit.errors import UsageError
 from batchkit.jobs import validation
 from batchkit.jobs.staging import select_environment
-from batchkit.jobs.submission import EXECUTOR_TAG, SPOT_RETRY_TAG, read_command_file
-from batchkit.models import JobSpec, Resources
+from batchkit.jobs.submission import read_command_file
+from batchkit.models import EXECUTOR_TAG, SPOT_RETRY_TAG, JobSpec, Resources
 
 
 @dataclass(frozen=True)

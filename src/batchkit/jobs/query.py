@@ -43,10 +43,16 @@ def list_jobs(
     (listed cheaply unless `details` asks for every field)."""
     jobs = provider.list_jobs(statuses, queue)
     if expand:
-        expanded: list[Job] = []
-        for job in jobs:
-            expanded.extend(_children(provider, job, details) if job.is_parent else [job])
-        jobs = expanded
+        parents = [job for job in jobs if job.is_parent]
+        if details:
+            children = {parent.job_id: provider.list_children(parent) for parent in parents}
+        else:  # one batch for every parent: the provider may share calls between them
+            children = provider.list_child_summaries_of(parents) if parents else {}
+        jobs = [
+            member
+            for job in jobs
+            for member in (children.get(job.job_id, []) if job.is_parent else [job])
+        ]
     return sorted(jobs, key=status_sort_key)
 
 

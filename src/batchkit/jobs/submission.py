@@ -15,14 +15,15 @@ from pathlib import Path
 from batchkit.errors import UsageError
 from batchkit.jobs import validation
 from batchkit.jobs.staging import StagingPlan, plan_staging
-from batchkit.models import Job, JobSpec, SubmitRequest
+from batchkit.models import (
+    EXECUTOR_CHOICES,
+    EXECUTOR_TAG,
+    Job,
+    JobSpec,
+    SubmitRequest,
+)
 from batchkit.providers.base import Provider
 
-EXECUTOR_TAG = "batchkit:executor"
-EXECUTOR_CHOICES = ("auto", "process", "docker")
-#: `--spot-retry`: on AWS, retry only attempts whose host was reclaimed (the AWS provider turns
-#: the tag into `evaluateOnExit`); the local engine has no spot capacity and ignores it.
-SPOT_RETRY_TAG = "batchkit:spot-retry"
 #: The vCPUs of each node of a multi-node job, for the preset images' rendezvous (hostfile
 #: slots): a container's own view of its CPUs is the host's, not what the job reserved.
 NODE_VCPUS_VARIABLE = "BATCHKIT_JOB_VCPUS"

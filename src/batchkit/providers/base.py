@@ -67,6 +67,11 @@ class Provider(Protocol):
         the provider can list them; fields only DescribeJobs has (log stream) may be missing."""
         ...
 
+    def list_child_summaries_of(self, parents: Sequence[Job]) -> dict[str, list[Job]]:
+        """`list_child_summaries` of many parents at once, by parent id (what `stat -e` needs):
+        a provider may share calls between parents."""
+        ...
+
     def terminate_job(self, job_id: str, reason: str) -> None:
         """Cancel a job that has not started, or stop a running one; FAILED with `reason`."""
         ...

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchkit.errors import UsageError
-from batchkit.models import SubmitRequest
+from batchkit.models import SPOT_RETRY_TAG, SubmitRequest
 from batchkit.providers.aws.batch import S3_URL_VARIABLE
 
 MAX_DEPENDENCIES = 20
@@ -22,7 +22,6 @@ MAX_DEPENDENCIES = 20
 CLIENT_TOKEN_TAG = "batchkit:client-token"  # noqa: S105 (a tag key, not a secret)
 CLUSTER_TAG = "batchkit:cluster"
 """Tags a cluster's stack and the job definitions batchkit registers for it on demand."""
-SPOT_RETRY_TAG = "batchkit:spot-retry"
 SPOT_RETRY_DEFAULT_ATTEMPTS = 3
 
 # Keys AWS Batch puts on a described job definition that RegisterJobDefinition does not accept.

@@ -23,6 +23,8 @@ from pathlib import Path
 import batchkit
 from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
 from batchkit.models import (
+    EXECUTOR_CHOICES,
+    EXECUTOR_TAG,
     DependencyType,
     Host,
     Job,
@@ -43,8 +45,7 @@ ARTIFACT_ROOT = "local"
 JOB_DEFINITION = "batchkit-local:1"
 MNP_JOB_DEFINITION = "batchkit-local-mnp:1"
 QUEUE_ARN = f"arn:aws:batch:local:000000000000:job-queue/{QUEUE}"
-EXECUTOR_TAG = "batchkit:executor"
-EXECUTOR_PREFERENCES = ("auto", "process", "docker")
+EXECUTOR_PREFERENCES = EXECUTOR_CHOICES
 MAX_ARRAY_SIZE = 10_000
 MAX_DEPENDENCIES = 20
 
@@ -183,6 +184,9 @@ class LocalProvider:
             for row in rows
             if row.spec is not None
         ]
+
+    def list_child_summaries_of(self, parents: Sequence[Job]) -> dict[str, list[Job]]:
+        return {parent.job_id: self.list_children(parent) for parent in parents}
 
     def list_child_summaries(self, parent: Job) -> list[Job]:
         """The local store has every field at no extra cost: the same as `list_children`."""
