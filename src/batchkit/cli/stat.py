@@ -16,8 +16,9 @@ from batchkit.cli.context import (
     session,
 )
 from batchkit.errors import ExitCode
+from batchkit.models import ACTIVE_STATUSES
 
-DEFAULT_STATUSES = "SUBMITTED,PENDING,RUNNABLE,STARTING,RUNNING"
+DEFAULT_STATUSES = ",".join(status.value for status in ACTIVE_STATUSES)
 
 
 def stat(
