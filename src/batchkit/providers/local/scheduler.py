@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -705,9 +706,9 @@ class Scheduler:
             if spec.array_size is None:
                 continue
             children = self._children.get(parent_id, [])
-            summary = {status.value: 0 for status in JobStatus}
-            for child in children:
-                summary[child.status.value] += 1
+            # Counted in C: this runs on every pass that changes a child, for every child.
+            counts = Counter([child.status for child in children])
+            summary = {status.value: counts[status] for status in JobStatus}
             parent.status_summary = summary
             done = summary["SUCCEEDED"] + summary["FAILED"]
             if children and done == len(children):
