@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import cloudpickle
 import pytest
 from tests.fixtures.local_engine import FakeClock
 from tests.jobs.fakes import FakeProvider
@@ -314,3 +315,39 @@ def test_in_an_image_without_cloudpickle_a_function_job_says_so(
     assert job.info.command[-2:] == ["python3", payload.RUNNER_NAME]  # the image's Python
     with pytest.raises(FunctionJobError, match="cloudpickle is not installed"):
         job.result(timeout=180)
+
+
+def _finished_function_job(fake: FakeProvider, job_id: str, values: list[int], array: bool) -> Job:
+    folder = f"jobs/{job_id}/"
+    info = fake.add(
+        JobInfo(
+            job_id=job_id,
+            name="f",
+            status=JobStatus.SUCCEEDED,
+            array_size=len(values) if array else None,
+            s3_folder_url=fake.objects.url(folder),
+        )
+    )
+    for index, value in enumerate(values):
+        outcome = {"ok": True, "value": cloudpickle.dumps(value), "stage": runner.STAGE_CALL}
+        fake.objects.put(payload.result_key(folder, index), runner.encode(outcome))
+    return Cluster(fake).job(info)
+
+
+@pytest.mark.parametrize(
+    ("array", "read", "expected"),
+    [
+        (True, lambda job: job.result(progress=False), [1, 8, 27]),
+        (True, lambda job: job.results(), [1, 8, 27]),
+        (False, lambda job: job.result(progress=False), 64),
+        (False, lambda job: job.results(), [64]),
+    ],
+)
+def test_reading_results_of_a_finished_job_describes_it_once(
+    array: bool, read: Callable[[Job], object], expected: object
+) -> None:
+    fake = FakeProvider()
+    job = _finished_function_job(fake, "job-f", [1, 8, 27] if array else [64], array)
+
+    assert read(job) == expected
+    assert fake.calls.count("describe_jobs") == 1  # the wait; no second wait, no re-describe

@@ -136,10 +136,7 @@ class Job:
         function is raised here with its type and message, its remote traceback attached as the
         cause. For an array job (`map`, `array=`) this is `results()`."""
         self.wait(progress=progress, timeout=timeout)
-        if self._info.kind is JobKind.ARRAY_PARENT:
-            return self.results()
-        index = self._info.id.array_index or 0
-        return self._read_results([index], [self._info])[0]
+        return self._values() if self._info.kind is JobKind.ARRAY_PARENT else self._value()
 
     def results(
         self, timeout: float | None = None, progress: bool | ProgressCallback = False
@@ -147,11 +144,18 @@ class Job:
         """Every child's return value, in index order (one value for a single job). Waits for
         the whole job; raises the first child's exception (in index order) if any raised."""
         self.wait(progress=progress, timeout=timeout)
-        if self._info.kind is not JobKind.ARRAY_PARENT:
-            return [self.result()]
-        count = self._info.array_size or 0
-        children = self._cluster.children(self.job_id)
-        return self._read_results(list(range(count)), children)
+        return self._values() if self._info.kind is JobKind.ARRAY_PARENT else [self._value()]
+
+    def _value(self) -> Any:
+        """The value of this finished job that is no array parent."""
+        index = self._info.id.array_index or 0
+        return self._read_results([index], [self._info])[0]
+
+    def _values(self) -> list[Any]:
+        """The values of this finished array parent's children (`_info` is fresh from `wait`,
+        so its children are listed without describing the parent again)."""
+        children = self._cluster.provider.list_children(self._info)
+        return self._read_results(list(range(self._info.array_size or 0)), children)
 
     def _read_results(self, indexes: Sequence[int], jobs: Sequence[JobInfo]) -> list[Any]:
         from batchkit.functions.payload import PAYLOAD_NAME, result_key
