@@ -108,12 +108,13 @@ def _params(values: list[str] | None) -> dict[str, str]:
     return result
 
 
-def _region_of(name: str, region: str | None) -> tuple[str | None, str | None]:
-    """(profile, region) for a cluster from the user config, unless given."""
+def _named(env: ClusterEnv, name: str, profile: str | None, region: str | None) -> ClusterStacks:
+    """The stacks where cluster `name` lives: its profile and region from the user config,
+    unless given."""
     from batchkit.config import load_user_config
 
     settings = load_user_config().cluster(name)
-    return settings.profile, region or settings.region
+    return env.stacks(profile or settings.profile, region or settings.region, name)
 
 
 def format_event(event: StackEvent) -> str:
@@ -267,9 +268,8 @@ def delete(
     """Delete a cluster: empty its bucket prefix and image repository, then its stack."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
-        config_profile, region = _region_of(name, region)
+        stacks = _named(env, name, profile, region)
         term = _terminal()
-        stacks = env.stacks(profile or config_profile, region, name)
         if not yes and not env.confirm(f"delete cluster {name}, its job folders and images?"):
             term.message("nothing deleted")
             raise typer.Exit(DECLINED)
@@ -297,9 +297,8 @@ def status(
     """Show a cluster's stack status, queues and resources."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
-        config_profile, region = _region_of(name, region)
+        stacks = _named(env, name, profile, region)
         term = _terminal()
-        stacks = env.stacks(profile or config_profile, region, name)
         found = stacks.status(name)
         stack_events = stacks.events(name) if events else []
         if json_:
