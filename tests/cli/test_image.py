@@ -287,6 +287,8 @@ def test_the_image_commands_are_reachable_from_the_batchkit_app() -> None:
     assert result.exit_code == 0
     assert "--preset" in result.stdout and "--dry-run" in result.stdout
     assert "--local" in result.stdout and "--json" in result.stdout
+    # --profile/--region default to the cluster's settings, as for the job commands.
+    assert "the cluster's in config.yaml" in " ".join(result.stdout.split())
 
 
 def test_ctrl_c_during_a_build_exits_130_and_says_the_build_goes_on(context: Path) -> None:

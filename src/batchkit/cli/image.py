@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from batchkit.cli.context import ClusterOption, DebugOption, JsonOption
+from batchkit.cli.context import (
+    ClusterOption,
+    DebugOption,
+    JsonOption,
+    ProfileOption,
+    RegionOption,
+)
 from batchkit.cli.errors import boundary
 
 if TYPE_CHECKING:
@@ -66,10 +72,6 @@ app = typer.Typer(
 LocalOption = Annotated[
     bool, typer.Option("--local", help="Use the local Docker engine (same as -c local).")
 ]
-ProfileOption = Annotated[
-    str | None, typer.Option("--profile", metavar="PROFILE", help="AWS profile.")
-]
-RegionOption = Annotated[str | None, typer.Option("--region", metavar="REGION", help="AWS region.")]
 RepositoryOption = Annotated[
     str | None,
     typer.Option("--repository", metavar="NAME", help="ECR repository (default: the cluster's)."),
