@@ -42,16 +42,15 @@ def counts(job: Job) -> tuple[dict[JobStatus, int], int]:
     return tally, total
 
 
-def done_fraction(job: Job) -> float:
-    tally, total = counts(job)
-    finished = tally.get(JobStatus.SUCCEEDED, 0) + tally.get(JobStatus.FAILED, 0)
-    return finished / total if total else 0.0
+def _finished(tally: dict[JobStatus, int]) -> int:
+    """How many of the counted jobs have ended (SUCCEEDED or FAILED)."""
+    return tally.get(JobStatus.SUCCEEDED, 0) + tally.get(JobStatus.FAILED, 0)
 
 
 def progress_text(job: Job, width: int = 30) -> str:
     """One status line: `name id [#######-----] 7/10 RUNNING (3 running, 1 failed) 12s`."""
     tally, total = counts(job)
-    finished = tally.get(JobStatus.SUCCEEDED, 0) + tally.get(JobStatus.FAILED, 0)
+    finished = _finished(tally)
     filled = int(width * finished / total) if total else 0
     bar = "#" * filled + "-" * (width - filled)
     details = ", ".join(
@@ -81,7 +80,7 @@ def progress_html(job: Job) -> str:
                 f'<div title="{tally[status]} {status.value}" style="width:{share * 100:.2f}%;'
                 f'background:{STATUS_COLORS[status]};height:100%;float:left"></div>'
             )
-    finished = tally.get(JobStatus.SUCCEEDED, 0) + tally.get(JobStatus.FAILED, 0)
+    finished = _finished(tally)
     caption = f"{finished}/{total} done" if job.child_count else job.status.value
     return (
         '<div class="batchkit-progress" style="font-family:monospace;margin:2px 0">'
@@ -136,7 +135,7 @@ def jobs_table_html(jobs: Sequence[Job]) -> str:
     rows = []
     for job in jobs:
         tally, total = counts(job)
-        finished = tally.get(JobStatus.SUCCEEDED, 0) + tally.get(JobStatus.FAILED, 0)
+        finished = _finished(tally)
         cells = (
             html.escape(job.display_id),
             html.escape(job.name),
