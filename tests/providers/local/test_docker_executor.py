@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ class Lines:
     def append(self, message: str, timestamp: int | None = None) -> None:
         with self._lock:
             self.events.append((message, timestamp))
+
+    def extend(self, messages: Sequence[str], timestamp: int | None = None) -> None:
+        with self._lock:
+            self.events.extend((message, timestamp) for message in messages)
 
     @property
     def messages(self) -> list[str]:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from tests.fixtures.local_engine import FakeClock, pid_alive, wait_until
+from tests.fixtures.local_engine import PYTHON, FakeClock, pid_alive, wait_until
 
 from batchkit.models import Resources
 from batchkit.providers.local.executor import RunSpec
 from batchkit.providers.local.process_executor import (
+    MAX_LINE,
     ProcessExecutor,
     ProcessRun,
     process_start_time,
@@ -26,6 +28,9 @@ class ListSink:
 
     def append(self, message: str, timestamp: int | None = None) -> None:
         self.events.append((timestamp, message))
+
+    def extend(self, messages: Sequence[str], timestamp: int | None = None) -> None:
+        self.events.extend((timestamp, message) for message in messages)
 
 
 def _spec(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> RunSpec:
@@ -77,6 +82,27 @@ def test_runs_in_its_workdir_with_the_given_environment(tmp_path: Path) -> None:
         (clock.now, str(tmp_path / "work" / "attempt-1")),
         (clock.now, "1"),
         (clock.now, "unset"),
+    ]
+
+
+def test_long_lines_are_split_and_an_unterminated_last_line_kept(tmp_path: Path) -> None:
+    sink = ListSink()
+    script = (
+        f"import sys; w = sys.stdout.write; w('a' * {MAX_LINE} + '\\n'); "
+        f"w('b' * {MAX_LINE + 1} + '\\n'); w('\\n' * 2); w('c' * {2 * MAX_LINE + 3}); "
+        "sys.stdout.flush(); w('tail')"
+    )
+    run = ProcessExecutor(clock=FakeClock()).start(_spec(tmp_path, PYTHON, "-c", script), sink)
+    assert _wait_exit(run) == 0
+    assert [m for _, m in sink.events] == [
+        "a" * MAX_LINE,
+        "b" * MAX_LINE,
+        "b",
+        "",
+        "",
+        "c" * MAX_LINE,
+        "c" * MAX_LINE,
+        "ccctail",
     ]
 
 

@@ -6,7 +6,7 @@ container. The scheduler only ever sees `Executor` and `Run`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +19,10 @@ class LogSink(Protocol):
 
     def append(self, message: str, timestamp: int | None = None) -> None:
         """Append one line (without its newline); `timestamp` in epoch ms, default now."""
+        ...
+
+    def extend(self, messages: Sequence[str], timestamp: int | None = None) -> None:
+        """Append lines that arrived together, all with one `timestamp`."""
         ...
 
 

@@ -24,6 +24,9 @@ from batchkit.providers.local.executor import LogSink, RunSpec
 MAX_LINE = 16 * 1024
 """Longer lines are split into events of this many bytes, as Docker's log drivers split them."""
 
+READ_SIZE = 64 * 1024
+"""The most output one read takes in; what has arrived by then is written to the log at once."""
+
 EXIT_GRACE_S = 1.0
 """How long `poll` waits for the last output after the process exits (a daemonized grandchild may
 hold the pipe open forever; the attempt must still end)."""
@@ -74,6 +77,15 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _messages(lines: list[bytes]) -> list[str]:
+    """Output lines as log messages, each at most MAX_LINE bytes."""
+    return [
+        line[start : start + MAX_LINE].decode("utf-8", "replace")
+        for line in lines
+        for start in range(0, max(len(line), 1), MAX_LINE)
+    ]
+
+
 def exit_status(returncode: int) -> int:
     """A Popen return code as a container runtime reports it: 128 + N when killed by signal N."""
     return 128 - returncode if returncode < 0 else returncode
@@ -103,15 +115,20 @@ class ProcessRun:
         self._pump.start()
 
     def _pump_lines(self, stream: IO[bytes], log: LogSink) -> None:
+        """Move the output into `log` as it comes, the complete lines of each read in one call;
+        a line longer than MAX_LINE becomes several events, an unterminated last line one."""
+        pending = b""
         try:
             with stream:
-                while True:
-                    line = stream.readline(MAX_LINE)
-                    if not line:
-                        return
-                    if line.endswith(b"\n"):
-                        line = line[:-1]
-                    log.append(line.decode("utf-8", "replace"), self._clock())
+                while chunk := os.read(stream.fileno(), READ_SIZE):
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    while len(pending) > MAX_LINE:
+                        lines.append(pending[:MAX_LINE])
+                        pending = pending[MAX_LINE:]
+                    if lines:
+                        log.extend(_messages(lines), self._clock())
+                if pending:
+                    log.extend(_messages([pending]), self._clock())
         finally:
             if self._on_output_end is not None:
                 self._on_output_end()
