@@ -29,7 +29,7 @@ from batchkit.infra.template import render_template
 from batchkit.lambdas.cfn_response import CleanupError
 from batchkit.lambdas.empty_ecr import empty_repository
 from batchkit.lambdas.empty_s3 import empty_prefix
-from batchkit.providers.aws.cloudformation import stack_from_detail
+from batchkit.providers.aws.cloudformation import CloudFormationGateway, Stack, stack_from_detail
 from batchkit.providers.aws.errors import Context, translate
 from batchkit.providers.aws.session import Api, AwsSession
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
@@ -132,8 +132,7 @@ def _ignore(_: Progress) -> None:
     return None
 
 
-def _status_of(detail: Mapping[str, Any]) -> ClusterStatus:
-    stack = stack_from_detail(detail)
+def _status_of(stack: Stack) -> ClusterStatus:
     return ClusterStatus(
         name=stack.name,
         status=stack.status,
@@ -169,22 +168,15 @@ class StackGateway:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._api = api
+        self._reader = CloudFormationGateway(api)
         self._clock = clock
         self._sleep = sleep
         self._poll = poll_seconds
         self._max_polls = max_polls
 
     def describe(self, name: str) -> ClusterStatus | None:
-        try:
-            response = self._api.call("describe_stacks", resource=name, StackName=name)
-        except (ClusterNotFoundError, NotFoundError):
-            return None
-        except AwsError as err:
-            if "does not exist" in str(err):
-                return None
-            raise
-        stacks = response.get("Stacks") or []
-        return _status_of(stacks[0]) if stacks else None
+        stack = self._reader.describe_stack(name)
+        return _status_of(stack) if stack is not None else None
 
     def list_tagged(self, tag: str) -> list[ClusterStatus]:
         found = []
@@ -192,7 +184,7 @@ class StackGateway:
             "describe_stacks", cursor_in="NextToken", cursor_out="NextToken"
         ):
             for detail in page.get("Stacks") or ():
-                status = _status_of(detail)
+                status = _status_of(stack_from_detail(detail))
                 if tag in status.tags and status.status != "DELETE_COMPLETE":
                     found.append(status)
         return sorted(found, key=lambda s: s.name)
