@@ -83,14 +83,3 @@ class EngineError(BatchkitError):
     """The local engine or a Docker engine failed to do what was asked."""
 
     exit_code = ExitCode.ENGINE
-
-
-class JobFailedError(BatchkitError):
-    """A waited-for job ended FAILED."""
-
-    exit_code = ExitCode.JOB_FAILED
-
-    def __init__(self, job_id: str, reason: str | None) -> None:
-        super().__init__(f"job {job_id} failed" + (f": {reason}" if reason else ""))
-        self.job_id = job_id
-        self.reason = reason

@@ -434,9 +434,6 @@ class Store:
         )
         return [TerminateRequest(row[0], row[1], row[2]) for row in cursor]
 
-    def max_request_seq(self) -> int:
-        return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM requests").fetchone()[0])
-
     def attempts(self, job_ids: Iterable[str]) -> dict[str, list[AttemptRow]]:
         wanted = list(dict.fromkeys(job_ids))
         out: dict[str, list[AttemptRow]] = {}
