@@ -441,3 +441,13 @@ def test_the_reason_a_waited_job_failed_names_its_exit_code_and_attempts() -> No
         "reason: Essential container in task exited (exit code 3, after 2 attempts)"
     )
     assert failure_reason(Job("k", "n", JobStatus.SUCCEEDED)) is None
+
+
+def test_times_are_local_iso_seconds_whatever_the_milliseconds() -> None:
+    from batchkit.cli.output import iso_time
+
+    second = 1_700_000_000_000
+    expected = datetime.fromtimestamp(second / 1000).astimezone().isoformat()
+    assert [iso_time(second + ms) for ms in (0, 1, 500, 999)] == [expected] * 4
+    assert iso_time(second + 1000) != expected
+    assert iso_time(None) == "-"

@@ -8,6 +8,7 @@ same data as JSON. Colour is used only on a terminal (and never when NO_COLOR is
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -84,7 +85,14 @@ def iso_time(epoch_ms: int | None) -> str:
     """awsbatch-cli's time format: local time, seconds precision, ISO 8601 with offset."""
     if epoch_ms is None:
         return "-"
-    return datetime.fromtimestamp(epoch_ms / 1000).astimezone().replace(microsecond=0).isoformat()
+    return _iso_second(epoch_ms // 1000)
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_second(epoch_s: int) -> str:
+    """One second, formatted once: `out` prefixes every line with its time, and a burst of lines
+    shares a second (the local-time conversion is most of the cost of printing a line)."""
+    return datetime.fromtimestamp(epoch_s).astimezone().isoformat()
 
 
 def _cell(value: object) -> str:
