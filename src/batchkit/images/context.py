@@ -163,10 +163,6 @@ class BuildContext:
     def file_count(self) -> int:
         return sum(1 for entry in self.entries if entry.kind == "file")
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(entry.size for entry in self.entries)
-
 
 def scan_context(root: Path, dockerfile: str = "Dockerfile") -> BuildContext:
     """List what the context at `root` sends to the builder, sorted by path.

@@ -79,11 +79,6 @@ class Names:
     def job_definition(self, kind: str) -> str:
         return f"{self.cluster}_{kind}"
 
-    @property
-    def batch_pattern(self) -> str:
-        """Matches this cluster's queues, environments and job definitions, and nothing else."""
-        return f"{self.cluster}_*"
-
 
 def queue_id(queue: QueueConfig) -> str:
     return f"JobQueue{pascal(queue.name)}"
