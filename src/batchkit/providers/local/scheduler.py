@@ -479,10 +479,7 @@ class Scheduler:
         except BatchkitError as err:
             self._end_attempt(active, None, _failure_reason(err), retryable=False, now=now)
             return
-        stage_dir = None
-        folder = spec.s3_folder_url or spec.environment.get("PCLUSTER_JOB_S3_URL")
-        if folder:
-            stage_dir = self.objects.host_dir(folder)
+        stage_dir = self.objects.host_dir(spec.s3_folder_url) if spec.s3_folder_url else None
         multinode = len(rows) > 1 or unit.id != rows[0].id
         if multinode:
             active.main_id = f"{unit.id}#{spec.main_node}"

@@ -87,7 +87,10 @@ ACTIVE = tuple(s.value for s in JobStatus if not s.is_final)
 
 @dataclass(frozen=True)
 class Spec:
-    """What was submitted, as the engine keeps it (one per top-level job, shared by children)."""
+    """What was submitted, as the engine keeps it (one per top-level job, shared by children).
+
+    `s3_folder_url` is the job folder, already resolved from the request's `PCLUSTER_JOB_S3_URL`
+    when the request named none."""
 
     name: str
     command: tuple[str, ...]
@@ -523,7 +526,6 @@ def to_job(row: JobRow, spec: Spec, attempts: Sequence[AttemptRow], log_group: s
     command = list(spec.command)
     finished = [a for a in attempts if a.stopped_at is not None]
     latest = attempts[-1] if attempts else None
-    env = spec.environment
     return Job(
         job_id=row.id,
         name=spec.name,
@@ -558,6 +560,6 @@ def to_job(row: JobRow, spec: Spec, attempts: Sequence[AttemptRow], log_group: s
         timeout=spec.timeout,
         log_stream=latest.log_stream if latest is not None else None,
         log_group=log_group,
-        s3_folder_url=spec.s3_folder_url or env.get("PCLUSTER_JOB_S3_URL"),
+        s3_folder_url=spec.s3_folder_url,
         status_summary=dict(row.status_summary or {}),
     )
