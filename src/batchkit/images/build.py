@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,7 +264,7 @@ class _LogFollower:
     def __init__(self, reader: BuildLogReader | None) -> None:
         self._reader = reader
         self._token: str | None = None
-        self.tail: list[str] = []
+        self.tail: deque[str] = deque(maxlen=20)
         self.digest: str | None = None
 
     def drain(self, status: BuildStatus) -> Iterator[BuildLogLine]:
@@ -281,7 +282,7 @@ class _LogFollower:
                     digest = parse_digest_line(line)
                     if digest:
                         self.digest = digest
-                    self.tail = [*self.tail[-19:], line]
+                    self.tail.append(line)
                     yield BuildLogLine(line)
             drained = not page.events or page.next_forward_token in (None, self._token)
             self._token = page.next_forward_token or self._token
