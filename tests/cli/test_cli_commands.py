@@ -451,3 +451,12 @@ def test_times_are_local_iso_seconds_whatever_the_milliseconds() -> None:
     assert [iso_time(second + ms) for ms in (0, 1, 500, 999)] == [expected] * 4
     assert iso_time(second + 1000) != expected
     assert iso_time(None) == "-"
+
+
+@pytest.mark.parametrize(("command", "argument"), [("kill", "JOB_ID"), ("sub", "COMMAND")])
+def test_help_names_arguments_without_python_types(cli: Cli, command: str, argument: str) -> None:
+    result = cli.run(command, "--help")
+
+    assert result.exit_code == 0
+    assert f"  {argument}  " in result.output
+    assert "<list[str]>" not in result.output and "<str>" not in result.output

@@ -81,9 +81,16 @@ def converter_for(annotation: Any) -> tuple[Converter, str] | None:
     return None
 
 
+def _no_type(ctx: Any) -> str:
+    return ""
+
+
 def install(params: list[Any]) -> list[Any]:
-    """Give each simple parameter in `params` a plain converter (unless it has one); return them."""
+    """Give each simple parameter in `params` a plain converter (unless it has one), and each
+    argument with a metavar a help line without Typer's Python type; return them."""
     for param in params:
+        if getattr(param, "param_type_name", None) == "argument" and param.metavar:
+            param.display_type = _no_type  # `JOB_ID` says it all; not `JOB_ID <list[str]>`
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or getattr(param, "_runtime_param", False) is not None:
             continue

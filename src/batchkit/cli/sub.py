@@ -125,6 +125,7 @@ def sub(
         typer.Option(
             "-d",
             "--depends-on",
+            metavar="SPEC",
             help="jobId=<id>[,type=N_TO_N|SEQUENTIAL]; repeat (or separate with ;), up to 20.",
         ),
     ] = None,
