@@ -17,10 +17,11 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import batchkit
+from batchkit.config import batchkit_home
 from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
 from batchkit.models import (
     EXECUTOR_CHOICES,
@@ -54,13 +55,6 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def default_home(environ: Mapping[str, str] | None = None) -> Path:
-    """`$BATCHKIT_HOME`, else `~/.batchkit`."""
-    env = os.environ if environ is None else environ
-    value = env.get("BATCHKIT_HOME")
-    return Path(value).expanduser().absolute() if value else Path.home() / ".batchkit"
-
-
 _SELECTION = "batchkit.providers.local.selection"
 
 
@@ -78,7 +72,7 @@ class LocalProvider:
         selector: ExecutorSelector | None = None,
     ) -> None:
         # Absolute, so that the worker (which runs in the home) serves this very directory.
-        self.home = (home or default_home()).expanduser().absolute()
+        self.home = (home or batchkit_home()).expanduser().absolute()
         self._clock = clock
         self._start_worker = start_worker
         self._idle_exit = idle_exit
