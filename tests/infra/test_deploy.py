@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -339,3 +340,57 @@ def test_a_cluster_that_keeps_its_data_keeps_it(stacks: ClusterStacks) -> None:
     left = remaining("research", BUCKET)
     assert (left["objects"], left["images"], left["log_groups"]) == (7, 3, 1)
     assert left["roles"] == 0
+
+
+class PagedEvents:
+    """DescribeStacks/DescribeStackEvents as CloudFormation answers them: events newest first,
+    two per page; records each page it serves."""
+
+    def __init__(self, timestamps: list[float], final: str = "UPDATE_COMPLETE") -> None:
+        self.events = [
+            {
+                "Timestamp": datetime.fromtimestamp(stamp, tz=UTC),
+                "LogicalResourceId": f"R{stamp:g}",
+                "ResourceType": "AWS::S3::Bucket",
+                "ResourceStatus": "UPDATE_COMPLETE",
+            }
+            for stamp in sorted(timestamps, reverse=True)
+        ]
+        self.final = final
+        self.pages_read = 0
+
+    def call(self, operation: str, /, *, resource: str | None = None, **params: Any) -> Any:
+        if operation == "describe_stacks":
+            detail = {"StackName": "research", "StackStatus": self.final}
+            return {"Stacks": [detail]}
+        assert operation == "describe_stack_events"
+        self.pages_read += 1
+        start = int(params.get("NextToken", 0))
+        more = start + 2 < len(self.events)
+        return {
+            "StackEvents": self.events[start : start + 2],
+            **({"NextToken": str(start + 2)} if more else {}),
+        }
+
+    def paginate(self, operation: str, /, **params: Any) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            page = self.call(operation, **({"NextToken": token} if token else {}))
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+
+
+def test_a_wait_reads_only_the_events_after_its_start_not_the_stack_history() -> None:
+    api = PagedEvents([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    gateway = StackGateway(api, sleep=lambda _: None)  # type: ignore[arg-type]
+
+    assert gateway.latest_event_time("research") == 10.0
+    assert api.pages_read == 1
+
+    api.pages_read = 0
+    seen = list(gateway.watch("research", since=7.0))
+    assert [e.timestamp for e in seen if isinstance(e, StackEvent)] == [8.0, 9.0, 10.0]
+    assert api.pages_read == 2  # of 5: the second page reaches an event before the wait
+    assert len(gateway.events("research")) == 10

@@ -289,26 +289,38 @@ class StackGateway:
     def delete_stack(self, name: str) -> None:
         self._api.call("delete_stack", resource=name, StackName=name)
 
-    def events(self, name: str) -> list[StackEvent]:
-        """The stack's events, oldest first."""
+    def events(self, name: str, *, since: float | None = None) -> list[StackEvent]:
+        """The stack's events, oldest first; with `since`, only those after it.
+
+        CloudFormation lists events newest first, so paging stops at the first event at or
+        before `since`: a wait does not re-read the stack's whole history on every poll.
+        """
+        found: list[StackEvent] = []
         try:
-            pages = list(
-                self._api.paginate(
-                    "describe_stack_events",
-                    cursor_in="NextToken",
-                    cursor_out="NextToken",
-                    resource=name,
-                    StackName=name,
-                )
-            )
+            for page in self._api.paginate(
+                "describe_stack_events",
+                cursor_in="NextToken",
+                cursor_out="NextToken",
+                resource=name,
+                StackName=name,
+            ):
+                for raw in page.get("StackEvents") or ():
+                    event = _event(raw)
+                    if since is not None and event.timestamp <= since:
+                        return found[::-1]
+                    found.append(event)
         except (ClusterNotFoundError, NotFoundError):
             return []
-        raw = [event for page in pages for event in page.get("StackEvents") or ()]
-        return [_event(event) for event in reversed(raw)]
+        return found[::-1]
 
     def latest_event_time(self, name: str) -> float:
         """When the stack's newest event happened (0 without events): later ones are new."""
-        return max((event.timestamp for event in self.events(name)), default=0.0)
+        try:
+            page = self._api.call("describe_stack_events", resource=name, StackName=name)
+        except (ClusterNotFoundError, NotFoundError):
+            return 0.0
+        # Newest first: the first page has it.
+        return max((_event(raw).timestamp for raw in page.get("StackEvents") or ()), default=0.0)
 
     def watch(self, name: str, *, since: float = 0.0) -> Iterator[StackEvent | ClusterStatus]:
         """New events as they come, then the final status (None-less: a vanished stack is
@@ -316,9 +328,9 @@ class StackGateway:
         seen: set[tuple[float, str, str]] = set()
         for _ in range(self._max_polls):
             status = self.describe(name)
-            for event in self.events(name) if status else []:
+            for event in self.events(name, since=since) if status else []:
                 key = (event.timestamp, event.logical_id, event.status)
-                if event.timestamp > since and key not in seen:
+                if key not in seen:
                     seen.add(key)
                     yield event
             if status is None:
