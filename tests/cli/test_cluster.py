@@ -407,3 +407,14 @@ def test_awsbatch_cli_drives_a_batchkit_cluster(
     listed = awsb("awsbstat", "-c", "research", "-s", "ALL")
     assert listed.returncode == 0, listed.stderr
     assert "hello" in listed.stdout
+
+
+@pytest.mark.parametrize("command", ["delete", "status"])
+def test_help_says_a_named_cluster_takes_its_profile_and_region_from_the_user_config(
+    command: str,
+) -> None:
+    result = CliRunner().invoke(app, ["cluster", command, "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "--profile PROFILE AWS profile (default: the cluster's in config.yaml" in text
+    assert "--region REGION AWS region (default: the cluster's in config.yaml" in text

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from batchkit.cli.context import DebugOption, JsonOption
+from batchkit.cli.context import ProfileOption as NamedProfileOption
+from batchkit.cli.context import RegionOption as NamedRegionOption
 from batchkit.cli.errors import boundary
 from batchkit.errors import ExitCode, UsageError
 
@@ -67,7 +69,7 @@ ProfileOption = Annotated[
 ]
 RegionOption = Annotated[
     str | None,
-    typer.Option("--region", metavar="REGION", help="AWS region (default: from the user config)."),
+    typer.Option("--region", metavar="REGION", help="AWS region (default: the AWS chain)."),
 ]
 ParamOption = Annotated[
     list[str] | None,
@@ -260,8 +262,8 @@ def delete(
         bool, typer.Option("--force", help="Terminate active jobs instead of refusing.")
     ] = False,
     yes: YesOption = False,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
+    profile: NamedProfileOption = None,
+    region: NamedRegionOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -289,8 +291,8 @@ def status(
     ctx: typer.Context,
     name: NameArgument,
     events: Annotated[bool, typer.Option("--events", help="Also list the stack's events.")] = False,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
+    profile: NamedProfileOption = None,
+    region: NamedRegionOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
