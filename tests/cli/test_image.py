@@ -348,3 +348,23 @@ def test_the_installed_cli_against_a_moto_server(moto_endpoint: str, context: Pa
     missing = run_batchkit(tmp, "build", str(context), "-c", "nope")
     assert missing.returncode == 3
     assert "error: cluster 'nope' not found" in missing.stderr and "hint:" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["image", "build", "--bogus"], "error: No such option: --bogus"),
+        (["cluster", "delete"], "error: Missing argument 'NAME'."),
+    ],
+)
+def test_the_cluster_and_image_commands_report_flag_errors_like_every_command(
+    args: list[str], said: str
+) -> None:
+    """Their parse errors read `error:`/`hint:` with exit 2, not Click's Usage block."""
+    from batchkit.cli.app import app as batchkit_app
+
+    result = CliRunner().invoke(batchkit_app, args)
+    assert result.exit_code == 2
+    assert said in result.stderr
+    assert f"hint: see `batchkit {' '.join(args[:2])} --help`" in result.stderr
+    assert "Usage:" not in result.stderr

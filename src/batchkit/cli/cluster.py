@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.context import DebugOption, JsonOption
 from batchkit.cli.context import ProfileOption as NamedProfileOption
 from batchkit.cli.context import RegionOption as NamedRegionOption
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from batchkit.providers.aws.stacks import Change, ClusterStacks, Progress, StackEvent
 
 app = typer.Typer(
+    cls=PlainGroup,
     name="cluster",
     help="Create, update, delete and inspect clusters (one CloudFormation stack each).",
     no_args_is_help=True,
@@ -152,7 +154,7 @@ def format_changes(changes: list[Change]) -> str:
     return "\n".join(lines)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def init(
     path: FileOption = Path("batchkit.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
@@ -176,7 +178,7 @@ def init(
             term.message(f"wrote {path}: edit it, then `batchkit cluster template -f {path}`")
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def template(
     path: FileOption = Path("batchkit.yaml"),
     json_: JsonOption = False,
@@ -195,7 +197,7 @@ def template(
             term.data(render_yaml(config))
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def create(
     ctx: typer.Context,
     path: FileOption = Path("batchkit.yaml"),
@@ -222,7 +224,7 @@ def create(
             term.message(f"recorded cluster {config.name} (region {config.region}) in {written}")
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def update(
     ctx: typer.Context,
     path: FileOption = Path("batchkit.yaml"),
@@ -254,7 +256,7 @@ def update(
             term.message(f"cluster {config.name} is updated")
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def delete(
     ctx: typer.Context,
     name: NameArgument,
@@ -286,7 +288,7 @@ def delete(
             raise typer.Exit(int(ExitCode.CONFLICT))
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def status(
     ctx: typer.Context,
     name: NameArgument,
@@ -323,7 +325,7 @@ def status(
         term.data("\n".join(lines))
 
 
-@app.command("list")
+@app.command("list", cls=PlainCommand)
 def list_(
     ctx: typer.Context,
     profile: ProfileOption = None,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.context import (
     ClusterOption,
     DebugOption,
@@ -62,6 +63,7 @@ class ImageCliEnv:
 
 
 app = typer.Typer(
+    cls=PlainGroup,
     name="image",
     help="Build container images (CodeBuild into ECR, or a local Docker engine) and list them.",
     no_args_is_help=True,
@@ -216,12 +218,12 @@ def _dry_run_text(plan: ImagePlan, steps: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def build(
     ctx: typer.Context,
     path: Annotated[
         Path | None,
-        typer.Argument(metavar="[PATH]", help="Build context directory (with a Dockerfile)."),
+        typer.Argument(metavar="PATH", help="Build context directory (with a Dockerfile)."),
     ] = None,
     preset: Annotated[
         str | None,
@@ -372,7 +374,7 @@ def _print_result(term: Terminal, plan: ImagePlan, result: ImageResult, json_: b
         term.data(_result_lines(result))
 
 
-@app.command("list")
+@app.command("list", cls=PlainCommand)
 def list_(
     ctx: typer.Context,
     local: LocalOption = False,
