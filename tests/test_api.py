@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.jobs.fakes import FakeProvider
 
 from batchkit.api import Cluster, KillOutcome, connect
 from batchkit.config import ClusterSettings, UserConfig, load_user_config
 from batchkit.errors import ConfigError, JobNotFoundError
 from batchkit.models import Job, JobSpec, JobStatus
+from tests.jobs.fakes import FakeProvider
 
 
 def write_config(home: Path, text: str) -> Path:

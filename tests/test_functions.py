@@ -13,8 +13,6 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from tests.fixtures.moto_server import SIMPLE_CONFIG, create_cluster
-from tests.jobs.fakes import FakeObjects, FakeProvider
 
 from batchkit.api import Cluster
 from batchkit.errors import NotFoundError, UsageError
@@ -27,6 +25,8 @@ from batchkit.functions.results import (
     unwrap,
 )
 from batchkit.models import JobStatus
+from tests.fixtures.moto_server import SIMPLE_CONFIG, create_cluster
+from tests.jobs.fakes import FakeObjects, FakeProvider
 
 
 class Boom(Exception):

@@ -12,8 +12,6 @@ from dataclasses import replace
 
 import cloudpickle
 import pytest
-from tests.fixtures.local_engine import FakeClock
-from tests.jobs.fakes import FakeProvider
 
 import batchkit
 from batchkit.api import Cluster, KillOutcome
@@ -27,6 +25,8 @@ from batchkit.models import Job as JobInfo
 from batchkit.models import JobSpec, JobStatus
 from batchkit.notebook.progress import TextProgress
 from batchkit.providers.local.provider import LocalProvider
+from tests.fixtures.local_engine import FakeClock
+from tests.jobs.fakes import FakeProvider
 
 TIMEOUT = 60
 

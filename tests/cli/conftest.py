@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
-from tests.jobs.fakes import FakeProvider
 from typer.testing import CliRunner, Result
 
 from batchkit.api import Cluster
 from batchkit.cli.app import app
 from batchkit.cli.context import CliEnv, StdinKind
+from tests.jobs.fakes import FakeProvider
 
 
 @dataclass

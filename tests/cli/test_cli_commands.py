@@ -6,10 +6,10 @@ import json
 from datetime import datetime
 
 import pytest
-from tests.cli.conftest import Cli
 
 from batchkit.errors import AwsError
 from batchkit.models import Job, JobStatus
+from tests.cli.conftest import Cli
 
 
 def local(ms: int) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.cli.conftest import Cli
 
 from batchkit.cli.context import StdinKind
 from batchkit.jobs.wrapper import user_command
 from batchkit.models import Dependency, DependencyType, JobStatus, Resources
+from tests.cli.conftest import Cli
 
 SUBMITTED = re.compile(r"^Job ([\w-]+) \((.+)\) has been submitted\.$")
 

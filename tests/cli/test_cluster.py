@@ -15,6 +15,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from typer.testing import CliRunner, Result
+
+from batchkit import __version__
+from batchkit.cli.app import app
+from batchkit.cli.cluster import ClusterEnv
+from batchkit.providers.aws.session import AwsSession
 from tests.infra.moto_cluster import (
     EXAMPLE,
     MOCK_CONFIG,
@@ -25,12 +31,6 @@ from tests.infra.moto_cluster import (
     offline_parameters,
     remaining,
 )
-from typer.testing import CliRunner, Result
-
-from batchkit import __version__
-from batchkit.cli.app import app
-from batchkit.cli.cluster import ClusterEnv
-from batchkit.providers.aws.session import AwsSession
 
 BUCKET = "batchkit-research-123456789012-us-east-1"
 

@@ -14,7 +14,6 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
-from tests.images.fakes import Clock, FakeBuilds, FakeLogs, FakeObjects, FakeRegistry
 from typer.testing import CliRunner
 
 from batchkit.cli.image import ImageCliEnv, app
@@ -23,6 +22,7 @@ from batchkit.images.local import LocalImageBuilder
 from batchkit.images.pipeline import CloudRequest
 from batchkit.images.records import BuildState, BuildStatus
 from batchkit.infra.buildspec import DIGEST_MARKER
+from tests.images.fakes import Clock, FakeBuilds, FakeLogs, FakeObjects, FakeRegistry
 
 REPO_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/batchkit-demo"
 DIGEST = "sha256:" + "e" * 64

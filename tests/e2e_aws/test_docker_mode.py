@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.e2e_aws.conftest import Result, Run
 from tests.fixtures.moto_docker import CLUSTER_NAME, DockerCluster
 

@@ -6,6 +6,7 @@ import re
 
 import boto3
 import pytest
+
 from tests.e2e_aws.conftest import Run
 from tests.fixtures.moto_server import Cluster, create_cluster, put_log_lines
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tests.e2e_aws.conftest import Run
 from tests.fixtures.moto_server import Cluster, create_cluster
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import boto3
+
 from tests.e2e_aws.conftest import Run
 from tests.fixtures.moto_server import Cluster, put_log_lines
 

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
+
 from tests.e2e_real_aws.conftest import RealAws
 
 pytestmark = pytest.mark.aws

@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from tests.images.fakes import Clock, FakeBuilds, FakeLogs, FakeObjects, FakeRegistry
 
 from batchkit.errors import ExitCode, UsageError
 from batchkit.images.build import (
@@ -31,6 +30,7 @@ from batchkit.images.build import (
 )
 from batchkit.images.records import BuildState, BuildStatus
 from batchkit.infra.buildspec import DIGEST_MARKER
+from tests.images.fakes import Clock, FakeBuilds, FakeLogs, FakeObjects, FakeRegistry
 
 REPO_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/batchkit-demo"
 TARGET = BuildTarget(
@@ -246,13 +246,12 @@ def test_invalid_image_names_are_usage_errors(tmp_path: Path) -> None:
 
 def test_against_moto_gateways_build_then_up_to_date(recipe: ImageRecipe) -> None:
     """The real gateways wired together: moto's CodeBuild succeeds at once without logs."""
-    from tests.fixtures.moto_server import SIMPLE_CONFIG
-
     from batchkit.providers.aws.codebuild import CodeBuildGateway
     from batchkit.providers.aws.ecr import EcrGateway
     from batchkit.providers.aws.logs import LogsGateway
     from batchkit.providers.aws.s3 import S3ObjectStore
     from batchkit.providers.aws.session import AwsSession
+    from tests.fixtures.moto_server import SIMPLE_CONFIG
 
     with mock_aws(config=SIMPLE_CONFIG):
         ecr = boto3.client("ecr")

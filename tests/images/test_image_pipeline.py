@@ -9,8 +9,6 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from tests.fixtures.moto_server import SIMPLE_CONFIG
-from tests.images.moto_cluster import create_image_cluster
 from typer.testing import CliRunner
 
 from batchkit.cli.image import ImageCliEnv, app
@@ -18,6 +16,8 @@ from batchkit.errors import ClusterNotFoundError, UsageError
 from batchkit.images.build import BuildDone, CloudImageBuilder, ImageRecipe
 from batchkit.images.pipeline import CloudRequest, TargetOverrides, open_cloud_builder
 from batchkit.images.resolve import resolve_image, target_from_outputs
+from tests.fixtures.moto_server import SIMPLE_CONFIG
+from tests.images.moto_cluster import create_image_cluster
 
 URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/batchkit-demo"
 

@@ -11,15 +11,6 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
-from tests.infra.moto_cluster import (
-    MOCK_CONFIG,
-    REGION,
-    example_config_text,
-    fill,
-    moto_network,
-    offline_parameters,
-    remaining,
-)
 
 from batchkit import __version__
 from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
@@ -34,6 +25,15 @@ from batchkit.providers.aws.stacks import (
     StackEvent,
     StackGateway,
     StackOperationError,
+)
+from tests.infra.moto_cluster import (
+    MOCK_CONFIG,
+    REGION,
+    example_config_text,
+    fill,
+    moto_network,
+    offline_parameters,
+    remaining,
 )
 
 BUCKET = "batchkit-research-123456789012-us-east-1"

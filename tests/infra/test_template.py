@@ -245,5 +245,5 @@ def test_toggles_are_parameters_with_user_facing_defaults() -> None:
 
 
 def test_example_shipped_with_init_is_the_examples_file() -> None:
-    packaged = ROOT / "src" / "batchkit" / "infra" / "example.yaml"
+    packaged = ROOT / "batchkit" / "infra" / "example.yaml"
     assert packaged.read_text() == (ROOT / "examples" / "batchkit.yaml").read_text()

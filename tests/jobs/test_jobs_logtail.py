@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.jobs.fakes import FakeProvider
 
 from batchkit.errors import UsageError
 from batchkit.jobs.logtail import AttemptStart, LogLine, LogTail, NoStream
 from batchkit.models import Job, JobStatus, LogPage
+from tests.jobs.fakes import FakeProvider
 
 
 class FakeTime:

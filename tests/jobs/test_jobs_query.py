@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tests.jobs.fakes import FakeProvider
-
 from batchkit.jobs import query
 from batchkit.models import Job, JobStatus
+from tests.jobs.fakes import FakeProvider
 
 
 def populated() -> FakeProvider:

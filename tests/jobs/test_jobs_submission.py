@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.jobs.fakes import FakeProvider
 
 from batchkit.errors import UsageError
 from batchkit.jobs.submission import Submitter
 from batchkit.models import Dependency, JobSpec, Resources
+from tests.jobs.fakes import FakeProvider
 
 
 def submitter(fake: FakeProvider) -> Submitter:

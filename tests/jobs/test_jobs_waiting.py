@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.jobs.fakes import FakeProvider
 
 from batchkit.errors import JobNotFoundError
 from batchkit.jobs.waiting import Waiter, WaitTimeoutError
 from batchkit.models import Job, JobStatus
+from tests.jobs.fakes import FakeProvider
 
 
 def test_watch_yields_each_change_until_final() -> None:

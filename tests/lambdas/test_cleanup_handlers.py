@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from batchkit.infra.cleanup import lambda_source
-from batchkit.lambdas import empty_ecr, empty_s3
+from lambdas import empty_ecr, empty_s3
 
 BUCKET = "batchkit-research-123456789012-us-east-1"
 PREFIX = "batchkit/research/"

@@ -11,6 +11,7 @@ from typing import Any
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
 from tests.fixtures.local_engine import stop_workers
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notebook.ipynb"

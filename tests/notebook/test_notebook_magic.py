@@ -6,13 +6,13 @@ import io
 from dataclasses import dataclass, field
 
 import pytest
-from tests.jobs.fakes import FakeProvider
 
 from batchkit.api import Cluster
 from batchkit.handles import Job
 from batchkit.models import JobStatus
 from batchkit.notebook import load_ipython_extension
 from batchkit.notebook.magic import CellMagic
+from tests.jobs.fakes import FakeProvider
 
 
 @dataclass

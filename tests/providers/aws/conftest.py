@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from moto import mock_aws
-from tests.fixtures.moto_server import SIMPLE_CONFIG, Cluster, create_cluster
 
 from batchkit.providers.aws.discovery import discover
 from batchkit.providers.aws.provider import AwsProvider
 from batchkit.providers.aws.ratelimit import RateLimiter
 from batchkit.providers.aws.session import AwsSession, RetryPolicy
+from tests.fixtures.moto_server import SIMPLE_CONFIG, Cluster, create_cluster
 
 
 class Sleeper:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from tests.fixtures.moto_server import Cluster, create_cluster
 
 from batchkit.config import ClusterSettings
 from batchkit.errors import ClusterNotFoundError, ConfigError, ConflictError
@@ -20,6 +19,7 @@ from batchkit.providers.aws.discovery import (
 )
 from batchkit.providers.aws.errors import StackStateError
 from batchkit.providers.aws.session import AwsSession
+from tests.fixtures.moto_server import Cluster, create_cluster
 
 PC_OUTPUTS = {
     "BatchComputeEnvironmentArn": "arn:aws:batch:eu-west-1:1:compute-environment/ce",

@@ -6,14 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import boto3
-from tests.fixtures.moto_server import Cluster
-from tests.providers.aws.conftest import Sleeper
-from tests.providers.aws.faults import Faults
 
 from batchkit.models import SubmitRequest
 from batchkit.providers.aws.discovery import discover
 from batchkit.providers.aws.provider import AwsProvider
 from batchkit.providers.aws.session import AwsSession
+from tests.fixtures.moto_server import Cluster
+from tests.providers.aws.conftest import Sleeper
+from tests.providers.aws.faults import Faults
 
 
 def test_500_submissions_under_throttling_make_exactly_500_jobs(

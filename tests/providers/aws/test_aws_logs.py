@@ -3,10 +3,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from tests.fixtures.moto_server import Cluster, put_log_lines
 
 from batchkit.models import SubmitRequest
 from batchkit.providers.aws.provider import AwsProvider
+from tests.fixtures.moto_server import Cluster, put_log_lines
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from tests.fixtures.moto_server import Cluster
-from tests.providers.aws.faults import Faults
 
 from batchkit.errors import ConflictError, UsageError
 from batchkit.models import (
@@ -21,6 +19,8 @@ from batchkit.providers.aws.discovery import discover
 from batchkit.providers.aws.provider import AwsProvider
 from batchkit.providers.aws.session import AwsSession
 from batchkit.providers.base import Provider
+from tests.fixtures.moto_server import Cluster
+from tests.providers.aws.faults import Faults
 
 MakeSession = Callable[..., AwsSession]
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import boto3
-from tests.fixtures.moto_server import Cluster
 
 from batchkit.providers.aws.provider import AwsProvider
+from tests.fixtures.moto_server import Cluster
 
 
 def test_the_cluster_bucket_is_the_object_store(provider: AwsProvider, cluster: Cluster) -> None:

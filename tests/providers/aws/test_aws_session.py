@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from tests.providers.aws.conftest import Sleeper
-from tests.providers.aws.faults import Faults
 
 from batchkit.errors import AwsError
 from batchkit.providers.aws.errors import AmbiguousCallError
 from batchkit.providers.aws.session import AwsSession, partition_of
+from tests.providers.aws.conftest import Sleeper
+from tests.providers.aws.faults import Faults
 
 MakeSession = Callable[..., AwsSession]
 
@@ -69,8 +69,8 @@ def test_botocore_does_not_retry_by_itself(make_session: MakeSession) -> None:
 def test_the_client_of_the_shared_cleanup_code_retries_inside_botocore(
     make_session: MakeSession,
 ) -> None:
-    """`batchkit.lambdas` call a client directly (as they do in the Lambda): its retries must be
-    botocore's, while every other client leaves retrying to batchkit's loop."""
+    """The cleanup Lambdas (`lambdas/`) call a client directly (as they do in the Lambda): its
+    retries must be botocore's, while every other client leaves retrying to batchkit's loop."""
     session = make_session()
     retrying = session.retrying_client("s3")
     assert retrying.meta.config.retries["total_max_attempts"] == 11

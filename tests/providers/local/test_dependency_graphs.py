@@ -8,11 +8,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.fixtures.local_engine import Engine, sh
 
 from batchkit.models import Dependency, JobStatus, Resources
 from batchkit.providers.local.capacity import Capacity
 from batchkit.providers.local.scheduler import DEPENDENCY_FAILED, ESSENTIAL_EXITED
+from tests.fixtures.local_engine import Engine, sh
 
 
 @st.composite

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from tests.fixtures.local_engine import Engine, sh
-
 from batchkit.models import Resources
 from batchkit.providers.local.capacity import Capacity
 from batchkit.providers.local.environment import Placement, job_environment
 from batchkit.providers.local.scheduler import Scheduler, process_only_selector
+from tests.fixtures.local_engine import Engine, sh
 
 HOST = {
     "PATH": "/usr/bin:/bin",

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.fixtures.local_engine import Engine, FakeClock, sh
 
 from batchkit.errors import UsageError
 from batchkit.providers.local.logs import LogStore
+from tests.fixtures.local_engine import Engine, FakeClock, sh
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.fixtures.local_engine import PYTHON, FakeClock, pid_alive, wait_until
-
 from batchkit.models import Resources
 from batchkit.providers.local.executor import RunSpec
 from batchkit.providers.local.process_executor import (
@@ -20,6 +18,7 @@ from batchkit.providers.local.process_executor import (
     ProcessRun,
     process_start_time,
 )
+from tests.fixtures.local_engine import PYTHON, FakeClock, pid_alive, wait_until
 
 
 class ListSink:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.fixtures.local_engine import Engine, sh
 
 from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
 from batchkit.models import Dependency, DependencyType, JobKind, JobStatus, Resources
 from batchkit.providers.local.provider import LocalProvider
+from tests.fixtures.local_engine import Engine, sh
 
 S = JobStatus
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fixtures.local_engine import PYTHON, Engine, pid_alive, request, sh, wait_until
 
 from batchkit.models import Dependency, DependencyType, JobStatus, Resources
 from batchkit.providers.local.capacity import Capacity
@@ -26,6 +25,7 @@ from batchkit.providers.local.scheduler import (
     Scheduler,
     process_only_selector,
 )
+from tests.fixtures.local_engine import PYTHON, Engine, pid_alive, request, sh, wait_until
 
 S = JobStatus
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.fixtures.local_engine import pid_alive, sh, stop_workers, wait_until
 
 from batchkit.models import JobStatus
 from batchkit.providers.local.capacity import Capacity
 from batchkit.providers.local.provider import LocalProvider
 from batchkit.providers.local.worker import WorkerBusyError, WorkerLock, main, serve, worker_pid
+from tests.fixtures.local_engine import pid_alive, sh, stop_workers, wait_until
 
 S = JobStatus
 MakeProvider = Callable[..., LocalProvider]

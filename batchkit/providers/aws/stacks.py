@@ -3,8 +3,8 @@
 `StackGateway` is the write side of CloudFormation (change sets, events, deletion);
 `ClusterStacks` drives a whole operation and reports progress through a callback, never printing.
 Deleting a cluster empties its S3 prefix and ECR repository first with the very functions the
-cleanup Lambdas run (`batchkit.lambdas`), so a delete from batchkit and one from the console
-leave the same nothing behind.
+cleanup Lambdas run (`lambdas/`, loaded through `batchkit.shipped`), so a delete from batchkit
+and one from the console leave the same nothing behind.
 """
 
 from __future__ import annotations
@@ -26,13 +26,11 @@ from batchkit.errors import (
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, bucket_name
 from batchkit.infra.template import render_template
-from batchkit.lambdas.cfn_response import CleanupError
-from batchkit.lambdas.empty_ecr import empty_repository
-from batchkit.lambdas.empty_s3 import empty_prefix
 from batchkit.providers.aws.cloudformation import CloudFormationGateway, Stack, stack_from_detail
 from batchkit.providers.aws.errors import Context, translate
 from batchkit.providers.aws.session import Api, AwsSession
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
+from batchkit.shipped import lambda_module
 
 KEEP_DATA_TAG = "batchkit:keep-data"
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline (TemplateBody)
@@ -579,7 +577,7 @@ class ClusterStacks:
         if bucket and root:
             where = f"s3://{bucket}/{root}/"
             with _cleanup_errors(status.name, "s3", "DeleteObjects", where):
-                count = empty_prefix(
+                count = lambda_module("empty_s3").empty_prefix(
                     self._session.retrying_client("s3"),
                     bucket,
                     f"{root}/",
@@ -590,7 +588,7 @@ class ClusterStacks:
         if repository:
             where = f"ECR repository {repository}"
             with _cleanup_errors(status.name, "ecr", "BatchDeleteImage", where):
-                count = empty_repository(
+                count = lambda_module("empty_ecr").empty_repository(
                     self._session.retrying_client("ecr"),
                     repository,
                     on_progress=lambda n: on_progress(Progress(f"ECR {repository}: {n} deleted")),
@@ -651,9 +649,10 @@ class ClusterStacks:
 def _cleanup_errors(cluster: str, service: str, operation: str, where: str) -> Iterator[None]:
     """A failure while emptying the cluster's storage, as one batchkit error with a way on
     (nothing has been deleted from the stack yet)."""
+    cleanup_error: type[Exception] = lambda_module("cfn_response").CleanupError
     try:
         yield
-    except CleanupError as err:
+    except cleanup_error as err:
         raise AwsError(
             f"could not empty {where} of cluster {cluster!r}: {err}",
             hint=f"fix what the message names, then run `batchkit cluster delete {cluster}` again",

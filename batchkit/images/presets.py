@@ -1,20 +1,20 @@
 """The Dockerfiles batchkit ships: `--preset al2023` and `--preset debian`.
 
-They live in the package (`images/presets/`, also reachable as `dockerfiles/` at the top of the
-repository), as one build context: `<preset>/Dockerfile` plus the `scripts/` both copy (the job
-entrypoint and the MNP rendezvous). So `batchkit image build --preset debian` and
+They live in `dockerfiles/` at the top of the repository (shipped inside the wheel, found
+through `batchkit.shipped`), as one build context: `<preset>/Dockerfile` plus the `scripts/` both
+copy (the job entrypoint and the MNP rendezvous). So `batchkit image build --preset debian` and
 `docker build -f dockerfiles/debian/Dockerfile dockerfiles` build the same thing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from batchkit.errors import UsageError
 from batchkit.images.build import ImageRecipe
+from batchkit.shipped import folder
 
-PRESETS_DIR = Path(__file__).parent / "presets"
+PRESETS_DIR = folder("dockerfiles")
 PRESETS = ("al2023", "debian")
 
 

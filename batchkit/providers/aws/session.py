@@ -254,7 +254,7 @@ class AwsSession:
 
     def retrying_client(self, service: str) -> Any:
         """A botocore client with botocore's own standard retries (10 attempts), for the code
-        that batchkit shares with its cleanup Lambdas (`batchkit.lambdas`): it calls the client
+        that batchkit shares with its cleanup Lambdas (`lambdas/`): it calls the client
         directly, page by page, so a throttled DeleteObjects must be retried underneath it.
         Only idempotent deletions and listings go through it."""
         return self._cached_client(
