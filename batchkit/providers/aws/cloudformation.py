@@ -1,6 +1,7 @@
 """The CloudFormation gateway, read side: a cluster's stack, its outputs, parameters and tags.
 
-Creating, updating and deleting stacks is `stacks.py`'s job (cluster lifecycle).
+Creating, updating and deleting stacks is `stacks.py`'s job (cluster lifecycle: `stackdeploy`,
+`stackevents`, `stackteardown`).
 """
 
 from __future__ import annotations

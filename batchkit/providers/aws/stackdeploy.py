@@ -1,0 +1,271 @@
+"""Creating and updating cluster stacks: the template body, change sets, and following them.
+
+`StackGateway` is the write side of CloudFormation (change sets, create, delete) on top of
+`stackevents.StackReader`; `StackDeployer` drives a create or an update and reports progress
+through a callback, never printing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
+from batchkit.infra.config import ClusterConfig
+from batchkit.infra.naming import Names, bucket_name
+from batchkit.infra.template import render_template
+from batchkit.providers.aws.session import AwsSession
+from batchkit.providers.aws.stackevents import (
+    Progress,
+    ProgressSink,
+    StackEvent,
+    StackReader,
+    follow,
+    ignore_progress,
+)
+from batchkit.providers.aws.submitjob import CLUSTER_TAG
+
+KEEP_DATA_TAG = "batchkit:keep-data"
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline (TemplateBody)
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource change of a change set."""
+
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str = ""  # True | False | Conditional (Modify only)
+    attributes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "logical_id": self.logical_id,
+            "resource_type": self.resource_type,
+            "replacement": self.replacement,
+            "attributes": list(self.attributes),
+        }
+
+
+class StackGateway(StackReader):
+    """CloudFormation calls for cluster stacks: the reads and waits of `StackReader`, plus
+    change sets, creation and deletion."""
+
+    def create_change_set(
+        self,
+        name: str,
+        body: str,
+        parameters: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> tuple[str, list[Change]]:
+        """Create an UPDATE change set and wait until it is ready; (id, []) when nothing would
+        change."""
+        change_set_name = f"batchkit-{int(self._clock())}"
+        response = self._api.call(
+            "create_change_set",
+            resource=name,
+            StackName=name,
+            ChangeSetName=change_set_name,
+            ChangeSetType="UPDATE",
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Capabilities=CAPABILITIES,
+        )
+        change_set_id = str(response["Id"])
+        for _ in range(self._max_polls):
+            detail = self._api.call(
+                "describe_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
+            )
+            status = str(detail.get("Status", ""))
+            if status == "CREATE_COMPLETE":
+                return change_set_id, self._changes(detail)
+            if status == "FAILED":
+                reason = str(detail.get("StatusReason") or "")
+                if "didn't contain changes" in reason or "No updates" in reason:
+                    self.delete_change_set(name, change_set_id)
+                    return change_set_id, []
+                raise AwsError(
+                    f"CloudFormation rejected the change set for {name!r}: {reason}",
+                    hint="fix the config (see `batchkit cluster template`) and try again",
+                )
+            self._sleep(self._poll)
+        raise AwsError(f"the change set for {name!r} was not ready in time")
+
+    @staticmethod
+    def _changes(detail: Mapping[str, Any]) -> list[Change]:
+        changes = []
+        for item in detail.get("Changes") or ():
+            rc = item.get("ResourceChange") or {}
+            attributes = tuple(
+                sorted(
+                    {
+                        str(
+                            (d.get("Target") or {}).get("Name")
+                            or (d.get("Target") or {}).get("Attribute")
+                        )
+                        for d in rc.get("Details") or ()
+                    }
+                    - {"None"}
+                )
+            )
+            changes.append(
+                Change(
+                    action=str(rc.get("Action", "")),
+                    logical_id=str(rc.get("LogicalResourceId", "")),
+                    resource_type=str(rc.get("ResourceType", "")),
+                    replacement=str(rc.get("Replacement") or ""),
+                    attributes=attributes,
+                )
+            )
+        return changes
+
+    def create_stack(
+        self, name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str]
+    ) -> None:
+        """A new stack is all additions (`batchkit cluster template` shows them), so it is
+        created directly rather than through a change set. (moto also drops the outputs of a
+        stack made by an executed CREATE change set.) A failed create rolls back."""
+        self._api.call(
+            "create_stack",
+            resource=name,
+            idempotent=False,
+            StackName=name,
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Capabilities=CAPABILITIES,
+            OnFailure="ROLLBACK",
+        )
+
+    def execute_change_set(self, name: str, change_set_id: str) -> None:
+        self._api.call(
+            "execute_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
+        )
+
+    def delete_change_set(self, name: str, change_set_id: str) -> None:
+        self._api.call(
+            "delete_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
+        )
+
+    def delete_stack(self, name: str) -> None:
+        self._api.call("delete_stack", resource=name, StackName=name)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: str
+    failures: list[StackEvent] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    leftovers: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "failures": [f.to_dict() for f in self.failures],
+            "changes": [c.to_dict() for c in self.changes],
+            "outputs": dict(self.outputs),
+            "leftovers": list(self.leftovers),
+        }
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    name: str
+    change_set_id: str
+    changes: list[Change]
+
+
+def stack_tags(config: ClusterConfig) -> dict[str, str]:
+    tags = {CLUSTER_TAG: config.name, **config.tags}
+    if config.keep_data_on_delete:
+        tags[KEEP_DATA_TAG] = "true"
+    return tags
+
+
+def template_body(config: ClusterConfig) -> str:
+    """Compact JSON: CloudFormation takes at most 51,200 bytes inline."""
+    body = json.dumps(render_template(config), separators=(",", ":"))
+    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+        raise ConflictError(
+            f"the template of cluster {config.name!r} is {len(body.encode())} bytes, more than "
+            f"CloudFormation's {TEMPLATE_BODY_LIMIT} inline limit",
+            hint="use fewer queues or environments, or set `features: {cleanup_on_delete: false}`",
+        )
+    return body
+
+
+class StackDeployer:
+    """Create a cluster's stack, or plan and apply an update to it."""
+
+    def __init__(self, session: AwsSession, stacks: StackGateway) -> None:
+        self._session = session
+        self.stacks = stacks
+
+    def parameters(self, config: ClusterConfig, overrides: Mapping[str, str]) -> dict[str, str]:
+        template = render_template(config)
+        unknown = sorted(set(overrides) - set(template["Parameters"]))
+        if unknown:
+            raise ConflictError(
+                f"the template has no parameter {', '.join(unknown)}",
+                hint="parameters: " + ", ".join(template["Parameters"]),
+            )
+        bucket = bucket_name(config.name, self._session.account_id(), self._session.region)
+        return {"ResourcesS3Bucket": bucket, **overrides}
+
+    def create(
+        self,
+        config: ClusterConfig,
+        overrides: Mapping[str, str] | None = None,
+        on_progress: ProgressSink = ignore_progress,
+    ) -> Outcome:
+        name = Names.of(config).stack
+        existing = self.stacks.describe(name)
+        if existing is not None:
+            raise ConflictError(
+                f"cluster {name!r} already exists (stack status {existing.status})",
+                hint="change it with `batchkit cluster update`, or delete it first",
+            )
+        body = template_body(config)
+        parameters = self.parameters(config, overrides or {})
+        on_progress(Progress(f"creating stack {name} in {self._session.region}"))
+        self.stacks.create_stack(name, body, parameters, stack_tags(config))
+        final, failures = follow(self.stacks, name, 0.0, on_progress, "CREATE_COMPLETE")
+        return Outcome(name, final.status, failures, [], final.outputs)
+
+    def plan_update(
+        self, config: ClusterConfig, overrides: Mapping[str, str] | None = None
+    ) -> UpdatePlan:
+        name = Names.of(config).stack
+        current = self.stacks.describe(name)
+        if current is None:
+            raise ClusterNotFoundError(name, hint="create it with `batchkit cluster create`")
+        # Values the stack has now stay (e.g. a feature switched off at create), unless overridden;
+        # parameters the new template no longer has are dropped, new ones take their defaults.
+        declared = render_template(config)["Parameters"]
+        parameters = {k: v for k, v in current.parameters.items() if k in declared}
+        parameters.update(self.parameters(config, overrides or {}))
+        change_set_id, changes = self.stacks.create_change_set(
+            name, template_body(config), parameters, stack_tags(config)
+        )
+        return UpdatePlan(name, change_set_id, changes)
+
+    def apply_update(
+        self, plan: UpdatePlan, on_progress: ProgressSink = ignore_progress
+    ) -> Outcome:
+        since = self.stacks.latest_event_time(plan.name)
+        self.stacks.execute_change_set(plan.name, plan.change_set_id)
+        final, failures = follow(self.stacks, plan.name, since, on_progress, "UPDATE_COMPLETE")
+        return Outcome(plan.name, final.status, failures, plan.changes, final.outputs)
+
+    def discard_update(self, plan: UpdatePlan) -> None:
+        if plan.changes:
+            self.stacks.delete_change_set(plan.name, plan.change_set_id)
