@@ -16,6 +16,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.docker_engine",
     "tests.fixtures.local_engine",
     "tests.fixtures.moto_docker",
+    "tests.fixtures.fault_proxy",
 ]
 
 _AWS_VARIABLES = (

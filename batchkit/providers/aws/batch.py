@@ -227,7 +227,8 @@ class BatchGateway:
     # -- jobs ----------------------------------------------------------------------------------
 
     def submit_job(self, params: Mapping[str, Any]) -> str:
-        """SubmitJob once (never resent blindly: a lost answer raises AmbiguousCallError)."""
+        """SubmitJob once (never resent blindly: a 5xx or a lost answer raises
+        AmbiguousCallError, and the caller looks the job up by its client token)."""
         response = self._api.call(
             "submit_job", resource=f"job {params.get('jobName')}", idempotent=False, **params
         )
@@ -333,9 +334,12 @@ class BatchGateway:
         return max(found, key=lambda item: int(item.get("revision", 0)))
 
     def register_job_definition(self, payload: Mapping[str, Any]) -> str:
+        """RegisterJobDefinition once: a resent one would add a revision, so a 5xx or a lost
+        answer raises AmbiguousCallError for the caller to look first."""
         response = self._api.call(
             "register_job_definition",
             resource=f"job definition {payload.get('jobDefinitionName')}",
+            idempotent=False,
             **payload,
         )
         return str(response["jobDefinitionArn"])

@@ -8,6 +8,7 @@ the CodeBuild build container (not in the jobs), so it is requested on every bui
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,12 +63,16 @@ class CodeBuildGateway:
         buildspec: str,
         environment: Mapping[str, str],
         timeout_minutes: int | None = None,
+        idempotency_token: str | None = None,
     ) -> BuildStatus:
         """Start one build of `project` with this buildspec and these environment variables.
 
-        Not retried on a lost answer: a resent StartBuild would start a second build."""
+        `idempotency_token` makes it safe to resend: CodeBuild starts one build per token
+        within five minutes (StartBuild's `idempotencyToken`, CodeBuild API Reference), so a 5xx
+        or a lost answer is retried with the same token."""
         request: dict[str, Any] = {
             "projectName": project,
+            "idempotencyToken": idempotency_token or uuid.uuid4().hex,
             "sourceTypeOverride": "NO_SOURCE",
             "buildspecOverride": buildspec,
             "privilegedModeOverride": True,
@@ -79,7 +84,7 @@ class CodeBuildGateway:
         if timeout_minutes is not None:
             request["timeoutInMinutesOverride"] = timeout_minutes
         try:
-            response = self._api.call("start_build", resource=project, idempotent=False, **request)
+            response = self._api.call("start_build", resource=project, **request)
         except AwsNotFoundError as err:
             raise ProjectNotFoundError(project) from err
         return _status(response["build"])

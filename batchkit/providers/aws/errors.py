@@ -177,6 +177,22 @@ def is_ambiguous(err: BaseException) -> bool:
     return isinstance(err, ReadTimeoutError | ConnectionClosedError)
 
 
+def may_have_acted(err: BaseException) -> bool:
+    """The service may have carried the request out although the caller got an error: a lost
+    answer (`is_ambiguous`) or any 5xx (AWS answers 500/503 after doing the work, too). A
+    non-idempotent call must look before it resends after one of these."""
+    return is_ambiguous(err) or is_server_error(err)
+
+
+def lost_answer(err: BaseException, ctx: Context) -> AmbiguousCallError:
+    """The `AmbiguousCallError` for a non-idempotent call that failed with `may_have_acted`."""
+    return AmbiguousCallError(
+        f"AWS {ctx.service} {ctx.operation}{_about(ctx)} may or may not have taken effect: "
+        f"{error_message(err)}",
+        hint="the request may have taken effect; check before retrying",
+    )
+
+
 def is_connection_error(err: BaseException) -> bool:
     """The request never reached AWS (safe to retry), or it is ambiguous (see is_ambiguous)."""
     return isinstance(err, EndpointConnectionError | ConnectTimeoutError | BotoConnectionError)

@@ -213,10 +213,20 @@ class AwsProvider:
         # Tagged with the stack's name, which `cluster delete` knows (`-c` may be an alias).
         owner = self.cluster.stack_name or self.cluster.name
         payload = image_job_definition(base, image, cluster=owner)
-        existing = self._batch.describe_job_definition(payload["jobDefinitionName"])
-        if existing is not None and content_matches(existing, payload):
-            return str(existing["jobDefinitionArn"])
-        return self._batch.register_job_definition(payload)
+        attempt = 0
+        while True:
+            existing = self._batch.describe_job_definition(payload["jobDefinitionName"])
+            if existing is not None and content_matches(existing, payload):
+                return str(existing["jobDefinitionArn"])
+            try:
+                return self._batch.register_job_definition(payload)
+            except AmbiguousCallError:
+                # it may have been registered: the next look finds it instead of a second
+                # revision (the name is a hash of the content)
+                attempt += 1
+                if attempt >= self._retry.max_attempts:
+                    raise
+                self._retry.sleep(self._retry.delay(attempt))
 
     def describe_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         return self._batch.describe_jobs(job_ids)

@@ -5,10 +5,10 @@
 policies every call obeys: the process-wide rate limiter and batchkit's jittered retries.
 
 botocore's own retries are switched off here, in the one place clients are configured: its
-retry loop would resend SubmitJob after a read timeout (creating a duplicate job), knows nothing
-of the shared rate budget, and sleeps for real. `Api.call` retries throttling, 5xx and dropped
-connections itself, takes a rate token before each attempt, and refuses to blindly resend a
-non-idempotent call whose answer was lost (`AmbiguousCallError`).
+retry loop would resend SubmitJob after a read timeout or a 5xx (creating a duplicate job), knows
+nothing of the shared rate budget, and sleeps for real. `Api.call` retries throttling, 5xx and
+dropped connections itself, takes a rate token before each attempt, and refuses to blindly resend
+a non-idempotent call that may have taken effect (`AmbiguousCallError`).
 
 Typical use (other gateways do the same):
 
@@ -29,8 +29,9 @@ from typing import Any, cast
 
 from batchkit.providers.aws.errors import (
     Context,
-    is_ambiguous,
     is_retryable,
+    lost_answer,
+    may_have_acted,
     translate,
 )
 from batchkit.providers.aws.ratelimit import RateLimiter, Sleep, process_rate_limiter
@@ -110,9 +111,11 @@ class Api:
     ) -> dict[str, Any]:
         """Call `operation` (snake_case) with `params`; return the response dict.
 
-        Retries throttling, 5xx and connection errors with jittered backoff. A lost answer
-        (read timeout, connection closed after sending) is retried only when `idempotent`,
-        else it raises `AmbiguousCallError` at once so the caller can check what happened.
+        Retries throttling, 5xx and connection errors with jittered backoff. A failure after
+        which the call may have taken effect (any 5xx, a read timeout, a connection closed after
+        sending) is retried only when `idempotent`, else it raises `AmbiguousCallError` at once
+        so that the caller can look before it resends (a throttle or a refused connection is
+        resent: the service did nothing).
         """
         method = getattr(self.client, operation)
         api_name = self.client.meta.method_to_api_mapping.get(operation, operation)
@@ -124,9 +127,10 @@ class Api:
             except Exception as err:
                 attempt += 1
                 ctx = Context(self.service, api_name, resource, attempt, self._cluster)
-                resend = is_retryable(err) and not (is_ambiguous(err) and not idempotent)
-                if not resend or attempt >= self._retry.max_attempts:
-                    # a lost answer to a non-idempotent call becomes AmbiguousCallError
+                if not idempotent and may_have_acted(err):
+                    # a 5xx or a lost answer: the call may have taken effect, the caller looks
+                    raise lost_answer(err, ctx) from err
+                if not is_retryable(err) or attempt >= self._retry.max_attempts:
                     raise translate(err, ctx) from err
                 self._retry.sleep(self._retry.delay(attempt))
 

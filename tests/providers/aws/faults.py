@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 
 class _Raw:
@@ -35,7 +35,8 @@ class Faults:
     """Counts HTTP attempts and answers a share of them with an error instead of sending them.
 
     `hooks()` go to `AwsSession(hooks=...)`; `lost` makes a share of calls take effect and then
-    lose their answer (a read timeout after the service did the work).
+    lose their answer (a read timeout after the service did the work); `acted_error` makes a
+    share take effect and then answer 500 (AWS does that too).
     """
 
     def __init__(
@@ -44,18 +45,20 @@ class Faults:
         throttle: float = 0.0,
         server_error: float = 0.0,
         lost: float = 0.0,
+        acted_error: float = 0.0,
         seed: int = 1,
         operation: str = "*",
     ) -> None:
         self.throttle = throttle
         self.server_error = server_error
         self.lost = lost
+        self.acted_error = acted_error
         self.operation = operation
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.sent: dict[str, int] = {}
         self.attempts: dict[str, int] = {}
-        self.injected = {"throttle": 0, "server_error": 0, "lost": 0}
+        self.injected = {"throttle": 0, "server_error": 0, "lost": 0, "acted_error": 0}
 
     def _roll(self) -> float:
         with self._lock:
@@ -97,14 +100,17 @@ class Faults:
         """Loses the answer of a call the service did carry out (a read timeout after the work)."""
         name = kwargs.get("event_name", "").rsplit(".", 1)[-1]
         status = kwargs.get("http_response").status_code if kwargs.get("http_response") else 200
-        if (
-            status < 300
-            and self.lost
-            and self.operation in ("*", name)
-            and self._roll() < self.lost
-        ):
+        if status >= 300 or self.operation not in ("*", name):
+            return None
+        roll = self._roll() if self.lost or self.acted_error else 1.0
+        if roll < self.lost:
             self._count("lost", name)
             raise ReadTimeoutError(endpoint_url="injected")
+        if roll < self.lost + self.acted_error:
+            self._count("acted_error", name)
+            _, parsed = _answer(500, "ServerException", "injected 5xx after the work")
+            raise ClientError(parsed, name)
+        return None
 
     def hooks(self, service: str = "batch") -> list[tuple[str, Any]]:
         return [

@@ -35,9 +35,9 @@ def request(name: str = "hello", **kwargs: object) -> SubmitRequest:
 
 
 def counted_provider(
-    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path, faults: Faults | None = None
 ) -> tuple[AwsProvider, Faults]:
-    faults = Faults()
+    faults = faults or Faults()
     session = make_session(hooks=faults.hooks("batch"), cluster=cluster.name)
     _, info = discover(
         cluster.name, session_factory=lambda *a: session, cli_config=tmp_path / "absent"
@@ -225,16 +225,30 @@ def test_a_cluster_without_mnp_definition(provider: AwsProvider) -> None:
         plain.submit(request(nodes=2))
 
 
-def test_a_lost_answer_does_not_duplicate_the_job(
-    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+@pytest.mark.parametrize("fault", ["lost", "acted_error"])
+def test_a_lost_answer_or_a_5xx_after_the_work_does_not_duplicate_the_job(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path, fault: str
 ) -> None:
-    faults = Faults(lost=1.0, operation="SubmitJob")
-    session = make_session(hooks=faults.hooks("batch"), cluster=cluster.name)
-    _, info = discover(cluster.name, session_factory=lambda *a: session, cli_config=tmp_path / "x")
-    job = AwsProvider(session, info).submit(request("once", client_token="tok-once"))
+    # the service created the job, then the answer was lost or was a 500: the token lookup
+    # finds the job instead of submitting a second one
+    faults = Faults(**{fault: 1.0}, operation="SubmitJob")  # type: ignore[arg-type]
+    provider, _ = counted_provider(make_session, cluster, tmp_path, faults)
+    job = provider.submit(request("once", client_token=f"tok-{fault}"))
     jobs = boto3.client("batch").list_jobs(jobQueue=cluster.job_queue, jobStatus="SUCCEEDED")
     assert [j["jobId"] for j in jobs["jobSummaryList"]] == [job.job_id]
-    assert faults.injected["lost"] == 1
+    assert faults.injected[fault] == 1
+
+
+def test_a_lost_register_answer_adds_no_second_revision(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path
+) -> None:
+    faults = Faults(acted_error=1.0, operation="RegisterJobDefinition")
+    provider, _ = counted_provider(make_session, cluster, tmp_path, faults)
+    job = provider.submit(request("img", image="example.com/r:1"))
+    name = job.job_definition.split("/")[-1].split(":")[0]
+    revisions = boto3.client("batch").describe_job_definitions(jobDefinitionName=name)
+    assert [d["revision"] for d in revisions["jobDefinitions"]] == [1]
+    assert faults.injected["acted_error"] == 1
 
 
 def test_terminate(provider: AwsProvider) -> None:

@@ -108,6 +108,24 @@ def test_a_lost_answer_is_not_resent_for_a_non_idempotent_call(make_session: Mak
     assert faults.total() == 1
 
 
+def test_a_5xx_is_not_resent_for_a_non_idempotent_call(make_session: MakeSession) -> None:
+    # AWS may answer 500 after it did the work: the caller must look before it resends
+    faults = Faults(server_error=1.0)
+    session = make_session(hooks=faults.hooks("batch"))
+    with pytest.raises(AmbiguousCallError, match="may or may not have taken effect"):
+        session.api("batch").call("describe_job_queues", idempotent=False)
+    assert faults.total() == 1
+
+
+def test_a_throttle_is_resent_for_a_non_idempotent_call(make_session: MakeSession) -> None:
+    faults = Faults(throttle=0.5, seed=3)
+    session = make_session(hooks=faults.hooks("batch"))
+    for _ in range(6):
+        session.api("batch").call("describe_job_queues", idempotent=False)
+    assert faults.injected["throttle"] > 0
+    assert faults.total() == 6 + faults.injected["throttle"]
+
+
 def test_a_lost_answer_is_resent_for_an_idempotent_call(make_session: MakeSession) -> None:
     faults = Faults(lost=0.5, seed=4)
     session = make_session(hooks=faults.hooks("batch"))

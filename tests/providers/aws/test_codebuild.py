@@ -6,12 +6,16 @@ the driver's seam (tests/images/test_image_build.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import boto3
 import pytest
 
 from batchkit.images.records import BuildState
 from batchkit.providers.aws.codebuild import CodeBuildGateway, ProjectNotFoundError, _status
+from batchkit.providers.aws.errors import AwsServiceError
 from batchkit.providers.aws.session import AwsSession
+from tests.providers.aws.faults import Faults
 
 
 @pytest.fixture
@@ -64,6 +68,24 @@ def test_starting_a_build_of_a_missing_project_names_it(session: AwsSession) -> 
     with pytest.raises(ProjectNotFoundError, match="'nope'") as info:
         gateway.start_build("nope", buildspec="version: 0.2", environment={})
     assert info.value.hint and "--project" in info.value.hint
+
+
+def test_start_build_is_resent_with_the_same_idempotency_token(
+    make_session: Callable[..., AwsSession], project: str
+) -> None:
+    # CodeBuild starts one build per idempotencyToken: a 5xx after the work is safe to resend
+    faults = Faults(acted_error=1.0, operation="StartBuild")
+    session = make_session(hooks=faults.hooks("codebuild"))
+    seen: list[object] = []
+    session.add_hook(
+        "provide-client-params.codebuild.StartBuild",
+        lambda params, **kw: seen.append(params["idempotencyToken"]),
+    )
+    gateway = CodeBuildGateway(session.api("codebuild"))
+    with pytest.raises(AwsServiceError):
+        gateway.start_build(project, buildspec="version: 0.2", environment={})
+    assert len(seen) == session.retry.max_attempts
+    assert len(set(seen)) == 1
 
 
 def test_stop_build(session: AwsSession, project: str) -> None:

@@ -1,0 +1,68 @@
+"""Exactly once through a proxy that fails 30 % of the requests the way AWS does (a third
+throttled, a third 500 before the service acts, a third answered 500 or dropped AFTER it acted):
+every submission makes one job, and a cluster's stack is created or deleted completely."""
+
+from __future__ import annotations
+
+import collections
+import random
+
+import boto3
+import pytest
+
+import batchkit
+from batchkit.providers.aws import discovery
+from batchkit.providers.aws.ratelimit import RateLimiter
+from batchkit.providers.aws.session import AwsSession, RetryPolicy
+from tests.fixtures.fault_proxy import FaultProxy
+from tests.fixtures.moto_server import REGION, Cluster
+
+SUBMISSIONS = 500
+
+
+def _no_wait(seconds: float) -> None:
+    """Backoff without sleeping: the proxy answers at once, waiting would only slow the test."""
+
+
+def _session_factory(profile: str | None, region: str | None, cluster: str) -> AwsSession:
+    return AwsSession(
+        profile=profile,
+        region=region,
+        cluster=cluster,
+        limiter=RateLimiter(sleep=_no_wait),
+        retry=RetryPolicy(sleep=_no_wait, rng=random.Random(3)),
+    )
+
+
+@pytest.fixture
+def through_proxy(fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> FaultProxy:
+    """Every batchkit call of this test goes through the proxy and backs off without sleeping."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.url)
+    monkeypatch.setitem(discovery.discover.__kwdefaults__, "session_factory", _session_factory)
+    return fault_proxy
+
+
+def _all_jobs(endpoint: str, queue: str) -> list[dict[str, object]]:
+    batch = boto3.client("batch", region_name=REGION, endpoint_url=endpoint)
+    return [
+        summary
+        for page in batch.get_paginator("list_jobs").paginate(
+            jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["*"]}]
+        )
+        for summary in page["jobSummaryList"]
+    ]
+
+
+def test_500_submissions_through_the_fault_proxy_make_exactly_500_jobs(
+    pc_cluster: Cluster, through_proxy: FaultProxy, moto_endpoint: str
+) -> None:
+    cluster = batchkit.connect(pc_cluster.name)
+    returned = [cluster.submit(["true"], name=f"job-{i}").job_id for i in range(SUBMISSIONS)]
+
+    jobs = _all_jobs(moto_endpoint, pc_cluster.job_queue)
+    names = collections.Counter(str(job["jobName"]) for job in jobs)
+    assert len(jobs) == SUBMISSIONS
+    assert [name for name, count in names.items() if count > 1] == []
+    assert sorted(str(job["jobId"]) for job in jobs) == sorted(returned)
+    submit_faults = through_proxy.faults_by_operation.get("batch.submitjob", 0)
+    assert through_proxy.counts["after"] > 50 and submit_faults > 50
