@@ -11,11 +11,20 @@ import boto3
 import pytest
 
 import batchkit
+from batchkit.infra.config import parse_cluster_config
+from batchkit.infra.naming import bucket_name
 from batchkit.providers.aws import discovery
 from batchkit.providers.aws.ratelimit import RateLimiter
 from batchkit.providers.aws.session import AwsSession, RetryPolicy
+from batchkit.providers.aws.stacks import ClusterStacks
 from tests.fixtures.fault_proxy import FaultProxy
 from tests.fixtures.moto_server import REGION, Cluster
+from tests.infra.moto_cluster import (
+    example_config_text,
+    moto_network,
+    offline_parameters,
+    remaining,
+)
 
 SUBMISSIONS = 500
 
@@ -66,3 +75,34 @@ def test_500_submissions_through_the_fault_proxy_make_exactly_500_jobs(
     assert sorted(str(job["jobId"]) for job in jobs) == sorted(returned)
     submit_faults = through_proxy.faults_by_operation.get("batch.submitjob", 0)
     assert through_proxy.counts["after"] > 50 and submit_faults > 50
+
+
+def test_cluster_create_and_delete_through_the_fault_proxy(
+    moto_endpoint_with_managed_policies: str,
+) -> None:
+    """Every CloudFormation, S3, ECR, IAM, Batch and Logs call of `cluster create` and `cluster
+    delete` meets the proxy's faults: the stack ends complete, then cleanly gone."""
+    config = parse_cluster_config(example_config_text(moto_network()))
+    parameters = offline_parameters()
+    lost = {"cloudformation.CreateStack": "after", "cloudformation.DeleteStack": "after"}
+    with FaultProxy(moto_endpoint_with_managed_policies, rate=0.3, seed=8, first=lost) as proxy:
+        session = AwsSession(
+            region=REGION,
+            endpoint_url=proxy.url,
+            limiter=RateLimiter(sleep=_no_wait),
+            retry=RetryPolicy(sleep=_no_wait, rng=random.Random(4)),
+        )
+        stacks = ClusterStacks(session, sleep=_no_wait)
+        created = stacks.create(config, parameters)
+        assert created.status == "CREATE_COMPLETE"
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        live = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
+        assert live == ["research"]
+        deleted = stacks.delete("research")
+        assert deleted.status == "DELETE_COMPLETE"
+        assert deleted.leftovers == []
+    assert proxy.faults > 10
+    assert proxy.faults_by_operation["cloudformation.CreateStack"] >= 1
+    assert set(remaining("research", bucket_name("research", "123456789012", REGION)).values()) == {
+        0
+    }

@@ -8,6 +8,7 @@ through a callback, never printing.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, bucket_name
 from batchkit.infra.template import render_template
+from batchkit.providers.aws.errors import AmbiguousCallError
 from batchkit.providers.aws.session import AwsSession
 from batchkit.providers.aws.stackevents import (
     Progress,
@@ -30,6 +32,7 @@ from batchkit.providers.aws.submitjob import CLUSTER_TAG
 KEEP_DATA_TAG = "batchkit:keep-data"
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline (TemplateBody)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+CREATE_ATTEMPTS = 5  # CreateStack sends after a 5xx or a lost answer found no stack
 
 
 @dataclass(frozen=True)
@@ -130,18 +133,39 @@ class StackGateway(StackReader):
     ) -> None:
         """A new stack is all additions (`batchkit cluster template` shows them), so it is
         created directly rather than through a change set. (moto also drops the outputs of a
-        stack made by an executed CREATE change set.) A failed create rolls back."""
-        self._api.call(
-            "create_stack",
-            resource=name,
-            idempotent=False,
-            StackName=name,
-            TemplateBody=body,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-            Capabilities=CAPABILITIES,
-            OnFailure="ROLLBACK",
-        )
+        stack made by an executed CREATE change set.) A failed create rolls back.
+
+        Exactly once: the request carries a ClientRequestToken (CloudFormation API Reference,
+        CreateStack: "specify this token if you plan to retry requests"), and after a 5xx or a
+        lost answer the stack is looked up before the request is resent with the same token.
+        The caller made sure no stack of this name existed, so one that exists now is this
+        request's."""
+        token = uuid.uuid4().hex
+        attempt = 0
+        while True:
+            try:
+                self._api.call(
+                    "create_stack",
+                    resource=name,
+                    idempotent=False,
+                    StackName=name,
+                    TemplateBody=body,
+                    Parameters=[
+                        {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
+                    ],
+                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                    Capabilities=CAPABILITIES,
+                    OnFailure="ROLLBACK",
+                    ClientRequestToken=token,
+                )
+                return
+            except AmbiguousCallError:
+                attempt += 1
+                if self.describe(name) is not None:
+                    return
+                if attempt >= CREATE_ATTEMPTS:
+                    raise
+                self._sleep(self._poll)
 
     def execute_change_set(self, name: str, change_set_id: str) -> None:
         self._api.call(
