@@ -40,17 +40,36 @@ def fsx_mount_script(volumes: list[FsxLustreVolumeConfig]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def block_imds_script() -> str:
+    """Keep job containers away from the instance role.
+
+    Amazon ECS, "Amazon EC2 container instance security considerations": to stop containers of
+    tasks in the `awsvpc` network mode (which AWS Batch uses for multi-node parallel jobs, see
+    "Networking modes for AWS Batch jobs") from reaching the credentials of the instance profile
+    while keeping their task role, set `ECS_AWSVPC_BLOCK_IMDS=true` in the agent's configuration.
+    """
+    return "#!/bin/bash\necho ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config\n"
+
+
 def user_data(volumes: list[FsxLustreVolumeConfig]) -> str:
     """Batch merges launch-template user data only in MIME multipart form."""
+    scripts = [block_imds_script()]
+    if volumes:
+        scripts.append(fsx_mount_script(volumes))
+    parts: list[str] = []
+    for script in scripts:
+        parts += [
+            f"--{USER_DATA_BOUNDARY}",
+            'Content-Type: text/x-shellscript; charset="us-ascii"',
+            "",
+            script,
+        ]
     return "\n".join(
         [
             "MIME-Version: 1.0",
             f'Content-Type: multipart/mixed; boundary="{USER_DATA_BOUNDARY}"',
             "",
-            f"--{USER_DATA_BOUNDARY}",
-            'Content-Type: text/x-shellscript; charset="us-ascii"',
-            "",
-            fsx_mount_script(volumes),
+            *parts,
             f"--{USER_DATA_BOUNDARY}--",
             "",
         ]
@@ -67,8 +86,13 @@ def launch_template(config: ClusterConfig) -> Json:
         "MetadataOptions": {
             "HttpEndpoint": "enabled",
             "HttpTokens": "required" if options.require_imdsv2 else "optional",
-            # Containers are one network hop further from IMDS than the instance.
-            "HttpPutResponseHopLimit": 2,
+            # One hop: the instance itself. A container in the bridge or awsvpc network mode is
+            # a hop further, so an IMDSv2 token never reaches it and it cannot take the
+            # instance role's credentials (EC2 User Guide, "Configure the Instance Metadata
+            # Service options": the PUT response hop limit). Nothing batchkit runs in a job needs
+            # IMDS: credentials come from the job role through the ECS credentials endpoint
+            # (169.254.170.2), the region travels in the job's environment (AWS_DEFAULT_REGION).
+            "HttpPutResponseHopLimit": 1,
         },
         "BlockDeviceMappings": [
             {
@@ -84,8 +108,9 @@ def launch_template(config: ClusterConfig) -> Json:
     }
     if options.key_name:
         data["KeyName"] = options.key_name
-    if fsx_volumes(config):
-        data["UserData"] = {"Fn::Base64": sub(user_data(fsx_volumes(config)))}
+    volumes = fsx_volumes(config)
+    text = user_data(volumes)
+    data["UserData"] = {"Fn::Base64": sub(text) if volumes else text}
     return {
         "Type": "AWS::EC2::LaunchTemplate",
         "Properties": {

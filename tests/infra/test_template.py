@@ -247,3 +247,15 @@ def test_toggles_are_parameters_with_user_facing_defaults() -> None:
 def test_example_shipped_with_init_is_the_examples_file() -> None:
     packaged = ROOT / "batchkit" / "infra" / "example.yaml"
     assert packaged.read_text() == (ROOT / "examples" / "batchkit.yaml").read_text()
+
+
+@pytest.mark.parametrize("name", ["minimal", "example", "spot-fargate", "gpu-efs"])
+def test_job_containers_cannot_reach_the_instance_metadata(name: str) -> None:
+    resources = render_template(config_of(name))["Resources"]
+    data = resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    user_data = data["UserData"]["Fn::Base64"]
+    text = user_data["Fn::Sub"] if isinstance(user_data, dict) else user_data
+    assert "echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config" in text
+    scripts = text.count("Content-Type: text/x-shellscript")
+    assert text.startswith("MIME-Version: 1.0") and scripts == (2 if name == "gpu-efs" else 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from batchkit.errors import AwsError, ConflictError
@@ -98,7 +98,11 @@ class AwsProvider:
     def submit(self, request: SubmitRequest) -> Job:
         """Upload nothing (the caller staged the folder), submit once, idempotently."""
         queue = self.queue_arn(request.queue)
-        request = dataclasses.replace(request, image=self.resolve_image(request.image))
+        request = dataclasses.replace(
+            request,
+            image=self.resolve_image(request.image),
+            environment=with_region(request.environment, self.cluster.region),
+        )
         definition = self._job_definition(request)
         params = submit_job_params(request, queue=queue, job_definition=definition)
         job_id = self._submit_idempotent(params, request, queue)
@@ -384,3 +388,12 @@ class AwsProvider:
             return []
         ecs = self._ecs or EcsGateway(self.session.api("ecs"), self.session.api("ec2"))
         return ecs.hosts(ecs_clusters)
+
+
+def with_region(environment: Mapping[str, str], region: str) -> dict[str, str]:
+    """The job's environment with the cluster's region, so that nothing in the job (the aws CLI
+    fetching the job folder, boto3 in a function job) falls back to instance metadata to find
+    it: the launch template keeps containers away from IMDS (hop limit 1)."""
+    if not region or "AWS_DEFAULT_REGION" in environment or "AWS_REGION" in environment:
+        return dict(environment)
+    return {**environment, "AWS_DEFAULT_REGION": region}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,24 @@ def test_tags_and_dependencies_reach_batch(provider: AwsProvider) -> None:
     detail = boto3.client("batch").describe_jobs(jobs=[second.job_id])["jobs"][0]
     assert detail["dependsOn"] == [{"jobId": first.job_id}]
     assert detail["tags"]["batchkit:client-token"] == "tok-2"
+
+
+def test_the_region_travels_in_the_job_environment_so_no_job_needs_imds(
+    provider: AwsProvider,
+) -> None:
+    job = provider.submit(request("regional"))
+    detail = boto3.client("batch").describe_jobs(jobs=[job.job_id])["jobs"][0]
+    environment = {e["name"]: e["value"] for e in detail["container"]["environment"]}
+    assert environment["AWS_DEFAULT_REGION"] == boto3.session.Session().region_name
+    own = provider.submit(
+        dataclasses.replace(
+            request("own"),
+            environment={"AWS_REGION": "eu-west-1", "PCLUSTER_JOB_S3_URL": "s3://b/"},
+        )
+    )
+    detail = boto3.client("batch").describe_jobs(jobs=[own.job_id])["jobs"][0]
+    names = {e["name"] for e in detail["container"]["environment"]}
+    assert "AWS_DEFAULT_REGION" not in names
 
 
 def test_more_than_twenty_dependencies_are_refused_before_any_call(
