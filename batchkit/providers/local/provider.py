@@ -35,10 +35,11 @@ from batchkit.models import (
     SubmitRequest,
 )
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE, Capacity
+from batchkit.providers.local.executors import ExecutorSelector
 from batchkit.providers.local.logs import LogStore
 from batchkit.providers.local.objects import LocalObjectStore
-from batchkit.providers.local.scheduler import ExecutorSelector
-from batchkit.providers.local.store import JobRow, NewRow, Spec, Store, to_job
+from batchkit.providers.local.rows import JobRow, NewRow, Spec, to_job
+from batchkit.providers.local.store import Store
 from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
 
 LOG_GROUP = "/aws/batch/job"

@@ -1,259 +1,41 @@
 """The local engine's state: one SQLite database per home, shared by every batchkit process.
 
-Many CLI processes submit and read at once while one worker schedules, so the database runs in WAL
-mode with a generous busy timeout, and every write is a short `BEGIN IMMEDIATE` transaction.
 Only the worker changes a job's status once it exists; other processes insert jobs and termination
-requests, and read.
-
-Tables: `jobs` (every job, array child and MNP node; a top-level row carries the job's spec as
-JSON, a child row only its own state), `attempts` (one row per attempt of a row that runs),
-`requests` (termination requests for the worker) and `meta` (the worker's capacity).
+requests, and read. The schema and how a connection is opened are in `schema`; the rows as Python
+values in `rows`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
-from batchkit.models import (
-    Attempt,
-    Dependency,
-    DependencyType,
-    Job,
-    JobStatus,
-    Resources,
+from batchkit.models import JobStatus
+from batchkit.providers.local.rows import (
+    AttemptRow,
+    JobRow,
+    NewRow,
+    Spec,
+    TerminateRequest,
+    to_job,
 )
+from batchkit.providers.local.schema import ACTIVE, BUSY_TIMEOUT_MS, connect, create_schema
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 60_000
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "AttemptRow",
+    "JobRow",
+    "NewRow",
+    "Spec",
+    "Store",
+    "TerminateRequest",
+    "to_job",
+]
+
 CHUNK = 500  # ids per `IN (...)` query, well under SQLite's variable limit
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    parent_id TEXT,
-    idx INTEGER,
-    runs INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    status_reason TEXT,
-    created_at INTEGER NOT NULL,
-    started_at INTEGER,
-    stopped_at INTEGER,
-    exit_code INTEGER,
-    reason TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    vcpus REAL NOT NULL,
-    memory INTEGER NOT NULL,
-    gpus INTEGER NOT NULL,
-    client_token TEXT,
-    status_summary TEXT,
-    spec TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs(parent_id, idx);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, parent_id);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_token ON jobs(client_token)
-    WHERE client_token IS NOT NULL;
-CREATE TABLE IF NOT EXISTS attempts (
-    job_id TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    started_at INTEGER,
-    stopped_at INTEGER,
-    exit_code INTEGER,
-    reason TEXT,
-    status_reason TEXT,
-    log_stream TEXT,
-    executor TEXT,
-    identity TEXT,
-    worker TEXT,
-    PRIMARY KEY (job_id, number)
-);
-CREATE TABLE IF NOT EXISTS requests (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-ACTIVE = tuple(s.value for s in JobStatus if not s.is_final)
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What was submitted, as the engine keeps it (one per top-level job, shared by children).
-
-    `s3_folder_url` is the job folder, already resolved from the request's `PCLUSTER_JOB_S3_URL`
-    when the request named none."""
-
-    name: str
-    command: tuple[str, ...]
-    environment: Mapping[str, str] = field(default_factory=dict)
-    resources: Resources = field(default_factory=Resources)
-    image: str | None = None
-    queue: str = "local"
-    array_size: int | None = None
-    nodes: int = 1
-    main_node: int = 0
-    depends_on: tuple[Dependency, ...] = ()
-    retry_attempts: int = 1
-    timeout: int | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    s3_folder_url: str | None = None
-    job_definition: str = "batchkit-local:1"
-    executor: str = "auto"
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "name": self.name,
-                "command": list(self.command),
-                "environment": dict(self.environment),
-                "resources": {
-                    "vcpus": self.resources.vcpus,
-                    "memory": self.resources.memory,
-                    "gpus": self.resources.gpus,
-                },
-                "image": self.image,
-                "queue": self.queue,
-                "array_size": self.array_size,
-                "nodes": self.nodes,
-                "main_node": self.main_node,
-                "depends_on": [d.to_api() for d in self.depends_on],
-                "retry_attempts": self.retry_attempts,
-                "timeout": self.timeout,
-                "tags": dict(self.tags),
-                "s3_folder_url": self.s3_folder_url,
-                "job_definition": self.job_definition,
-                "executor": self.executor,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Spec:
-        raw = json.loads(text)
-        res = raw["resources"]
-        return cls(
-            name=raw["name"],
-            command=tuple(raw["command"]),
-            environment=raw["environment"],
-            resources=Resources(res["vcpus"], res["memory"], res["gpus"]),
-            image=raw["image"],
-            queue=raw["queue"],
-            array_size=raw["array_size"],
-            nodes=raw["nodes"],
-            main_node=raw["main_node"],
-            depends_on=tuple(
-                Dependency(d.get("jobId"), DependencyType(d["type"]) if "type" in d else None)
-                for d in raw["depends_on"]
-            ),
-            retry_attempts=raw["retry_attempts"],
-            timeout=raw["timeout"],
-            tags=raw["tags"],
-            s3_folder_url=raw["s3_folder_url"],
-            job_definition=raw["job_definition"],
-            executor=raw["executor"],
-        )
-
-
-@dataclass
-class JobRow:
-    """One row of `jobs`: a top-level job (with its spec) or a child (without)."""
-
-    seq: int
-    id: str
-    parent_id: str | None
-    idx: int | None
-    runs: bool
-    status: JobStatus
-    status_reason: str | None
-    created_at: int
-    started_at: int | None
-    stopped_at: int | None
-    exit_code: int | None
-    reason: str | None
-    attempts: int
-    status_summary: dict[str, int] | None
-    spec: Spec | None
-
-    _COLUMNS = (
-        "seq, id, parent_id, idx, runs, status, status_reason, created_at, started_at, "
-        "stopped_at, exit_code, reason, attempts, status_summary, spec"
-    )
-
-    @classmethod
-    def from_tuple(cls, row: Sequence[Any]) -> JobRow:
-        return cls(
-            seq=row[0],
-            id=row[1],
-            parent_id=row[2],
-            idx=row[3],
-            runs=bool(row[4]),
-            status=JobStatus(row[5]),
-            status_reason=row[6],
-            created_at=row[7],
-            started_at=row[8],
-            stopped_at=row[9],
-            exit_code=row[10],
-            reason=row[11],
-            attempts=row[12],
-            status_summary=json.loads(row[13]) if row[13] else None,
-            spec=Spec.from_json(row[14]) if row[14] else None,
-        )
-
-
-@dataclass
-class AttemptRow:
-    job_id: str
-    number: int
-    started_at: int | None = None
-    stopped_at: int | None = None
-    exit_code: int | None = None
-    reason: str | None = None
-    status_reason: str | None = None
-    log_stream: str | None = None
-    executor: str | None = None
-    identity: dict[str, Any] | None = None
-    worker: str | None = None
-
-    def to_tuple(self) -> tuple[Any, ...]:
-        """The row in the column order of `attempts` (the field order), identity as JSON."""
-        values = [getattr(self, f.name) for f in fields(self)]
-        values[-2] = json.dumps(self.identity) if self.identity is not None else None
-        return tuple(values)
-
-    @classmethod
-    def from_tuple(cls, row: Sequence[Any]) -> AttemptRow:
-        job_id, number, started, stopped, code, reason, status_reason, stream, executor = row[:9]
-        identity = json.loads(row[9]) if row[9] else None
-        return cls(
-            job_id, number, started, stopped, code, reason, status_reason, stream, executor,
-            identity, row[10],
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class NewRow:
-    """A row `insert_job` writes."""
-
-    id: str
-    parent_id: str | None
-    idx: int | None
-    runs: bool
-    resources: Resources
-
-
-@dataclass(frozen=True)
-class TerminateRequest:
-    seq: int
-    job_id: str
-    reason: str
 
 
 class Store:
@@ -261,21 +43,9 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":  # pragma: no cover - only on exotic filesystems
-            self._db.execute(f"PRAGMA journal_mode = {mode}")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db = connect(path)
         with self.write() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            create_schema(db)
 
     def close(self) -> None:
         self._db.close()
@@ -517,49 +287,3 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [attempt.to_tuple() for attempt in attempts],
             )
-
-
-def to_job(row: JobRow, spec: Spec, attempts: Sequence[AttemptRow], log_group: str) -> Job:
-    """The Batch-shaped view of a row; `spec` is the row's own or its parent's."""
-    is_node = row.parent_id is not None and spec.nodes > 1
-    is_child = row.parent_id is not None and not is_node
-    command = list(spec.command)
-    finished = [a for a in attempts if a.stopped_at is not None]
-    latest = attempts[-1] if attempts else None
-    return Job(
-        job_id=row.id,
-        name=spec.name,
-        status=row.status,
-        queue=spec.queue,
-        job_definition=spec.job_definition,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        stopped_at=row.stopped_at,
-        status_reason=row.status_reason,
-        exit_code=row.exit_code,
-        reason=row.reason,
-        command=command,
-        resources=spec.resources,
-        image=spec.image,
-        array_size=None if is_child else spec.array_size,
-        nodes=spec.nodes,
-        main_node=spec.main_node,
-        depends_on=list(spec.depends_on),
-        attempts=[
-            Attempt(
-                started_at=a.started_at,
-                stopped_at=a.stopped_at,
-                exit_code=a.exit_code,
-                reason=a.reason,
-                log_stream=a.log_stream,
-                status_reason=a.status_reason,
-            )
-            for a in finished
-        ],
-        retry_attempts=spec.retry_attempts,
-        timeout=spec.timeout,
-        log_stream=latest.log_stream if latest is not None else None,
-        log_group=log_group,
-        s3_folder_url=spec.s3_folder_url,
-        status_summary=dict(row.status_summary or {}),
-    )
