@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:
     from batchkit.api import Cluster, connect
     from batchkit.handles import Job, JobList, Logs
     from batchkit.models import JobSpec, JobStatus
+    from batchkit.version import __version__
 
 __all__ = [
     "Cluster",
@@ -40,6 +39,7 @@ _LAZY = {
     "Logs": "batchkit.handles",
     "JobSpec": "batchkit.models",
     "JobStatus": "batchkit.models",
+    "__version__": "batchkit.version",
 }
 
 

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
 from batchkit.jobs import query
+from batchkit.jobs.kill import KillResult, kill_jobs
 from batchkit.jobs.logtail import DEFAULT_PERIOD, AttemptChoice, LogTail, TailItem
 from batchkit.jobs.submission import Submitter
 from batchkit.jobs.waiting import Waiter
@@ -60,21 +59,6 @@ def connect(
     return Cluster(provider, config=user)
 
 
-class KillOutcome(StrEnum):
-    NOT_FOUND = "not-found"
-    ALREADY_FINAL = "already-final"
-    CANCELLATION = "cancellation"  # it had not started
-    TERMINATION = "termination"  # it was starting or running
-
-
-@dataclass(frozen=True)
-class KillResult:
-    job_id: str
-    outcome: KillOutcome
-    status: JobStatus | None = None
-
-
-_NOT_STARTED = (JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE)
 AWS_MAX_POLL_S = 10.0
 LOCAL_MAX_POLL_S = 2.0
 
@@ -225,23 +209,7 @@ class Cluster:
         self, job_ids: Sequence[str], reason: str = "Terminated by the user"
     ) -> list[KillResult]:
         """Cancel or terminate each job, in the order given (any number of ids)."""
-        found = {job.job_id: job for job in self.provider.describe_jobs(list(job_ids))}
-        results: list[KillResult] = []
-        for job_id in job_ids:
-            job = found.get(job_id)
-            if job is None:
-                results.append(KillResult(job_id, KillOutcome.NOT_FOUND))
-            elif job.status.is_final:
-                results.append(KillResult(job_id, KillOutcome.ALREADY_FINAL, job.status))
-            else:
-                self.provider.terminate_job(job_id, reason)
-                outcome = (
-                    KillOutcome.CANCELLATION
-                    if job.status in _NOT_STARTED
-                    else KillOutcome.TERMINATION
-                )
-                results.append(KillResult(job_id, outcome, job.status))
-        return results
+        return kill_jobs(self.provider, job_ids, reason)
 
     def logs(
         self,

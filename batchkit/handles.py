@@ -13,14 +13,16 @@ import html
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 from batchkit.errors import BatchkitError, NotFoundError, UsageError
 from batchkit.models import Job as JobInfo
 from batchkit.models import JobKind, JobStatus, LogEvent
 
 if TYPE_CHECKING:
-    from batchkit.api import Cluster, KillResult
+    from batchkit.jobs.kill import KillResult
+    from batchkit.jobs.logtail import AttemptChoice, TailItem
+    from batchkit.providers.base import Provider
 
 ProgressCallback = Callable[[JobInfo], None]
 
@@ -32,10 +34,44 @@ _PARALLEL_READS = 16
 _RUNNER_TAIL = 20
 
 
+class ClusterLike(Protocol):
+    """What a handle asks of the cluster that made it. `batchkit.api.Cluster` is the one such
+    cluster; it is named here by its shape so that this module sits below `api`, which makes the
+    handles (rather than the two modules importing each other)."""
+
+    provider: Provider
+
+    def describe(self, job_id: str) -> JobInfo: ...
+
+    def children(self, job_id: str) -> list[JobInfo]: ...
+
+    def watch(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = ...,
+        interval: float = ...,
+        max_interval: float | None = ...,
+    ) -> Iterator[JobInfo]: ...
+
+    def logs(
+        self,
+        job_id: str,
+        *,
+        head: int | None = ...,
+        tail: int | None = ...,
+        follow: bool = ...,
+        period: float = ...,
+        attempt: AttemptChoice = ...,
+    ) -> Iterator[TailItem]: ...
+
+    def kill(self, job_ids: Sequence[str], reason: str = ...) -> list[KillResult]: ...
+
+
 class Job:
     """A submitted job (see the module docstring). Equality and hashing follow the job id."""
 
-    def __init__(self, cluster: Cluster, info: JobInfo) -> None:
+    def __init__(self, cluster: ClusterLike, info: JobInfo) -> None:
         self._cluster = cluster
         self._info = info
 
@@ -50,7 +86,8 @@ class Job:
         return self._info.name
 
     @property
-    def cluster(self) -> Cluster:
+    def cluster(self) -> ClusterLike:
+        """The `batchkit.Cluster` the job runs on."""
         return self._cluster
 
     @property

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from batchkit.api import Cluster, KillOutcome, connect
+from batchkit.api import Cluster, connect
 from batchkit.config import ClusterSettings, UserConfig, load_user_config
 from batchkit.errors import ConfigError, JobNotFoundError
+from batchkit.jobs.kill import KillOutcome
 from batchkit.models import Job, JobSpec, JobStatus
 from tests.jobs.fakes import FakeProvider
 

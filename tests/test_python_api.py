@@ -14,11 +14,12 @@ import cloudpickle
 import pytest
 
 import batchkit
-from batchkit.api import Cluster, KillOutcome
+from batchkit.api import Cluster
 from batchkit.errors import UsageError
 from batchkit.functions import payload, runner
 from batchkit.functions.results import FunctionJobError
 from batchkit.handles import Job, JobList
+from batchkit.jobs.kill import KillOutcome
 from batchkit.jobs.waiting import WaitTimeoutError
 from batchkit.jobspecs import SubmitOptions, plan_job
 from batchkit.models import Job as JobInfo

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         ImageResult,
     )
     from batchkit.images.pipeline import CloudBuilderFactory, LocalBuilderFactory, TargetOverrides
-    from batchkit.images.records import ImageRecord
+    from batchkit.providers.images import ImageRecord
 
 
 def _cloud_factory() -> CloudBuilderFactory:

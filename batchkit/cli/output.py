@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from batchkit.models import Host, Job, JobStatus, LogEvent, Queue
 
 if TYPE_CHECKING:
-    from batchkit.api import KillResult
+    from batchkit.jobs.kill import KillResult
     from batchkit.jobs.logtail import AttemptStart, TailItem
 
 _STATUS_COLOURS = {
@@ -305,7 +305,7 @@ def log_json(item: TailItem) -> dict[str, Any] | None:
 
 def kill_message(result: KillResult) -> tuple[str, bool]:
     """awsbkill's sentences, and whether the outcome is an error (job not found)."""
-    from batchkit.api import KillOutcome
+    from batchkit.jobs.kill import KillOutcome
 
     status = result.status.value if result.status else ""
     if result.outcome is KillOutcome.NOT_FOUND:

@@ -30,7 +30,6 @@ from batchkit.images.context import (
     scan_context,
     write_archive,
 )
-from batchkit.images.records import BuildState, BuildStatus, ImageRecord
 from batchkit.infra.buildspec import (
     ENV_ALIAS,
     ENV_CONTEXT_URL,
@@ -42,11 +41,15 @@ from batchkit.infra.buildspec import (
 )
 from batchkit.models import LogPage
 from batchkit.providers.base import ObjectStore
+from batchkit.providers.images import (
+    BuildState,
+    BuildStatus,
+    ImageRecord,
+    check_image_name,
+)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 class ImageBuildFailedError(BatchkitError):
@@ -65,17 +68,6 @@ class ImageBuildFailedError(BatchkitError):
         super().__init__(message, hint=hint)
         self.build_id = build_id
         self.log_tail = tuple(log_tail)
-
-
-def check_image_name(name: str) -> str:
-    """An image short name: lower-case letters, digits, `-`, `_`, `.`, starting alphanumeric."""
-    if not name or len(name) > 64 or not set(name) <= _NAME_CHARS or not name[0].isalnum():
-        raise UsageError(
-            f"invalid image name {name!r}",
-            hint="use 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter "
-            "or digit (--name)",
-        )
-    return name
 
 
 @dataclass(frozen=True)

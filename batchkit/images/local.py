@@ -25,9 +25,8 @@ from batchkit.images.build import (
     archive_bytes,
     plan_image,
 )
-from batchkit.images.records import ImageRecord
+from batchkit.providers.images import LOCAL_REPOSITORY_PREFIX, ImageRecord
 
-LOCAL_REPOSITORY_PREFIX = "batchkit/"
 LABEL_NAME = "io.batchkit.image"
 LABEL_HASH = "io.batchkit.content-hash"
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchkit import __version__
 from batchkit.infra import cleanup, compute, iam, monitoring, storage
 from batchkit.infra.cfn import Json, get_att, if_, ref, sub, to_yaml
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
+from batchkit.version import __version__
 
 BATCH_CLI_REQUIREMENTS = "aws-parallelcluster-awsbatch-cli<2.0.0"
 CODEBUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"

@@ -20,8 +20,8 @@ from batchkit.cli.image import ImageCliEnv, app
 from batchkit.images.build import BuildTarget, CloudImageBuilder
 from batchkit.images.local import LocalImageBuilder
 from batchkit.images.pipeline import CloudRequest
-from batchkit.images.records import BuildState, BuildStatus
 from batchkit.infra.buildspec import DIGEST_MARKER
+from batchkit.providers.images import BuildState, BuildStatus
 from tests.images.fakes import Clock, FakeBuilds, FakeLogs, FakeObjects, FakeRegistry
 
 REPO_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/batchkit-demo"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from batchkit.images.records import BuildState, BuildStatus, ImageRecord
 from batchkit.models import LogEvent, LogPage
+from batchkit.providers.images import BuildState, BuildStatus, ImageRecord
 
 
 class FakeRegistry:

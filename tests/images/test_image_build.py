@@ -28,8 +28,8 @@ from batchkit.images.build import (
     ImageBuildFailedError,
     ImageRecipe,
 )
-from batchkit.images.records import BuildState, BuildStatus
 from batchkit.infra.buildspec import DIGEST_MARKER
+from batchkit.providers.images import BuildState, BuildStatus
 from tests.images.fakes import Clock, FakeBuilds, FakeLogs, FakeObjects, FakeRegistry
 
 REPO_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/batchkit-demo"

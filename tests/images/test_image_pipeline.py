@@ -15,7 +15,8 @@ from batchkit.cli.image import ImageCliEnv, app
 from batchkit.errors import ClusterNotFoundError, UsageError
 from batchkit.images.build import BuildDone, CloudImageBuilder, ImageRecipe
 from batchkit.images.pipeline import CloudRequest, TargetOverrides, open_cloud_builder
-from batchkit.images.resolve import resolve_image, target_from_outputs
+from batchkit.images.resolve import target_from_outputs
+from batchkit.providers.images import resolve_image
 from tests.fixtures.moto_server import SIMPLE_CONFIG
 from tests.images.moto_cluster import create_image_cluster
 

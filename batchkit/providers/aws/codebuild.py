@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchkit.errors import NotFoundError
-from batchkit.images.records import BuildState, BuildStatus
 from batchkit.providers.aws.errors import AwsNotFoundError
 from batchkit.providers.aws.session import Api
+from batchkit.providers.images import BuildState, BuildStatus
 
 
 class ProjectNotFoundError(NotFoundError):

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from batchkit.errors import NotFoundError
-from batchkit.images.records import ImageRecord
 from batchkit.providers.aws.errors import AwsServiceError
 from batchkit.providers.aws.session import Api
+from batchkit.providers.images import ImageRecord
 
 
 class RepositoryNotFoundError(NotFoundError):

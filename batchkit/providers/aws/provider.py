@@ -129,7 +129,7 @@ class AwsProvider:
         """A short name of an image built by `batchkit image build` (`tools`, `tools:<hash>`) →
         its URI in the cluster's ECR repository, when the repository has that tag (one ECR call).
         Anything else is left as given for Batch to resolve (`python:3.12` is Docker Hub's)."""
-        from batchkit.images.resolve import is_full_reference, resolve_image
+        from batchkit.providers.images import is_full_reference, resolve_image
 
         uri = self.cluster.repository_uri
         if image is None or uri is None or is_full_reference(image):

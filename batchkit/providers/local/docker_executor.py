@@ -452,7 +452,7 @@ class DockerExecutor:
         if self._has_image(image):
             return image
         from batchkit.errors import UsageError
-        from batchkit.images.resolve import is_full_reference, resolve_image
+        from batchkit.providers.images import is_full_reference, resolve_image
 
         if not is_full_reference(image):
             try:

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import batchkit
 from batchkit.config import batchkit_home
 from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
 from batchkit.models import (
@@ -41,6 +40,7 @@ from batchkit.providers.local.objects import LocalObjectStore
 from batchkit.providers.local.rows import JobRow, NewRow, Spec, to_job
 from batchkit.providers.local.store import Store
 from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
+from batchkit.version import __version__
 
 LOG_GROUP = "/aws/batch/job"
 ARTIFACT_ROOT = "local"
@@ -264,7 +264,7 @@ class LocalProvider:
                 registered_gpus=capacity.gpus,
                 available_gpus=max(0, capacity.gpus - gpus),
                 executor=executor,
-                engine_version=f"batchkit-local {batchkit.__version__}"
+                engine_version=f"batchkit-local {__version__}"
                 + (f", Docker {docker}" if docker else ""),
             )
         ]

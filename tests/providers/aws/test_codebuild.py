@@ -11,10 +11,10 @@ from collections.abc import Callable
 import boto3
 import pytest
 
-from batchkit.images.records import BuildState
 from batchkit.providers.aws.codebuild import CodeBuildGateway, ProjectNotFoundError, _status
 from batchkit.providers.aws.errors import AwsServiceError
 from batchkit.providers.aws.session import AwsSession
+from batchkit.providers.images import BuildState
 from tests.providers.aws.faults import Faults
 
 
