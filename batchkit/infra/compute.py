@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
+from batchkit.infra import fairshare, volumes
 from batchkit.infra.cfn import NO_VALUE, Json, get_att, if_, ref, sub
-from batchkit.infra.config import (
-    ClusterConfig,
-    ComputeEnvironmentConfig,
-    EfsVolumeConfig,
-    FsxLustreVolumeConfig,
-    QueueConfig,
-)
+from batchkit.infra.config import ClusterConfig, ComputeEnvironmentConfig, QueueConfig
 from batchkit.infra.iam import instance_profile_arn
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
-
-USER_DATA_BOUNDARY = "==BATCHKIT=="
-FSX_HOST_ROOT = "/mnt/batchkit"
-
-
-def fsx_mount_script(volumes: list[FsxLustreVolumeConfig]) -> str:
-    """The shell script that mounts FSx for Lustre file systems on an instance at boot.
-
-    `${AWS::Region}` and `${AWS::URLSuffix}` are left for Fn::Sub; every other value is quoted.
-    """
-    lines = ["#!/bin/bash", "set -euo pipefail", "dnf install -y lustre-client"]
-    for volume in volumes:
-        host_path = shlex.quote(f"{FSX_HOST_ROOT}/{volume.name}")
-        source = shlex.quote(
-            f"{volume.file_system_id}.fsx.${{AWS::Region}}.${{AWS::URLSuffix}}"
-            f"@tcp:/{volume.mount_name}"
-        )
-        options = "relatime,flock,ro" if volume.read_only else "relatime,flock"
-        lines += [
-            f"mkdir -p {host_path}",
-            f"mount -t lustre -o {options} {source} {host_path}",
-        ]
-    return "\n".join(lines) + "\n"
-
 
 def block_imds_script() -> str:
     """Keep job containers away from the instance role.
@@ -49,35 +19,6 @@ def block_imds_script() -> str:
     while keeping their task role, set `ECS_AWSVPC_BLOCK_IMDS=true` in the agent's configuration.
     """
     return "#!/bin/bash\necho ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config\n"
-
-
-def user_data(volumes: list[FsxLustreVolumeConfig]) -> str:
-    """Batch merges launch-template user data only in MIME multipart form."""
-    scripts = [block_imds_script()]
-    if volumes:
-        scripts.append(fsx_mount_script(volumes))
-    parts: list[str] = []
-    for script in scripts:
-        parts += [
-            f"--{USER_DATA_BOUNDARY}",
-            'Content-Type: text/x-shellscript; charset="us-ascii"',
-            "",
-            script,
-        ]
-    return "\n".join(
-        [
-            "MIME-Version: 1.0",
-            f'Content-Type: multipart/mixed; boundary="{USER_DATA_BOUNDARY}"',
-            "",
-            *parts,
-            f"--{USER_DATA_BOUNDARY}--",
-            "",
-        ]
-    )
-
-
-def fsx_volumes(config: ClusterConfig) -> list[FsxLustreVolumeConfig]:
-    return [v for v in config.volumes if isinstance(v, FsxLustreVolumeConfig)]
 
 
 def launch_template(config: ClusterConfig) -> Json:
@@ -103,14 +44,19 @@ def launch_template(config: ClusterConfig) -> Json:
                     "Encrypted": True,
                     "DeleteOnTermination": True,
                 },
-            }
+            },
+            *volumes.block_device_mappings(config.volumes),
         ],
     }
     if options.key_name:
         data["KeyName"] = options.key_name
-    volumes = fsx_volumes(config)
-    text = user_data(volumes)
-    data["UserData"] = {"Fn::Base64": sub(text) if volumes else text}
+    scripts = [block_imds_script()]
+    mounts = bool(volumes.host_volumes(config.volumes))
+    if mounts:
+        scripts.append(volumes.mount_script(config.volumes))
+    text = volumes.user_data(scripts)
+    # Fn::Sub fills the FSx DNS names' region; the IMDS script alone needs no substitution.
+    data["UserData"] = {"Fn::Base64": sub(text) if mounts else text}
     return {
         "Type": "AWS::EC2::LaunchTemplate",
         "Properties": {
@@ -180,51 +126,19 @@ def compute_environment(
 
 
 def job_queue(config: ClusterConfig, queue: QueueConfig) -> Json:
-    return {
-        "Type": "AWS::Batch::JobQueue",
-        "Properties": {
-            "JobQueueName": Names.of(config).queue(queue),
-            "Priority": queue.priority,
-            "State": "ENABLED",
-            "ComputeEnvironmentOrder": [
-                {"Order": order, "ComputeEnvironment": ref(compute_environment_id(queue, ce))}
-                for order, ce in enumerate(queue.compute_environments, start=1)
-            ],
-            "Tags": tags(config),
-        },
+    properties: dict[str, Any] = {
+        "JobQueueName": Names.of(config).queue(queue),
+        "Priority": queue.priority,
+        "State": "ENABLED",
+        "ComputeEnvironmentOrder": [
+            {"Order": order, "ComputeEnvironment": ref(compute_environment_id(queue, ce))}
+            for order, ce in enumerate(queue.compute_environments, start=1)
+        ],
+        "Tags": tags(config),
     }
-
-
-def volumes_and_mounts(config: ClusterConfig) -> tuple[list[Json], list[Json]]:
-    volumes: list[Json] = []
-    mounts: list[Json] = []
-    for volume in config.volumes:
-        if isinstance(volume, EfsVolumeConfig):
-            efs: dict[str, Any] = {
-                "FileSystemId": volume.file_system_id,
-                "TransitEncryption": "ENABLED",
-            }
-            if volume.access_point_id:
-                efs["AuthorizationConfig"] = {
-                    "AccessPointId": volume.access_point_id,
-                    "Iam": "ENABLED",
-                }
-            else:
-                efs["RootDirectory"] = volume.root_directory
-                efs["AuthorizationConfig"] = {"Iam": "ENABLED"}
-            volumes.append({"Name": volume.name, "EfsVolumeConfiguration": efs})
-        else:
-            volumes.append(
-                {"Name": volume.name, "Host": {"SourcePath": f"{FSX_HOST_ROOT}/{volume.name}"}}
-            )
-        mounts.append(
-            {
-                "SourceVolume": volume.name,
-                "ContainerPath": volume.mount_path,
-                "ReadOnly": volume.read_only,
-            }
-        )
-    return volumes, mounts
+    if queue.fair_share is not None:
+        properties["SchedulingPolicyArn"] = ref(fairshare.policy_id(queue))
+    return {"Type": "AWS::Batch::JobQueue", "Properties": properties}
 
 
 def container_properties(config: ClusterConfig) -> Json:
@@ -247,9 +161,9 @@ def container_properties(config: ClusterConfig) -> Json:
             "Options": {"awslogs-group": ref("JobLogGroup"), "awslogs-region": ref("AWS::Region")},
         },
     }
-    volumes, mounts = volumes_and_mounts(config)
-    if volumes:
-        properties["Volumes"] = volumes
+    rendered, mounts = volumes.job_volumes(config.volumes)
+    if rendered:
+        properties["Volumes"] = rendered
         properties["MountPoints"] = mounts
     return properties
 
@@ -299,6 +213,7 @@ def resources(config: ClusterConfig) -> Json:
     for queue in config.queues:
         for ce in queue.compute_environments:
             result[compute_environment_id(queue, ce)] = compute_environment(config, queue, ce)
+    result.update(fairshare.resources(config))
     for queue in config.queues:
         result[queue_id(queue)] = job_queue(config, queue)
     result.update(job_definitions(config))

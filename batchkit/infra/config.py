@@ -10,19 +10,24 @@ problem can name the exact key it is about.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from batchkit.errors import ConfigError
+from batchkit.infra.configbase import RESOURCE_NAME_PATTERN, Model, Problem
+from batchkit.infra.teamconfig import FairShareConfig, NotificationsConfig
+from batchkit.infra.volumeconfig import (
+    VOLUME_TYPES,
+    VolumeConfig,
+    volume_problems,
+)
 from batchkit.infra.yamlmarks import DuplicateKeyError, KeyPath, format_path, load_marked
 
 CLUSTER_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,24}[a-z0-9]$"
-RESOURCE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{0,31}$"
 DEFAULT_IMAGE = "public.ecr.aws/amazonlinux/amazonlinux:2023"
 
 # The values CloudWatch Logs accepts for RetentionInDays.
@@ -34,10 +39,6 @@ GPU_FAMILIES = frozenset(
     {"g3", "g3s", "g4dn", "g4ad", "g5", "g5g", "g6", "g6e", "g6f", "gr6", "gr6f", "g7e", "p2",
      "p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"}
 )  # fmt: skip
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ComputeType(StrEnum):
@@ -90,6 +91,7 @@ class QueueConfig(Model):
     priority: Annotated[int, Field(ge=0, le=1000)] = 1
     gpu: bool = False
     compute_environments: Annotated[list[ComputeEnvironmentConfig], Field(min_length=1)]
+    fair_share: FairShareConfig | None = None
 
     @property
     def is_fargate(self) -> bool:
@@ -104,30 +106,6 @@ class LaunchTemplateConfig(Model):
     root_volume_type: Literal["gp3", "gp2", "io2"] = "gp3"
     key_name: str | None = None
     ami_id: Annotated[str | None, Field(pattern=r"^ami-[0-9a-f]{8,17}$")] = None
-
-
-class EfsVolumeConfig(Model):
-    type: Literal["efs"]
-    name: Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)]
-    file_system_id: Annotated[str, Field(pattern=r"^fs-[0-9a-f]{8,17}$")]
-    mount_path: Annotated[str, Field(pattern=r"^/[^\s]*$")]
-    root_directory: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/"
-    access_point_id: Annotated[str | None, Field(pattern=r"^fsap-[0-9a-f]{8,17}$")] = None
-    read_only: bool = False
-
-
-class FsxLustreVolumeConfig(Model):
-    """An FSx for Lustre file system, mounted on the instances and bound into containers."""
-
-    type: Literal["fsx_lustre"]
-    name: Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)]
-    file_system_id: Annotated[str, Field(pattern=r"^fs-[0-9a-f]{8,17}$")]
-    mount_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,16}$")]
-    mount_path: Annotated[str, Field(pattern=r"^/[^\s]*$")]
-    read_only: bool = False
-
-
-VolumeConfig = Annotated[EfsVolumeConfig | FsxLustreVolumeConfig, Field(discriminator="type")]
 
 
 class FeaturesConfig(Model):
@@ -164,6 +142,7 @@ class ClusterConfig(Model):
     ] = None
     keep_data_on_delete: bool = False
     features: FeaturesConfig = FeaturesConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
 
     @property
     def resolved_default_queue(self) -> QueueConfig:
@@ -176,12 +155,6 @@ class ClusterConfig(Model):
 def is_gpu_instance_type(instance_type: str) -> bool:
     """`g5.xlarge`, `g5` and `p4d.24xlarge` are GPU types; `c6i.large` and `optimal` are not."""
     return instance_type.split(".", 1)[0].lower() in GPU_FAMILIES
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: KeyPath
-    message: str
 
 
 def _problems(config: ClusterConfig) -> Iterator[Problem]:
@@ -206,13 +179,9 @@ def _problems(config: ClusterConfig) -> Iterator[Problem]:
             ("default_queue",),
             f"no queue is named {config.default_queue!r} (queues: {', '.join(names)})",
         )
-    for field in ("name", "mount_path"):
-        seen: set[str] = set()
-        for vi, volume in enumerate(config.volumes):
-            value = getattr(volume, field)
-            if value in seen:
-                yield Problem(("volumes", vi, field), f"{field} {value!r} is used twice")
-            seen.add(value)
+    yield from volume_problems(
+        config.volumes, has_ec2_queue=any(not queue.is_fargate for queue in config.queues)
+    )
     for key in config.tags:
         if key.lower().startswith(("aws:", "batchkit:")):
             yield Problem(("tags", key), "tag keys starting with aws: or batchkit: are reserved")
@@ -294,6 +263,9 @@ _PATTERN_HELP = {
     "ami_id": "expected an AMI id such as ami-0123456789abcdef0",
     "mount_path": "expected an absolute path such as /shared",
     "root_directory": "expected an absolute path such as /",
+    "svm_id": "expected an SVM id such as svm-0123456789abcdef0",
+    "junction_path": "expected the volume's junction path such as /vol1",
+    "volume_path": "expected /fsx (the root volume) or a child volume such as /fsx/vol1",
 }
 
 
@@ -318,7 +290,7 @@ def _pydantic_location(loc: tuple[int | str, ...], data: Any) -> KeyPath:
     node = data
     for part in loc:
         tag = isinstance(node, dict) and part not in node and node.get("type") == part
-        if tag and part in ("efs", "fsx_lustre"):
+        if tag and part in VOLUME_TYPES:
             continue
         path.append(part)
         node = node.get(part) if isinstance(node, dict) else _index(node, part)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from batchkit.infra.cfn import NO_VALUE, Json, allow, get_att, policy, ref, sub
-from batchkit.infra.config import ClusterConfig, EfsVolumeConfig
+from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names
+from batchkit.infra.volumeconfig import EfsVolumeConfig
 
 # Actions that have no resource-level permissions: the only ones allowed on "*".
 STAR_RESOURCE_ACTIONS = frozenset({"ecr:GetAuthorizationToken"})

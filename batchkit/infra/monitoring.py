@@ -1,28 +1,83 @@
-"""Job state events (EventBridge → SNS, for optional notifications) and a CloudWatch dashboard."""
+"""Job events of this cluster's queues: e-mail notifications (EventBridge → SNS), and a log of
+every event for the dashboard (EventBridge → CloudWatch Logs)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
+from batchkit.infra import dashboard
 from batchkit.infra.cfn import Json, get_att, ref, sub
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, queue_id
+from batchkit.infra.storage import log_group
+
+STATE_CHANGE = "Batch Job State Change"
+# Batch User Guide, "Job queue blocked events": sent when a RUNNABLE job blocks its queue.
+QUEUE_BLOCKED = "Batch Job Queue Blocked"
+
+
+def _queues(config: ClusterConfig) -> list[Json]:
+    return [ref(queue_id(queue)) for queue in config.queues]
+
+
+def notification_pattern(config: ClusterConfig) -> Json:
+    """This cluster's queues only, the statuses asked for only (and blocked-queue events when
+    BLOCKED is asked for). EventBridge `$or` joins the two event kinds, whose `status` fields
+    mean different things (a blocked queue's job is RUNNABLE)."""
+    notify = config.notifications
+    kinds: list[Json] = []
+    if notify.job_statuses:
+        kinds.append(
+            {
+                "detail-type": [STATE_CHANGE],
+                "detail": {"jobQueue": _queues(config), "status": notify.job_statuses},
+            }
+        )
+    if notify.blocked:
+        kinds.append({"detail-type": [QUEUE_BLOCKED], "detail": {"jobQueue": _queues(config)}})
+    if len(kinds) == 1:
+        return {"source": ["aws.batch"], **kinds[0]}
+    return {"source": ["aws.batch"], "$or": kinds}
+
+
+def notification_message(config: ClusterConfig) -> Json:
+    """An input transformer: the message names the job, its status, the reason and the command
+    that prints its output. A string template is quoted JSON (EventBridge User Guide, "Amazon
+    EventBridge input transformation"); EventBridge escapes the values it puts in."""
+    cluster = config.name
+    text = (
+        f"batchkit cluster {cluster}: job <name> (<job>) is <status>. "
+        f"Reason: <reason>. Queue: <queue>. "
+        f"Read its output with: batchkit out <job> -c {cluster}"
+    )
+    return {
+        "InputPathsMap": {
+            "job": "$.detail.jobId",
+            "name": "$.detail.jobName",
+            "status": "$.detail.status",
+            "reason": "$.detail.statusReason",
+            "queue": "$.detail.jobQueue",
+        },
+        "InputTemplate": json.dumps(text),
+    }
 
 
 def job_state_rule(config: ClusterConfig) -> Json:
-    """This cluster's Batch job state changes only: the pattern lists its own queues."""
     return {
         "Type": "AWS::Events::Rule",
         "Properties": {
             "Name": Names.of(config).job_state_rule,
-            "Description": f"Batch job state changes of batchkit cluster {config.name}",
+            "Description": f"Job notifications of batchkit cluster {config.name}",
             "State": "ENABLED",
-            "EventPattern": {
-                "source": ["aws.batch"],
-                "detail-type": ["Batch Job State Change"],
-                "detail": {"jobQueue": [ref(queue_id(queue)) for queue in config.queues]},
-            },
-            "Targets": [{"Id": "job-events-topic", "Arn": ref("JobEventsTopic")}],
+            "EventPattern": notification_pattern(config),
+            "Targets": [
+                {
+                    "Id": "job-events-topic",
+                    "Arn": ref("JobEventsTopic"),
+                    "InputTransformer": notification_message(config),
+                }
+            ],
         },
     }
 
@@ -62,62 +117,88 @@ def topic_policy() -> Json:
     }
 
 
-def dashboard_body(config: ClusterConfig) -> str:
-    """Job state changes by the rule's metrics, and the newest job log lines.
-
-    `${...}` placeholders are filled by Fn::Sub; the job log group name is literal.
-    """
-    names = Names.of(config)
-    widgets = [
-        {
-            "type": "metric",
-            "x": 0,
-            "y": 0,
-            "width": 12,
-            "height": 6,
-            "properties": {
-                "title": "Job state changes",
-                "region": "${AWS::Region}",
-                "stat": "Sum",
-                "period": 300,
-                "metrics": [
-                    ["AWS/Events", "MatchedEvents", "RuleName", names.job_state_rule],
-                    ["AWS/SNS", "NumberOfMessagesPublished", "TopicName", names.job_events_topic],
-                ],
-            },
-        },
-        {
-            "type": "log",
-            "x": 12,
-            "y": 0,
-            "width": 12,
-            "height": 6,
-            "properties": {
-                "title": "Newest job log lines",
-                "region": "${AWS::Region}",
-                "query": f"SOURCE '{names.job_log_group}' | fields @timestamp, "
-                "@logStream, @message | sort @timestamp desc | limit 100",
-                "view": "table",
-            },
-        },
-    ]
-    return json.dumps({"widgets": widgets}, indent=1)
+def subscription_id(address: str) -> str:
+    """A logical id that follows the address, not its position: reordering the list changes
+    nothing, removing one address removes only its subscription."""
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:10]
+    return f"NotificationEmail{digest}"
 
 
-def dashboard(config: ClusterConfig) -> Json:
+def subscriptions(config: ClusterConfig) -> Json:
+    """Each address gets SNS's confirmation e-mail; nothing is delivered until it confirms."""
     return {
-        "Type": "AWS::CloudWatch::Dashboard",
+        subscription_id(address): {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {
+                "TopicArn": ref("JobEventsTopic"),
+                "Protocol": "email",
+                "Endpoint": address,
+            },
+        }
+        for address in dict.fromkeys(config.notifications.email)
+    }
+
+
+def event_log_rule(config: ClusterConfig) -> Json:
+    """Every state change and blocked-queue event of this cluster's queues, into the events log
+    group that the dashboard's queries read."""
+    return {
+        "Type": "AWS::Events::Rule",
         "Properties": {
-            "DashboardName": Names.of(config).prefix,
-            "DashboardBody": sub(dashboard_body(config)),
+            "Name": Names.of(config).job_event_log_rule,
+            "Description": f"Job events of batchkit cluster {config.name}, for its dashboard",
+            "State": "ENABLED",
+            "EventPattern": {
+                "source": ["aws.batch"],
+                "detail-type": [STATE_CHANGE, QUEUE_BLOCKED],
+                "detail": {"jobQueue": _queues(config)},
+            },
+            "Targets": [{"Id": "job-events-log", "Arn": get_att("JobEventsLogGroup", "Arn")}],
+        },
+    }
+
+
+def event_log_policy(config: ClusterConfig) -> Json:
+    """CloudWatch Logs lets EventBridge write to a log group only through a resource policy
+    (EventBridge User Guide, "Permissions for CloudWatch Logs"): for this group only."""
+    group = Names.of(config).job_events_log_group
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeWritesJobEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": (
+                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                    f"log-group:{group}:*"
+                ),
+            }
+        ],
+    }
+    return {
+        "Type": "AWS::Logs::ResourcePolicy",
+        "Properties": {
+            "PolicyName": f"{Names.of(config).prefix}-job-events",
+            "PolicyDocument": sub(json.dumps(document)),
         },
     }
 
 
 def resources(config: ClusterConfig) -> Json:
+    names = Names.of(config)
     return {
         "JobEventsTopic": topic(config),
         "JobEventsTopicPolicy": topic_policy(),
         "JobStateRule": job_state_rule(config),
-        "Dashboard": dashboard(config),
+        **subscriptions(config),
+        "JobEventsLogGroup": log_group(
+            names.job_events_log_group,
+            config.log_retention_days,
+            retain=config.keep_data_on_delete,
+        ),
+        "JobEventsLogPolicy": event_log_policy(config),
+        "JobEventsLogRule": event_log_rule(config),
+        "Dashboard": dashboard.dashboard(config),
     }

@@ -64,6 +64,22 @@ class Names:
         return f"{self.prefix}-job-state"
 
     @property
+    def job_event_log_rule(self) -> str:
+        return f"{self.prefix}-job-events-log"
+
+    @property
+    def job_events_log_group(self) -> str:
+        """Beside the job logs, so that `cluster delete`'s leftover check sees it too."""
+        return f"/batchkit/{self.cluster}/events"
+
+    def scheduling_policy(self, queue: QueueConfig) -> str:
+        return f"{self.cluster}_{queue.name}"
+
+    @property
+    def submitter_policy(self) -> str:
+        return f"{self.prefix}-submitter"
+
+    @property
     def job_events_topic(self) -> str:
         return f"{self.prefix}-job-events"
 

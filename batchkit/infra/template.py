@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchkit.infra import cleanup, compute, iam, monitoring, storage
+from batchkit.infra import cleanup, compute, fairshare, iam, monitoring, storage
 from batchkit.infra.cfn import Json, get_att, if_, ref, sub, to_yaml
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
@@ -188,6 +188,10 @@ def outputs(config: ClusterConfig) -> Json:
             ]
         ),
         "JobEventsTopicArn": ref("JobEventsTopic"),
+        "JobEventsLogGroup": ref("JobEventsLogGroup"),
+        "SchedulingPolicies": _json_output(
+            [(q.name, fairshare.policy_id(q)) for q in queues if q.fair_share is not None]
+        ),
     }
     return {
         key: value if isinstance(value, dict) and "Value" in value else {"Value": value}

@@ -91,7 +91,7 @@ VOLUME = "{type: efs, name: %s, file_system_id: fs-0123456789abcdef0, mount_path
          "CloudWatch Logs only accepts 1, 3, 5"),
         ("tags: {batchkit:owner: me}\n", 9, "tags.batchkit:owner", "tag keys starting with aws:"),
         (f"volumes:\n  - {VOLUME % 'a'}\n  - {VOLUME % 'b'}\n", 11, "volumes[1].mount_path",
-         "mount_path '/d' is used twice"),
+         "mount_path '/d' is already used by volumes[0]"),
         ("volumes:\n  - {type: nfs, name: a}\n", 10, "volumes[0]", "Input tag 'nfs'"),
         ("permissions_boundary: MyBoundary\n", 9, "permissions_boundary",
          "expected a policy ARN"),

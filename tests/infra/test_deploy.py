@@ -122,7 +122,7 @@ def test_teardown_leaves_nothing_of_the_cluster(
     assert before["objects"] == 7
     assert before["images"] == 3
     assert before["roles"] >= 3
-    assert before["log_groups"] == 1
+    assert before["log_groups"] == 2  # job logs and job events
 
     batch = boto3.client("batch", region_name=REGION)
     outputs = stacks.status("research").outputs
@@ -338,7 +338,8 @@ def test_a_cluster_that_keeps_its_data_keeps_it(stacks: ClusterStacks) -> None:
     assert outcome.status == "DELETE_COMPLETE"
     assert not [p for p in progress if p.startswith("emptied")]
     left = remaining("research", BUCKET)
-    assert (left["objects"], left["images"], left["log_groups"]) == (7, 3, 1)
+    # The job logs and the job events stay.
+    assert (left["objects"], left["images"], left["log_groups"]) == (7, 3, 2)
     assert left["roles"] == 0
 
 

@@ -22,6 +22,7 @@ CONFIGS = {
     "spot-fargate": ROOT / "examples" / "spot-fargate.yaml",
     "gpu-efs": ROOT / "examples" / "gpu-efs.yaml",
     "example": ROOT / "examples" / "batchkit.yaml",
+    "platform": ROOT / "examples" / "platform.yaml",
 }
 
 
