@@ -10,6 +10,7 @@ from batchkit.infra.config import ClusterConfig, ComputeEnvironmentConfig, Queue
 from batchkit.infra.iam import instance_profile_arn
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
 
+
 def block_imds_script() -> str:
     """Keep job containers away from the instance role.
 
