@@ -14,6 +14,7 @@ from cfnlint.api import lint
 from batchkit import __version__
 from batchkit.infra.config import ClusterConfig, load_cluster_config, parse_cluster_config
 from batchkit.infra.template import render_template, render_yaml
+from batchkit.providers.aws.stackdeploy import TEMPLATE_BODY_LIMIT, template_body
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -260,3 +261,11 @@ def test_job_containers_cannot_reach_the_instance_metadata(name: str) -> None:
     assert "echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config" in text
     scripts = text.count("Content-Type: text/x-shellscript")
     assert text.startswith("MIME-Version: 1.0") and scripts == (2 if name == "gpu-efs" else 1)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_example_fits_cloudformations_inline_template_limit(name: str) -> None:
+    """`cluster create` sends the template inline (TemplateBody: at most 51,200 bytes, per the
+    CloudFormation API reference for CreateStack); an example that outgrows it cannot be created."""
+    body = template_body(config_of(name))
+    assert len(body.encode()) <= TEMPLATE_BODY_LIMIT
