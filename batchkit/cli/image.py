@@ -1,4 +1,4 @@
-"""`batchkit image build` and `batchkit image list`.
+"""`batchkit image build`, `batchkit image buildspec` and `batchkit image list`.
 
 Each command parses, calls `batchkit.images`, renders and exits. The build's progress (phases,
 the CodeBuild or Docker log) goes to stderr as it comes; the result (image and digest, or the
@@ -7,9 +7,7 @@ plan of a dry run) goes to stdout, as JSON with `--json`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,6 +21,17 @@ from batchkit.cli.context import (
     RegionOption,
 )
 from batchkit.cli.errors import boundary
+from batchkit.cli.recipe import (
+    BaseImageOption,
+    BuildArgOption,
+    FileOption,
+    NameOption,
+    NoCacheOption,
+    PathArgument,
+    PlatformOption,
+    PresetOption,
+    recipe_from_flags,
+)
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
@@ -30,7 +39,6 @@ if TYPE_CHECKING:
         BuildEvent,
         CloudImageBuilder,
         ImagePlan,
-        ImageRecipe,
         ImageResult,
     )
     from batchkit.images.pipeline import CloudBuilderFactory, LocalBuilderFactory, TargetOverrides
@@ -116,61 +124,6 @@ def _cloud_builder(
     return env.cloud(request)
 
 
-def _parse_build_args(values: Iterable[str]) -> dict[str, str]:
-    from batchkit.errors import UsageError
-
-    parsed: dict[str, str] = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key or not key.replace("_", "a").isalnum():
-            raise UsageError(
-                f"invalid --build-arg {value!r}",
-                hint="write --build-arg NAME=VALUE (NAME: letters, digits and _)",
-            )
-        parsed[key] = val
-    return parsed
-
-
-def _recipe(
-    path: Path | None,
-    preset: str | None,
-    dockerfile: str | None,
-    name: str | None,
-    build_args: dict[str, str],
-    platform: str | None,
-) -> ImageRecipe:
-    from batchkit.errors import UsageError
-    from batchkit.images.build import ImageRecipe
-    from batchkit.images.presets import PRESETS, preset_recipe
-
-    if (path is None) == (preset is None):
-        raise UsageError(
-            "give either a build context directory or --preset",
-            hint=f"e.g. `batchkit image build ./docker` or `--preset {PRESETS[-1]}`",
-        )
-    if preset is not None:
-        if dockerfile:
-            raise UsageError("--file cannot be used with --preset", hint="drop --file")
-        return preset_recipe(preset, name=name, build_args=build_args, platform=platform)
-    assert path is not None
-    context = path.expanduser().resolve()
-    default_name = _default_name(context.name)
-    return ImageRecipe(
-        name=name or default_name,
-        context_dir=context,
-        dockerfile=dockerfile or "Dockerfile",
-        build_args=build_args,
-        platform=platform,
-    )
-
-
-def _default_name(directory: str) -> str:
-    """The directory's name, lower-cased, with anything but [a-z0-9._-] turned into `-`."""
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
-    name = "".join(c if c in allowed else "-" for c in directory.lower()).strip("-._")
-    return name[:64] or "image"
-
-
 def _render_event(term: Terminal, event: BuildEvent, quiet: bool) -> None:
     from batchkit.images.build import (
         BuildLogLine,
@@ -221,36 +174,14 @@ def _dry_run_text(plan: ImagePlan, steps: list[str]) -> str:
 @app.command(cls=PlainCommand)
 def build(
     ctx: typer.Context,
-    path: Annotated[
-        Path | None,
-        typer.Argument(metavar="PATH", help="Build context directory (with a Dockerfile)."),
-    ] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option("--preset", metavar="al2023|debian", help="Build a batchkit image."),
-    ] = None,
-    dockerfile: Annotated[
-        str | None,
-        typer.Option("-f", "--file", metavar="FILE", help="Dockerfile, relative to PATH."),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option("--name", metavar="NAME", help="Image name (default: preset or directory)."),
-    ] = None,
-    build_arg: Annotated[
-        list[str] | None,
-        typer.Option("--build-arg", metavar="NAME=VALUE", help="A Dockerfile ARG (repeatable)."),
-    ] = None,
-    base_image: Annotated[
-        str | None,
-        typer.Option("--base-image", metavar="IMAGE", help="Same as --build-arg BASE_IMAGE=IMAGE."),
-    ] = None,
-    platform: Annotated[
-        str | None,
-        typer.Option(
-            "--platform", metavar="OS/ARCH", help="e.g. linux/arm64 (default: builder's)."
-        ),
-    ] = None,
+    path: PathArgument = None,
+    preset: PresetOption = None,
+    dockerfile: FileOption = None,
+    name: NameOption = None,
+    build_arg: BuildArgOption = None,
+    base_image: BaseImageOption = None,
+    platform: PlatformOption = None,
+    no_cache: NoCacheOption = False,
     local: LocalOption = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the tag and the plan; build nothing.")
@@ -287,10 +218,9 @@ def build(
         from batchkit.images.pipeline import TargetOverrides
 
         term = Terminal()
-        args = _parse_build_args(build_arg or ())
-        if base_image:
-            args["BASE_IMAGE"] = base_image
-        recipe = _recipe(path, preset, dockerfile, name, args, platform)
+        recipe = recipe_from_flags(
+            path, preset, dockerfile, name, build_arg, base_image, platform, no_cache
+        )
         overrides = TargetOverrides(repository, repository_uri, project, bucket)
         use_local = _wants_local(local, cluster)
         if use_local and overrides.any:
@@ -372,6 +302,53 @@ def _print_result(term: Terminal, plan: ImagePlan, result: ImageResult, json_: b
         term.json({**result.to_dict(), "name": plan.recipe.name, "contentHash": plan.content_hash})
     else:
         term.data(_result_lines(result))
+
+
+@app.command("buildspec", cls=PlainCommand)
+def buildspec(
+    path: PathArgument = None,
+    preset: PresetOption = None,
+    dockerfile: FileOption = None,
+    name: NameOption = None,
+    build_arg: BuildArgOption = None,
+    base_image: BaseImageOption = None,
+    platform: PlatformOption = None,
+    no_cache: NoCacheOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Print the CodeBuild buildspec that `image build` sends for the same flags (no AWS call).
+
+    Run it in a CodeBuild project of your own: the build needs privileged mode, the context
+    (a tar of PATH) at BATCHKIT_CONTEXT_URL, and BATCHKIT_IMAGE_REPOSITORY, BATCHKIT_IMAGE_TAG
+    and BATCHKIT_IMAGE_ALIAS set (see docs/images.md). With --json: the buildspec, the recipe
+    and the environment variables it reads.
+    """
+    with boundary(debug):
+        from batchkit.cli.output import Terminal
+        from batchkit.images.context import check_context
+        from batchkit.infra.buildspec import BUILD_ENVIRONMENT, buildspec_yaml
+
+        recipe = recipe_from_flags(
+            path, preset, dockerfile, name, build_arg, base_image, platform, no_cache
+        )
+        check_context(recipe.context_dir, recipe.dockerfile)  # as `image build` does
+        text = buildspec_yaml(recipe.buildspec_options)
+        term = Terminal()
+        if json_:
+            term.json(
+                {
+                    "name": recipe.name,
+                    "dockerfile": recipe.dockerfile,
+                    "buildArgs": dict(recipe.build_args),
+                    "platform": recipe.platform,
+                    "cache": recipe.cache,
+                    "environment": list(BUILD_ENVIRONMENT),
+                    "buildspec": text,
+                }
+            )
+        else:
+            term.data(text)
 
 
 @app.command("list", cls=PlainCommand)

@@ -72,18 +72,24 @@ class ImageBuildFailedError(BatchkitError):
 
 @dataclass(frozen=True)
 class ImageRecipe:
-    """What decides an image: a context directory, a Dockerfile in it, build args, platform."""
+    """What decides an image: a context directory, a Dockerfile in it, build args, platform.
+
+    `cache=False` builds every layer afresh; it changes how, not what, so not the content tag."""
 
     name: str
     context_dir: Path
     dockerfile: str = "Dockerfile"
     build_args: Mapping[str, str] = field(default_factory=dict)
     platform: str | None = None
+    cache: bool = True
 
     @property
     def buildspec_options(self) -> BuildspecOptions:
         return BuildspecOptions(
-            dockerfile=self.dockerfile, build_args=dict(self.build_args), platform=self.platform
+            dockerfile=self.dockerfile,
+            build_args=dict(self.build_args),
+            platform=self.platform,
+            cache=self.cache,
         )
 
 

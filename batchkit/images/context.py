@@ -164,12 +164,9 @@ class BuildContext:
         return sum(1 for entry in self.entries if entry.kind == "file")
 
 
-def scan_context(root: Path, dockerfile: str = "Dockerfile") -> BuildContext:
-    """List what the context at `root` sends to the builder, sorted by path.
-
-    Raises UsageError when `root` is not a directory or has no `dockerfile`.
-    """
-    root = root.resolve()
+def check_context(root: Path, dockerfile: str = "Dockerfile") -> str:
+    """The Dockerfile's path in the context at `root` (posix); UsageError when `root` is not a
+    directory or has no such file."""
     if not root.is_dir():
         raise UsageError(
             f"build context {root} is not a directory",
@@ -181,6 +178,16 @@ def scan_context(root: Path, dockerfile: str = "Dockerfile") -> BuildContext:
             f"no {dockerfile} in build context {root}",
             hint="add a Dockerfile to that directory, or name another with --file",
         )
+    return dockerfile
+
+
+def scan_context(root: Path, dockerfile: str = "Dockerfile") -> BuildContext:
+    """List what the context at `root` sends to the builder, sorted by path.
+
+    Raises UsageError when `root` is not a directory or has no `dockerfile`.
+    """
+    root = root.resolve()
+    dockerfile = check_context(root, dockerfile)
     ignore = DockerIgnore.load(root)
     always = {dockerfile, ".dockerignore"}
     entries: list[ContextEntry] = []

@@ -93,6 +93,7 @@ class LocalImageBuilder:
                 tag=plan.image,
                 buildargs=dict(plan.recipe.build_args),
                 platform=plan.recipe.platform,
+                nocache=not plan.recipe.cache,
                 network_mode=self._network_mode,
                 labels={LABEL_NAME: plan.recipe.name, LABEL_HASH: plan.content_hash},
                 rm=True,

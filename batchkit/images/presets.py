@@ -24,6 +24,7 @@ def preset_recipe(
     name: str | None = None,
     build_args: Mapping[str, str] | None = None,
     platform: str | None = None,
+    cache: bool = True,
 ) -> ImageRecipe:
     """The recipe of a shipped image; the image name defaults to the preset's."""
     if preset not in PRESETS:
@@ -37,4 +38,5 @@ def preset_recipe(
         dockerfile=f"{preset}/Dockerfile",
         build_args=dict(build_args or {}),
         platform=platform,
+        cache=cache,
     )

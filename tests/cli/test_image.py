@@ -291,6 +291,46 @@ def test_the_image_commands_are_reachable_from_the_batchkit_app() -> None:
     assert "the cluster's in config.yaml" in " ".join(result.stdout.split())
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [
+        [],
+        ["--no-cache", "--platform", "linux/arm64"],
+        ["--build-arg", "A=$(id) 'x'", "--base-image", "debian:12", "--name", "tool"],
+    ],
+)
+def test_buildspec_prints_what_build_sends_for_the_same_flags(
+    context: Path, flags: list[str]
+) -> None:
+    rig = Rig()
+    built = invoke(rig, "build", str(context), "-c", "demo", *flags)
+    assert built.exit_code == 0, built.output
+    printed = invoke(rig, "buildspec", str(context), *flags)
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout == rig.builds.started[0]["buildspec"]
+    assert len(rig.requests) == 1  # buildspec asked nothing of the cloud
+    as_json = json.loads(invoke(rig, "buildspec", str(context), *flags, "--json").stdout)
+    assert as_json["buildspec"] == printed.stdout
+    assert as_json["cache"] is ("--no-cache" not in flags)
+    # the variables the buildspec reads are the ones each build sets
+    assert set(as_json["environment"]) == set(rig.builds.started[0]["environment"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["buildspec"], "give either a build context directory or --preset"),
+        (["buildspec", "CTX", "-f", "missing/Dockerfile"], "no missing/Dockerfile in build"),
+        (["buildspec", "--preset", "alpine"], "unknown preset 'alpine'"),
+        (["buildspec", "--preset", "debian", "--name", "Bad"], "invalid image name 'Bad'"),
+    ],
+)
+def test_buildspec_usage_errors_exit_2(context: Path, args: list[str], message: str) -> None:
+    result = invoke(Rig(), *[str(context) if a == "CTX" else a for a in args])
+    assert result.exit_code == 2, result.output
+    assert f"error: {message}" in result.stderr and "hint: " in result.stderr
+
+
 def test_ctrl_c_during_a_build_exits_130_and_says_the_build_goes_on(context: Path) -> None:
     class Interrupting(FakeBuilds):
         def get_build(self, build_id: str) -> BuildStatus:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,20 @@ def test_build_sends_the_archive_with_host_network_and_tags_latest(recipe: Image
     assert sent["network_mode"] == "host" and sent["custom_context"] is True
     assert sent["buildargs"] == {"BASE_IMAGE": "batchkit-base/debian:bookworm"}
     assert sent["labels"][LABEL_HASH] == plan.content_hash
+    assert sent["nocache"] is False
     with tarfile.open(fileobj=io.BytesIO(sent["context"])) as archive:
         assert archive.getnames() == ["Dockerfile"]
     assert client.api.tags == [(plan.image, "batchkit/tool", "latest")]
+
+
+def test_no_cache_builds_every_layer_afresh_under_the_same_tag(recipe: ImageRecipe) -> None:
+    client = FakeClient([{"aux": {"ID": "sha256:" + "b" * 64}}])
+    builder = LocalImageBuilder(client)
+    fresh = replace(recipe, cache=False)
+    list(builder.build(builder.plan(fresh)))
+    [sent] = client.api.builds
+    assert sent["nocache"] is True
+    assert builder.plan(fresh).image == builder.plan(recipe).image  # how, not what
 
 
 def test_an_image_the_engine_has_is_not_rebuilt(recipe: ImageRecipe) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,26 +22,57 @@ from batchkit.infra.buildspec import (
 
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "buildspecs"
 
+# Each golden file is what `batchkit image buildspec ARGS` prints (CTX: a context directory).
 GOLDEN = {
-    "default.yml": BuildspecOptions(),
-    "preset-al2023.yml": BuildspecOptions(dockerfile="al2023/Dockerfile"),
-    "preset-debian.yml": BuildspecOptions(dockerfile="debian/Dockerfile"),
-    "build-args-arm64.yml": BuildspecOptions(
-        dockerfile="docker/Dockerfile.gpu",
-        build_args={"BASE_IMAGE": "nvidia/cuda:12.4.1-runtime-ubuntu22.04", "PY": "3.12"},
-        platform="linux/arm64",
-    ),
-    "no-cache.yml": BuildspecOptions(cache=False),
+    "default.yml": ["CTX"],
+    "preset-al2023.yml": ["--preset", "al2023"],
+    "preset-debian.yml": ["--preset", "debian"],
+    "build-args-arm64.yml": [
+        "CTX",
+        "--file",
+        "docker/Dockerfile.gpu",
+        "--base-image",
+        "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+        "--build-arg",
+        "PY=3.12",
+        "--platform",
+        "linux/arm64",
+    ],
+    "no-cache.yml": ["CTX", "--no-cache"],
 }
 
 
+@pytest.fixture(scope="module")
+def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("context")
+    (root / "docker").mkdir()
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "docker" / "Dockerfile.gpu").write_text("ARG BASE_IMAGE\nFROM $BASE_IMAGE\n")
+    return root
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN))
-def test_rendered_buildspec_matches_the_committed_golden_file(name: str) -> None:
-    rendered = buildspec_yaml(GOLDEN[name])
+def test_the_golden_files_are_what_the_installed_command_prints(
+    name: str, build_context: Path
+) -> None:
+    args = [str(build_context) if arg == "CTX" else arg for arg in GOLDEN[name]]
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "batchkit"), "image", "buildspec", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
     path = GOLDEN_DIR / name
     if os.environ.get("BATCHKIT_UPDATE_GOLDEN") == "1":
-        path.write_text(rendered)
-    assert path.read_text() == rendered, f"regenerate with BATCHKIT_UPDATE_GOLDEN=1 ({path})"
+        path.write_text(done.stdout)
+    assert path.read_text() == done.stdout, f"regenerate with BATCHKIT_UPDATE_GOLDEN=1 ({path})"
+
+
+def test_every_golden_file_has_its_command() -> None:
+    assert sorted(p.name for p in GOLDEN_DIR.glob("*.yml")) == sorted(GOLDEN)
 
 
 def commands(options: BuildspecOptions) -> list[str]:
