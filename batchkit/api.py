@@ -108,8 +108,6 @@ class Cluster:
         queue: str | None = None,
         executor: str | None = None,
         spot_retry: bool = False,
-        share: str | None = None,
-        priority: int | None = None,
         **kwargs: Any,
     ) -> handles.Job: ...
 

@@ -22,7 +22,11 @@ PathArgument = Annotated[
 ]
 PresetOption = Annotated[
     str | None,
-    typer.Option("--preset", metavar="al2023|debian", help="Build a batchkit image."),
+    typer.Option(
+        "--preset",
+        metavar="al2023|debian|mpi",
+        help="Build a batchkit image (mpi: Open MPI and mpi4py).",
+    ),
 ]
 FileOption = Annotated[
     str | None,
@@ -74,7 +78,7 @@ def recipe_from_flags(
     if (path is None) == (preset is None):
         raise UsageError(
             "give either a build context directory or --preset",
-            hint=f"e.g. `batchkit image build ./docker` or `--preset {PRESETS[-1]}`",
+            hint=f"e.g. `batchkit image build ./docker` or `--preset {PRESETS[1]}`",
         )
     if preset is not None:
         if dockerfile:

@@ -1,9 +1,11 @@
-"""The Dockerfiles batchkit ships: `--preset al2023` and `--preset debian`.
+"""The Dockerfiles batchkit ships: `--preset al2023`, `--preset debian` and `--preset mpi` (Debian
+with Open MPI and mpi4py, for multi-node jobs).
 
 They live in `dockerfiles/` at the top of the repository (shipped inside the wheel, found
 through `batchkit.shipped`), as one build context: `<preset>/Dockerfile` plus the `scripts/` both
-copy (the job entrypoint and the MNP rendezvous). So `batchkit image build --preset debian` and
-`docker build -f dockerfiles/debian/Dockerfile dockerfiles` build the same thing.
+copy (the job entrypoint, the MNP rendezvous and the launch agent). So `batchkit image build
+--preset debian` and `docker build -f dockerfiles/debian/Dockerfile dockerfiles` build the same
+thing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from batchkit.images.build import ImageRecipe
 from batchkit.shipped import folder
 
 PRESETS_DIR = folder("dockerfiles")
-PRESETS = ("al2023", "debian")
+PRESETS = ("al2023", "debian", "mpi")
 
 
 def preset_recipe(

@@ -7,13 +7,14 @@ engine. Every submission carries a fresh client token: a provider that sees the 
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from batchkit.errors import UsageError
-from batchkit.jobs import fairshare, validation
+from batchkit.jobs import validation
 from batchkit.jobs.staging import StagingPlan, plan_staging
 from batchkit.models import (
     EXECUTOR_CHOICES,
@@ -28,6 +29,15 @@ from batchkit.providers.base import Provider
 #: slots): a container's own view of its CPUs is the host's, not what the job reserved.
 NODE_VCPUS_VARIABLE = "BATCHKIT_JOB_VCPUS"
 
+#: The per-job secret of a multi-node job's launch agents (dockerfiles/scripts/batchkit-launch):
+#: made fresh for each submission and sent in SubmitJob's overrides, never in the image or the job
+#: definition, so that only this job's nodes can start processes on each other.
+LAUNCH_KEY_VARIABLE = "BATCHKIT_LAUNCH_KEY"
+
+
+def _new_secret() -> str:
+    return secrets.token_hex(32)
+
 
 def _new_token() -> str:
     return uuid.uuid4().hex
@@ -40,10 +50,12 @@ class Submitter:
         *,
         clock: Callable[[], float] = time.time,
         new_token: Callable[[], str] = _new_token,
+        new_secret: Callable[[], str] = _new_secret,
     ) -> None:
         self._provider = provider
         self._clock = clock
         self._new_token = new_token
+        self._new_secret = new_secret
 
     def plan(self, spec: JobSpec) -> StagingPlan:
         """Validate `spec` and lay out its job folder; nothing is uploaded yet."""
@@ -55,7 +67,6 @@ class Submitter:
                 hint="auto runs in Docker when an image is given and an engine answers",
             )
         validation.check_inputs(spec)
-        fairshare.check_share(spec, self._provider.fair_share(spec.queue))
         return plan_staging(
             spec,
             artifact_root=self._provider.artifact_root,
@@ -72,6 +83,7 @@ class Submitter:
         environment = {"PCLUSTER_JOB_S3_URL": folder_url}
         if spec.nodes > 1:
             environment[NODE_VCPUS_VARIABLE] = _vcpus_text(spec.resources.vcpus)
+            environment[LAUNCH_KEY_VARIABLE] = self._new_secret()
         request = SubmitRequest(
             name=spec.name,
             command=plan.command,
@@ -87,8 +99,6 @@ class Submitter:
             tags={EXECUTOR_TAG: "auto", **spec.tags},
             client_token=self._new_token(),
             s3_folder_url=folder_url,
-            share=spec.share,
-            priority=spec.priority,
         )
         return self._provider.submit(request)
 

@@ -34,7 +34,14 @@ from docker.types import DeviceRequest, LogConfig, Mount
 
 from batchkit.config import batchkit_home
 from batchkit.errors import EngineError
-from batchkit.providers.local.executor import LogSink, RunSpec
+from batchkit.providers.local.executor import (
+    REASON_FILE_VARIABLE,
+    LogSink,
+    RunSpec,
+    is_multinode,
+    read_reason,
+    reason_file,
+)
 
 # Variables of the host's base environment that describe the host, not the image: the image's own
 # PATH must win, the host's HOME and TMPDIR do not exist in the container, USER/LOGNAME/SHELL name
@@ -125,7 +132,7 @@ def container_options(
         "image": spec.image,
         "command": list(spec.argv),
         "name": name,
-        "environment": container_environment(spec.env, drop_env),
+        "environment": _node_environment(spec, container_environment(spec.env, drop_env)),
         "working_dir": str(spec.workdir),
         "mounts": mounts,
         "network_mode": "host",
@@ -221,6 +228,12 @@ class LogPump:
             self._sink.append(body.removesuffix("\n"), timestamp)
 
 
+def _node_environment(spec: RunSpec, env: dict[str, str]) -> dict[str, str]:
+    if is_multinode(env):
+        env[REASON_FILE_VARIABLE] = str(reason_file(spec.workdir))
+    return env
+
+
 class DockerRun:
     """One started container. `reason` says why it ended when Docker knows more than the exit code
     (out of memory, removed behind batchkit's back, engine gone); the engine may use it as the
@@ -236,7 +249,9 @@ class DockerRun:
         clock: Callable[[], float] = time.monotonic,
         log_grace: float = 10.0,
         engine_grace: float = 120.0,
+        workdir: Path | None = None,
     ) -> None:
+        self._workdir = workdir
         self._container = container
         self._pump = pump
         self._job_id = job_id
@@ -312,6 +327,8 @@ class DockerRun:
 
     def _finish(self, exit_code: int, reason: str | None) -> None:
         self._exit_code = exit_code
+        if reason is None and self._workdir is not None:
+            reason = read_reason(self._workdir)  # what the node said, when it said something
         self.reason = reason
         # The exit code is known; a container that cannot be removed now is reaped by label later.
         with contextlib.suppress(EngineError):
@@ -407,7 +424,12 @@ class DockerExecutor:
         pump = LogPump(container, log)
         pump.start()
         return DockerRun(
-            container, pump, job_id=spec.job_id, attempt=spec.attempt, clock=self._clock
+            container,
+            pump,
+            job_id=spec.job_id,
+            attempt=spec.attempt,
+            clock=self._clock,
+            workdir=spec.workdir,
         )
 
     def reap_orphan(self, identity: Mapping[str, Any]) -> None:

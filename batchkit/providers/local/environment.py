@@ -14,7 +14,27 @@ from pathlib import Path
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE
 
 HOST_BASE = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SHELL")
-MAIN_NODE_ADDRESS = "127.0.0.1"
+
+NODE_ADDRESS_VARIABLE = "BATCHKIT_NODE_ADDRESS"
+"""The local engine's node address (AWS nodes learn theirs from their network interface)."""
+
+LOOPBACK_MPI = {
+    # Every local node is on this host's loopback network, which Open MPI leaves out by default
+    # (btl_tcp_if_exclude is 127.0.0.1/8): MPI's own traffic stays on it, never on another
+    # interface. (Open MPI 4.1's MCA parameters; see `ompi_info --all`.)
+    "OMPI_MCA_oob_tcp_if_include": "lo",
+    "OMPI_MCA_btl_tcp_if_include": "lo",
+    # Local nodes share one host name, which Open MPI's shared-memory transport (vader) takes
+    # for one node: its ranks crash when nodes share a host. Messages go over loopback TCP.
+    "OMPI_MCA_btl": "self,tcp",
+}
+
+
+def node_address(index: int) -> str:
+    """Node n's address of its own on the loopback network, 127.0.0.(n+1): MPI sees distinct
+    hosts and goes through the launcher exactly as between AWS Batch nodes."""
+    number = index + 1
+    return f"127.0.{number >> 8 & 0xFF}.{number & 0xFF}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,10 @@ def job_environment(
         env["AWS_BATCH_JOB_NODE_INDEX"] = str(placement.node_index)
         env["AWS_BATCH_JOB_NUM_NODES"] = str(placement.num_nodes or 1)
         env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] = str(placement.main_node)
-        env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = MAIN_NODE_ADDRESS
+        env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = node_address(placement.main_node)
+        env[NODE_ADDRESS_VARIABLE] = node_address(placement.node_index)
+        for name, value in LOOPBACK_MPI.items():
+            env.setdefault(name, value)
     if stage_dir is not None:
         env["BATCHKIT_JOB_STAGE_DIR"] = str(stage_dir)
     return env

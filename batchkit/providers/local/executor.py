@@ -13,6 +13,35 @@ from typing import Any, Protocol
 
 from batchkit.models import Resources
 
+REASON_FILE_VARIABLE = "BATCHKIT_STATUS_REASON_FILE"
+"""Where a node of a multi-node job may say why the job failed (the entrypoint's supervisor names
+a lost node there); the engine makes it the attempt's status reason. Local engine only: on AWS
+Batch the reason is Batch's own and the main node's log says which node was lost."""
+
+MAX_REASON = 1024
+
+
+def is_multinode(env: Mapping[str, str]) -> bool:
+    try:
+        return int(env.get("AWS_BATCH_JOB_NUM_NODES", "1")) > 1
+    except ValueError:
+        return False
+
+
+def reason_file(workdir: Path) -> Path:
+    return workdir / "status-reason"
+
+
+def read_reason(workdir: Path) -> str | None:
+    """The status reason a node wrote for its attempt, if any (first line, bounded)."""
+    try:
+        with reason_file(workdir).open("rb") as file:
+            raw = file.read(MAX_REASON)
+    except OSError:
+        return None
+    line = raw.decode("utf-8", "replace").strip().splitlines()
+    return line[0] if line else None
+
 
 class LogSink(Protocol):
     """Where an attempt's output goes: one CloudWatch-like log stream."""

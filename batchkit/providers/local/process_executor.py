@@ -19,7 +19,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from batchkit.providers.local.executor import LogSink, RunSpec
+from batchkit.providers.local.executor import (
+    REASON_FILE_VARIABLE,
+    LogSink,
+    RunSpec,
+    is_multinode,
+    read_reason,
+    reason_file,
+)
+from batchkit.shipped import folder
 
 MAX_LINE = 16 * 1024
 """Longer lines are split into events of this many bytes, as Docker's log drivers split them."""
@@ -30,6 +38,30 @@ READ_SIZE = 64 * 1024
 EXIT_GRACE_S = 1.0
 """How long `poll` waits for the last output after the process exits (a daemonized grandchild may
 hold the pipe open forever; the attempt must still end)."""
+
+
+ENTRYPOINT = folder("dockerfiles") / "scripts" / "batchkit-entrypoint"
+"""The preset images' entrypoint: a node of a multi-node job runs through it here too, for the
+same rendezvous, hostfile and launch agent as in a container."""
+
+ROOT_MPI = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+"""Open MPI refuses to run as root unless told. A process job runs as whoever runs the engine,
+with no isolation to lose: when that is root, the job is root whatever mpirun thinks, so the
+process executor lets it (the preset images run jobs as an unprivileged user instead)."""
+
+
+def node_command(spec: RunSpec) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment a process attempt runs with: a node of a multi-node job goes
+    through the entrypoint, with its hostfile in the attempt's directory."""
+    env = dict(spec.env)
+    if not is_multinode(env):
+        return list(spec.argv), env
+    env.setdefault("BATCHKIT_HOSTFILE", str(spec.workdir / "mpi-hostfile"))
+    env[REASON_FILE_VARIABLE] = str(reason_file(spec.workdir))
+    if os.geteuid() == 0:
+        for name, value in ROOT_MPI.items():
+            env.setdefault(name, value)
+    return ["/bin/sh", str(ENTRYPOINT), *spec.argv], env
 
 
 def _now_ms() -> int:
@@ -100,8 +132,10 @@ class ProcessRun:
         log: LogSink,
         clock: Callable[[], int],
         on_output_end: Callable[[], None] | None = None,
+        workdir: Path | None = None,
     ) -> None:
         self._on_output_end = on_output_end
+        self._workdir = workdir
         self._process = process
         self._pgid = process.pid
         self._start_time = process_start_time(process.pid)
@@ -146,6 +180,13 @@ class ProcessRun:
             return None
         return exit_status(self._code)
 
+    @property
+    def reason(self) -> str | None:
+        """Why the attempt ended, when its node said (see `executor.REASON_FILE_VARIABLE`)."""
+        if self._code is None or self._workdir is None:
+            return None
+        return read_reason(self._workdir)
+
     def _has_exited(self) -> bool:
         if not hasattr(os, "waitid"):  # e.g. macOS: reap at once (the group is then not killed)
             return self._process.poll() is not None
@@ -184,17 +225,18 @@ class ProcessExecutor:
 
     def start(self, spec: RunSpec, log: LogSink) -> ProcessRun:
         spec.workdir.mkdir(parents=True, exist_ok=True)
+        argv, env = node_command(spec)
         process = subprocess.Popen(
-            list(spec.argv),
+            argv,
             cwd=spec.workdir,
-            env=dict(spec.env),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
         )
-        return ProcessRun(process, log, self._clock, self._on_output_end)
+        return ProcessRun(process, log, self._clock, self._on_output_end, spec.workdir)
 
     def reap_orphan(self, identity: Mapping[str, Any]) -> None:
         """Kill what is left of an attempt whose worker died, unless its pid was reused.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from batchkit.models import Resources
 from batchkit.providers.local.capacity import Capacity
-from batchkit.providers.local.environment import Placement, job_environment
+from batchkit.providers.local.environment import Placement, job_environment, node_address
 from batchkit.providers.local.scheduler import Scheduler, process_only_selector
 from tests.fixtures.local_engine import Engine, sh
 
@@ -45,6 +45,29 @@ def test_multinode_variables() -> None:
     assert env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] == "0"
     assert env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] == "127.0.0.1"
     assert "AWS_BATCH_JOB_ARRAY_INDEX" not in env
+    # each node has an address of its own on the loopback network, and MPI stays on it
+    assert env["BATCHKIT_NODE_ADDRESS"] == "127.0.0.2"
+    assert env["OMPI_MCA_btl_tcp_if_include"] == env["OMPI_MCA_oob_tcp_if_include"] == "lo"
+
+
+def test_node_n_is_at_127_0_0_n_plus_1_and_the_main_node_anywhere() -> None:
+    assert [node_address(n) for n in (0, 1, 254, 255, 999)] == [
+        "127.0.0.1",
+        "127.0.0.2",
+        "127.0.0.255",
+        "127.0.1.0",
+        "127.0.3.232",
+    ]
+    env = job_environment({}, {}, Placement("abc#0", 1, node_index=0, num_nodes=3, main_node=2))
+    assert env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] == "127.0.0.3"
+    assert env["BATCHKIT_NODE_ADDRESS"] == "127.0.0.1"
+    # a job's own choice of MPI transport wins
+    mine = job_environment(
+        {},
+        {"OMPI_MCA_btl": "self,vader,tcp"},
+        Placement("a#0", 1, node_index=0, num_nodes=3, main_node=2),
+    )
+    assert mine["OMPI_MCA_btl"] == "self,vader,tcp"
 
 
 def test_a_real_job_sees_exactly_its_environment(engine: Engine) -> None:

@@ -1,0 +1,161 @@
+"""The launch agent and its rsh-compatible client (dockerfiles/scripts/batchkit-launch), as local
+processes on 127.0.0.1: only a client that knows the job's key gets a command run."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchkit.images.presets import PRESETS_DIR
+
+LAUNCH = PRESETS_DIR / "scripts" / "batchkit-launch"
+KEY = "k" * 64
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def agent_env(port: int) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "BATCHKIT_LAUNCH_KEY": KEY,
+        "BATCHKIT_LAUNCH_PORT": str(port),
+    }
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[int]:
+    """A stand-alone agent on 127.0.0.1 with the job's key; yields its port."""
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "BATCHKIT_LAUNCH_KEY": KEY,
+        "BATCHKIT_LAUNCH_PORT": str(port),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(LAUNCH), "--agent", "127.0.0.1"],
+        env=env,
+        stderr=(tmp_path / "agent.log").open("wb"),
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the agent did not start"
+            time.sleep(0.05)
+    yield port
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+def client(port: int, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "BATCHKIT_LAUNCH_PORT": str(port)}
+    if key is not None:
+        env["BATCHKIT_LAUNCH_KEY"] = key
+    return subprocess.run(
+        [sys.executable, str(LAUNCH), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_client_with_the_key_runs_a_command_like_ssh(agent: int) -> None:
+    # ssh's words are joined and run by a shell; ssh options before the host are ignored
+    done = client(
+        agent, "-x", "-o", "BatchMode=yes", "127.0.0.1", "echo out;", "echo err >&2;", "exit 3"
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+
+
+def test_the_agent_refuses_a_client_with_a_wrong_key(agent: int, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    done = client(agent, "127.0.0.1", "touch", str(marker), key="not-the-key")
+    assert done.returncode == 255
+    assert "refused the launch: this job's key was not accepted" in done.stderr
+    assert not marker.exists()
+    assert "does not know this job's key" in (tmp_path / "agent.log").read_text()
+
+
+def test_a_client_without_any_key_is_refused_before_connecting(agent: int, tmp_path: Path) -> None:
+    done = client(agent, "127.0.0.1", "touch", str(tmp_path / "ran"), key=None)
+    assert done.returncode == 255
+    assert "BATCHKIT_LAUNCH_KEY is not set" in done.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_raw_connection_that_skips_the_challenge_runs_nothing(agent: int, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with socket.create_connection(("127.0.0.1", agent), timeout=10) as sock:
+        greeting = sock.recv(100)
+        assert greeting.startswith(b"BATCHKIT-LAUNCH 1 ")
+        command = f"touch {marker}".encode()
+        sock.sendall(b"0" * 64 + b"\n" + f"{len(command)}\n".encode() + command)
+        assert sock.recv(100) == b"DENIED\n"
+    assert not marker.exists()
+
+
+def test_a_node_that_goes_away_mid_command_ends_the_client_with_255(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "BATCHKIT_LAUNCH_KEY": KEY,
+        "BATCHKIT_LAUNCH_PORT": str(port),
+    }
+    node = subprocess.Popen(
+        [sys.executable, str(LAUNCH), "--agent", "127.0.0.1"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the "node": the agent and what it runs, one process group
+    )
+    try:
+        running = subprocess.Popen(
+            [sys.executable, str(LAUNCH), "127.0.0.1", "echo started; sleep 600"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert running.stdout is not None
+        assert running.stdout.readline() == "started\n"
+        os.killpg(node.pid, signal.SIGKILL)
+        _, err = running.communicate(timeout=30)
+        assert running.returncode == 255
+        assert "lost the connection to node 127.0.0.1" in err
+    finally:
+        node.wait(timeout=10)
+
+
+def test_the_client_reads_an_ssh_like_command_line() -> None:
+    loader = importlib.machinery.SourceFileLoader("batchkit_launch", str(LAUNCH))
+    spec = importlib.util.spec_from_loader("batchkit_launch", loader)
+    assert spec is not None
+    launch = importlib.util.module_from_spec(spec)
+    loader.exec_module(launch)
+    parse = launch.parse_client_args
+    assert parse(["-x", "-q", "-p", "22", "node-1", "orted", "-mca", "x", "1"]) == (
+        "node-1",
+        "orted -mca x 1",
+    )
+    assert parse(["-oBatchMode=yes", "user@10.0.0.7", "hostname"]) == ("10.0.0.7", "hostname")
+    with pytest.raises(launch.LaunchError, match="interactive sessions are not supported"):
+        parse(["node-1"])
+    with pytest.raises(launch.LaunchError, match="usage"):
+        parse(["-x"])
