@@ -108,6 +108,8 @@ class Cluster:
         queue: str | None = None,
         executor: str | None = None,
         spot_retry: bool = False,
+        share: str | None = None,
+        priority: int | None = None,
         **kwargs: Any,
     ) -> handles.Job: ...
 

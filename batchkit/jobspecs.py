@@ -51,6 +51,8 @@ class SubmitOptions:
     queue: str | None = None
     executor: str | None = None
     spot_retry: bool = False
+    share: str | None = None
+    priority: int | None = None
 
 
 class MapOptions(TypedDict, total=False):
@@ -68,6 +70,8 @@ class MapOptions(TypedDict, total=False):
     queue: str | None
     executor: str | None
     spot_retry: bool
+    share: str | None
+    priority: int | None
 
 
 def plan_job(
@@ -208,6 +212,8 @@ def _spec(
         retry_attempts=options.retries,
         timeout=options.timeout,
         tags=job_tags(options.executor, spot_retry=options.spot_retry),
+        share=options.share,
+        priority=options.priority,
     )
 
 

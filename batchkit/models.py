@@ -178,6 +178,10 @@ class JobSpec:
     timeout: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     staged_files: Mapping[str, bytes] = field(default_factory=dict)
+    share: str | None = None
+    """Fair share: the share identifier the job is billed to (its queue's scheduling policy)."""
+    priority: int | None = None
+    """Fair share: the job's priority within its share (0-9999, higher first)."""
 
 
 @dataclass
@@ -428,3 +432,5 @@ class SubmitRequest:
     tags: Mapping[str, str] = field(default_factory=dict)
     client_token: str | None = None
     s3_folder_url: str | None = None
+    share: str | None = None
+    priority: int | None = None

@@ -149,6 +149,22 @@ def sub(
             "-r gives more); accepted and without effect on the local engine.",
         ),
     ] = False,
+    share: Annotated[
+        str | None,
+        typer.Option(
+            "--share",
+            metavar="ID",
+            help="Fair-share queues: the share identifier the job belongs to (required there).",
+        ),
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            "--priority",
+            metavar="N",
+            help="Fair-share queues: priority within the share, 0 to 9999 (higher first).",
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for the end; exit 0 if it succeeded, 1 if not.")
     ] = False,
@@ -188,6 +204,8 @@ def sub(
             queue=queue,
             executor=executor.value,
             spot_retry=spot_retry,
+            share=share,
+            priority=priority,
         )
         blacklist = load_user_config().env_blacklist if flags.env_blacklist is None else None
         # Without a command, a piped stdin is the script. With an inline command, an empty or

@@ -16,8 +16,6 @@ NotifyStatus = Literal[
     "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "BLOCKED"
 ]
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-SHARE_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
-"""A share identifier (SubmitJob `shareIdentifier`; a policy's may end with `*`)."""
 
 
 class NotificationsConfig(Model):
@@ -46,7 +44,7 @@ class FairShareConfig(Model):
 
     shares: Annotated[
         dict[
-            Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,254}\*?$")],
+            Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,255}\*?$")],
             Annotated[float, Field(ge=0.0001, le=999.9999)],
         ],
         Field(min_length=1, max_length=500),

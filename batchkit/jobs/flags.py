@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchkit.errors import UsageError
-from batchkit.jobs import validation
+from batchkit.jobs import fairshare, validation
 from batchkit.jobs.staging import select_environment
 from batchkit.jobs.submission import read_command_file
 from batchkit.models import EXECUTOR_TAG, SPOT_RETRY_TAG, JobSpec, Resources
@@ -45,6 +45,8 @@ class SubmitFlags:
     queue: str | None = None
     executor: str = "auto"
     spot_retry: bool = False
+    share: str | None = None
+    priority: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,10 @@ def prepare(
         retry_attempts=flags.retry_attempts,
         timeout=flags.timeout,
         tags=job_tags(flags.executor, spot_retry=flags.spot_retry),
+        share=flags.share,
+        priority=flags.priority,
     )
     validation.validate_spec(spec)
+    fairshare.check_share_flags(spec)
     validation.check_inputs(spec)
     return PreparedJob(spec, tuple(warnings))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from batchkit.errors import UsageError
-from batchkit.jobs import validation
+from batchkit.jobs import fairshare, validation
 from batchkit.jobs.staging import StagingPlan, plan_staging
 from batchkit.models import (
     EXECUTOR_CHOICES,
@@ -67,6 +67,7 @@ class Submitter:
                 hint="auto runs in Docker when an image is given and an engine answers",
             )
         validation.check_inputs(spec)
+        fairshare.check_share(spec, self._provider.fair_share(spec.queue))
         return plan_staging(
             spec,
             artifact_root=self._provider.artifact_root,
@@ -99,6 +100,8 @@ class Submitter:
             tags={EXECUTOR_TAG: "auto", **spec.tags},
             client_token=self._new_token(),
             s3_folder_url=folder_url,
+            share=spec.share,
+            priority=spec.priority,
         )
         return self._provider.submit(request)
 

@@ -48,6 +48,11 @@ class Provider(Protocol):
 
     def submit(self, request: SubmitRequest) -> Job: ...
 
+    def fair_share(self, queue: str | None) -> bool | None:
+        """Whether `queue` (None: the default queue) schedules by fair share, so that its jobs
+        need a share identifier; None when this provider cannot tell."""
+        ...
+
     def describe_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         """Jobs by id (parents, `id:i` children, `id#n` nodes), any number, in no promised order.
         Unknown ids are left out."""

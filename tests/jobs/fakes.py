@@ -55,10 +55,17 @@ class FakeProvider:
     terminated: list[tuple[str, str]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     on_describe: Callable[[FakeProvider], None] | None = None
+    fair_share_queues: frozenset[str] | None = frozenset()
+    """Queues that schedule by fair share (None: the provider cannot tell)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_000))
 
     # -- Provider -------------------------------------------------------------------------------
+    def fair_share(self, queue: str | None) -> bool | None:
+        if self.fair_share_queues is None:
+            return None
+        return (queue or "default") in self.fair_share_queues
+
     def submit(self, request: SubmitRequest) -> Job:
         self.calls.append("submit")
         self.requests.append(request)

@@ -63,6 +63,9 @@ class ClusterInfo:
     version: str | None = None
     repository_uri: str | None = None
     """The cluster's ECR repository (batchkit stacks), where `batchkit image build` pushes."""
+    scheduling_policies: Mapping[str, str] | None = None
+    """Queue name → fair-share scheduling policy ARN, for the queues that have one (batchkit
+    stacks); None when the stack does not say (ParallelCluster, older batchkit stacks)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,11 @@ def cluster_from_stack(cluster: str, stack: Stack) -> ClusterInfo:
         stack_name=stack.name,
         version=outputs.get("BatchkitVersion"),
         repository_uri=_present(outputs.get("EcrRepositoryUri")),
+        scheduling_policies=(
+            _json_map(outputs["SchedulingPolicies"], "SchedulingPolicies", stack.name)
+            if "SchedulingPolicies" in outputs
+            else None
+        ),
     )
 
 

@@ -95,6 +95,14 @@ class AwsProvider:
             return queue
         return self.cluster.queues.get(queue, queue)
 
+    def fair_share(self, queue: str | None) -> bool | None:
+        """From the stack's `SchedulingPolicies` output; None for a stack without it."""
+        policies = self.cluster.scheduling_policies
+        if policies is None:
+            return None
+        arn = self.queue_arn(queue)
+        return any(self.cluster.queues.get(name) == arn for name in policies)
+
     def submit(self, request: SubmitRequest) -> Job:
         """Upload nothing (the caller staged the folder), submit once, idempotently."""
         queue = self.queue_arn(request.queue)

@@ -108,6 +108,11 @@ def submit_job_params(request: SubmitRequest, *, queue: str, job_definition: str
             params["arrayProperties"] = {"size": request.array_size}
     if request.timeout is not None:
         params["timeout"] = {"attemptDurationSeconds": int(request.timeout)}
+    # Only for a queue with a fair-share policy, which requires the first (SubmitJob).
+    if request.share is not None:
+        params["shareIdentifier"] = request.share
+    if request.priority is not None:
+        params["schedulingPriorityOverride"] = request.priority
     tags = job_tags(request)
     if tags:
         params["tags"] = tags

@@ -2,7 +2,8 @@
 
 A job whose needs exceed the whole compute environment fails at once with a reason saying so
 (Batch would leave it RUNNABLE forever; on one machine that helps nobody). Jobs are placed in the
-order they became runnable; one that does not fit yet waits while smaller ones behind it start.
+order they became runnable (with fair share: the order `shares.fair_order` gives); one that does
+not fit yet waits while smaller ones behind it start.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from batchkit.models import JobStatus, Resources
 from batchkit.providers.local.capacity import Capacity, describe_need
 from batchkit.providers.local.rows import JobRow
+from batchkit.providers.local.shares import fair_order
 from batchkit.providers.local.table import JobTable
 
 
@@ -46,7 +48,7 @@ def place(table: JobTable, ledger: Ledger, now: int) -> list[JobRow]:
     placed: list[JobRow] = []
     total = ledger.total
     unfit: set[tuple[Resources, int]] = set()
-    for unit in list(table.runnable.values()):
+    for unit in fair_order(table):
         spec = table.spec_of(unit)
         count = spec.nodes if unit.parent_id is None else 1
         need = spec.resources

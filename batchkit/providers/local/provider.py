@@ -38,6 +38,7 @@ from batchkit.providers.local.executors import ExecutorSelector
 from batchkit.providers.local.logs import LogStore
 from batchkit.providers.local.objects import LocalObjectStore
 from batchkit.providers.local.rows import JobRow, NewRow, Spec, to_job
+from batchkit.providers.local.shares import SharePolicy, policy_from_env, share_weight
 from batchkit.providers.local.store import Store
 from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
 from batchkit.version import __version__
@@ -71,6 +72,7 @@ class LocalProvider:
         idle_exit: float = DEFAULT_IDLE_EXIT_S,
         capacity: Capacity | None = None,
         selector: ExecutorSelector | None = None,
+        shares: SharePolicy | None = None,
     ) -> None:
         # Absolute, so that the worker (which runs in the home) serves this very directory.
         self.home = (home or batchkit_home()).expanduser().absolute()
@@ -79,6 +81,7 @@ class LocalProvider:
         self._idle_exit = idle_exit
         self._capacity = capacity
         self._selector = selector
+        self._shares = shares
         self._stores = threading.local()
         self._objects = LocalObjectStore(self.home / "s3")
         self._logs = LogStore(self.home / "logs", clock=clock)
@@ -102,6 +105,15 @@ class LocalProvider:
     @property
     def artifact_root(self) -> str:
         return ARTIFACT_ROOT
+
+    def share_policy(self) -> SharePolicy | None:
+        """The local queue's fair-share policy: the one given, else `BATCHKIT_LOCAL_SHARES`."""
+        return self._shares if self._shares is not None else policy_from_env()
+
+    def fair_share(self, queue: str | None) -> bool | None:
+        if queue not in (None, QUEUE, QUEUE_ARN):
+            return None  # an unknown queue: `submit` says so
+        return self.share_policy() is not None
 
     @property
     def store(self) -> Store:
@@ -381,6 +393,7 @@ class LocalProvider:
                 hint="use one of: " + ", ".join(EXECUTOR_PREFERENCES),
             )
         self._check_dependencies(request)
+        weight = share_weight(self.share_policy(), request.share)
         return Spec(
             name=request.name,
             command=tuple(request.command),
@@ -397,6 +410,9 @@ class LocalProvider:
             s3_folder_url=request.s3_folder_url or request.environment.get("PCLUSTER_JOB_S3_URL"),
             job_definition=MNP_JOB_DEFINITION if request.nodes > 1 else JOB_DEFINITION,
             executor=executor,
+            share=request.share,
+            priority=request.priority,
+            share_weight=weight,
         )
 
     def _check_dependencies(self, request: SubmitRequest) -> None:

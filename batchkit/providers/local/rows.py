@@ -44,6 +44,10 @@ class Spec:
     s3_folder_url: str | None = None
     job_definition: str = "batchkit-local:1"
     executor: str = "auto"
+    share: str | None = None
+    priority: int | None = None
+    share_weight: float = 1.0
+    """The weight factor of `share` when the job was submitted (see `shares`)."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -68,6 +72,9 @@ class Spec:
                 "s3_folder_url": self.s3_folder_url,
                 "job_definition": self.job_definition,
                 "executor": self.executor,
+                "share": self.share,
+                "priority": self.priority,
+                "share_weight": self.share_weight,
             }
         )
 
@@ -95,6 +102,9 @@ class Spec:
             s3_folder_url=raw["s3_folder_url"],
             job_definition=raw["job_definition"],
             executor=raw["executor"],
+            share=raw.get("share"),  # absent from rows written before fair share
+            priority=raw.get("priority"),
+            share_weight=raw.get("share_weight", 1.0),
         )
 
 

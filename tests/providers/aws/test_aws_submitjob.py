@@ -151,3 +151,17 @@ def test_image_definitions_for_multinode() -> None:
     }
     payload = image_job_definition(base, "new:1", cluster="c")
     assert payload["nodeProperties"]["nodeRangeProperties"][0]["container"]["image"] == "new:1"
+
+
+def test_share_and_priority_fill_share_identifier_and_priority_override() -> None:
+    from batchkit.models import SubmitRequest
+    from batchkit.providers.aws.submitjob import submit_job_params
+
+    request = SubmitRequest(name="j", command=("true",), share="genomics", priority=0)
+    params = submit_job_params(request, queue="q", job_definition="d")
+    assert params["shareIdentifier"] == "genomics"
+    assert params["schedulingPriorityOverride"] == 0
+    plain = submit_job_params(
+        SubmitRequest(name="j", command=("true",)), queue="q", job_definition="d"
+    )
+    assert "shareIdentifier" not in plain and "schedulingPriorityOverride" not in plain
