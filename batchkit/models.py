@@ -434,3 +434,16 @@ class SubmitRequest:
     s3_folder_url: str | None = None
     share: str | None = None
     priority: int | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Who hears about a cluster's jobs: one subscription of its job events topic."""
+
+    protocol: str
+    endpoint: str
+    confirmed: bool
+    """False while SNS waits for the address to follow its confirmation link."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "endpoint": self.endpoint, "confirmed": self.confirmed}

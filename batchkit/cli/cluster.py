@@ -22,8 +22,15 @@ from batchkit.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
     from batchkit.infra.config import ClusterConfig
+    from batchkit.models import Subscription
     from batchkit.providers.aws.session import AwsSession
-    from batchkit.providers.aws.stacks import Change, ClusterStacks, Progress, StackEvent
+    from batchkit.providers.aws.stacks import (
+        Change,
+        ClusterStacks,
+        ClusterStatus,
+        Progress,
+        StackEvent,
+    )
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -305,8 +312,12 @@ def status(
         term = _terminal()
         found = stacks.status(name)
         stack_events = stacks.events(name) if events else []
+        subscribers, unchecked = _subscriptions(stacks, found)
         if json_:
             payload = found.to_dict()
+            payload["subscriptions"] = (
+                None if subscribers is None else [s.to_dict() for s in subscribers]
+            )
             if events:
                 payload["events"] = [e.to_dict() for e in stack_events]
             term.json(payload)
@@ -321,8 +332,35 @@ def status(
         for key in ("BucketName", "EcrRepositoryUri", "JobLogGroup", "CodeBuildProjectName"):
             if key in found.outputs:
                 lines.append(f"{key}: {found.outputs[key]}")
+        lines += _subscription_lines(subscribers, unchecked)
         lines += [format_event(event) for event in stack_events]
         term.data("\n".join(lines))
+
+
+def _subscriptions(
+    stacks: ClusterStacks, found: ClusterStatus
+) -> tuple[list[Subscription] | None, str | None]:
+    """The topic's subscriptions, or why they could not be read (status still shows the rest)."""
+    from batchkit.errors import AwsError
+
+    try:
+        return stacks.subscriptions(found), None
+    except AwsError as err:
+        return None, err.message
+
+
+def _subscription_lines(subscribers: list[Subscription] | None, unchecked: str | None) -> list[str]:
+    if unchecked:
+        return [f"notify:   not checked ({unchecked})"]
+    if subscribers is None:
+        return []
+    if not subscribers:
+        return ["notify:   nobody is subscribed to the job events topic"]
+    return [
+        f"notify:   {s.endpoint} ({s.protocol}) "
+        + ("confirmed" if s.confirmed else "pending confirmation: follow the link SNS mailed")
+        for s in subscribers
+    ]
 
 
 @app.command("list", cls=PlainCommand)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -277,8 +278,20 @@ def test_create_then_status_and_list(cli: Cli, deployed: list[str]) -> None:
     assert payload["status"] == "CREATE_COMPLETE"
     assert payload["parameters"]["Scheduler"] == "awsbatch"
     assert payload["events"]
+    assert payload["subscriptions"] == []  # the example subscribes nobody
     human = cli.run("status", "research")
     assert "queue:    cpu" in human.stdout
+    assert "notify:   nobody is subscribed to the job events topic" in human.stdout
+    # What the stack's AWS::SNS::Subscription makes (moto's CloudFormation skips that type).
+    sns = boto3.client("sns", region_name=REGION)
+    sns.subscribe(TopicArn=payload["outputs"]["JobEventsTopicArn"], Protocol="email",
+                  Endpoint="oncall@example.com")  # fmt: skip
+    human = cli.run("status", "research")
+    assert "notify:   oncall@example.com (email) confirmed" in human.stdout
+    subscribed = json.loads(cli.run("status", "research", "--json").stdout)["subscriptions"]
+    assert subscribed == [
+        {"protocol": "email", "endpoint": "oncall@example.com", "confirmed": True}
+    ]
     listed = cli.run("list", "--json")
     assert [c["name"] for c in json.loads(listed.stdout)] == ["research"]
     assert "research" in cli.run("list").stdout

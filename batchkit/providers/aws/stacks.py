@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 
 from batchkit.errors import ClusterNotFoundError
 from batchkit.infra.config import ClusterConfig
+from batchkit.models import Subscription
 from batchkit.providers.aws.session import Api, AwsSession
+from batchkit.providers.aws.sns import SnsGateway
 from batchkit.providers.aws.stackdeploy import (
     KEEP_DATA_TAG,
     TEMPLATE_BODY_LIMIT,
@@ -72,6 +74,7 @@ class ClusterStacks:
         )
         self._deploy = StackDeployer(session, self.stacks)
         self._teardown = StackTeardown(session, self.stacks, batch)
+        self._sns = SnsGateway(session.api("sns"))
 
     # -- create and update -------------------------------------------------------------------
 
@@ -122,6 +125,11 @@ class ClusterStacks:
         if status is None:
             raise ClusterNotFoundError(name)
         return status
+
+    def subscriptions(self, status: ClusterStatus) -> list[Subscription] | None:
+        """Who is subscribed to the cluster's job events topic (None: it has none)."""
+        topic = status.outputs.get("JobEventsTopicArn")
+        return self._sns.subscriptions(topic) if topic else None
 
     def events(self, name: str) -> list[StackEvent]:
         return self.stacks.events(name)
