@@ -12,12 +12,18 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from batchkit.cli import kill, local, out, queues, stat, sub
 from batchkit.cli.coercion import PlainCommand, PlainGroup
+from batchkit.cli.completion import (
+    InstallCompletionOption,
+    ShowCompletionOption,
+    answer_shell,
+    optional_shell,
+)
 
 #: Sub-apps owned by other areas: command name → (module with a Typer `app`, one-line help).
 SUBAPPS: dict[str, tuple[str, str]] = {
@@ -38,6 +44,9 @@ class LazyGroup(PlainGroup):
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *self._lazy()]
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return list(super().parse_args(ctx, optional_shell(args)))
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         entry = self._lazy().get(cmd_name)
@@ -75,8 +84,37 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=False,  # ours take the shell as a value (batchkit.cli.completion)
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from batchkit.version import __version__
+
+        typer.echo(f"batchkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            expose_value=False,
+            callback=_print_version,
+            help="Print batchkit's version and exit.",
+        ),
+    ] = False,
+    show_completion: ShowCompletionOption = None,
+    install_completion: InstallCompletionOption = None,
+) -> None:
+    """The options of `batchkit` itself (each acts and exits)."""
+
+
 app.command("sub", cls=PlainCommand, context_settings=sub.CONTEXT_SETTINGS)(sub.sub)
 app.command("stat", cls=PlainCommand)(stat.stat)
 app.command("out", cls=PlainCommand)(out.out)
@@ -90,6 +128,7 @@ def main(argv: Sequence[str] | None = None, prog_name: str = "batchkit") -> None
     """The `batchkit` console script."""
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    answer_shell(prog_name)
     command.main(args=args, prog_name=prog_name, standalone_mode=True)
 
 
