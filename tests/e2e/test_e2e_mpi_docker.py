@@ -39,9 +39,9 @@ def mpi_image(docker_engine: Any, debian_image: str) -> str:
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            command = ["image", "build", "--preset", "mpi", "--local"]
             built = subprocess.run(
-                [str(BIN / "batchkit"), "image", "build", "--preset", "mpi", "--local"]
-                + ["--build-arg", f"BASE_IMAGE={debian_image}"],
+                [str(BIN / "batchkit"), *command, "--build-arg", f"BASE_IMAGE={debian_image}"],
                 capture_output=True,
                 text=True,
                 timeout=BUILD_TIMEOUT_S,
