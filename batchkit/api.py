@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Unpack, overload
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
 from batchkit.jobs import query
 from batchkit.jobs.kill import KillResult, kill_jobs
-from batchkit.jobs.logtail import DEFAULT_PERIOD, AttemptChoice, LogTail, TailItem
+from batchkit.jobs.logtail import DEFAULT_PERIOD, AttemptChoice, BatchItem, LogTail, TailItem
 from batchkit.jobs.submission import Submitter
 from batchkit.jobs.waiting import Waiter
 from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
@@ -227,6 +227,21 @@ class Cluster:
         or `attempt` N (from 1) or "all"."""
         tailer = LogTail(self.provider, sleep=self._sleep, clock=self._monotonic, period=period)
         return tailer.read(job_id, head=head, tail=tail, follow=follow, attempt=attempt)
+
+    def log_batches(
+        self,
+        job_id: str,
+        *,
+        head: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        period: float = DEFAULT_PERIOD,
+        attempt: AttemptChoice = None,
+    ) -> Iterator[BatchItem]:
+        """As `logs`, with the lines of each page together in one `LogBatch` (yielded as soon as
+        the page is read): for printing a large stream a page at a time."""
+        tailer = LogTail(self.provider, sleep=self._sleep, clock=self._monotonic, period=period)
+        return tailer.read_batches(job_id, head=head, tail=tail, follow=follow, attempt=attempt)
 
     def watch(
         self,

@@ -63,13 +63,14 @@ def out(
     """
     with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
+        from batchkit.jobs.logtail import LogBatch
         from batchkit.jobs.validation import check_out_flags, parse_attempt
 
         check_out_flags(head, tail, stream, stream_period)
         chosen = parse_attempt(attempt)
         cluster_obj = cli.connect(cluster, profile=profile, region=region)
         printed = False
-        for item in cluster_obj.logs(
+        for item in cluster_obj.log_batches(
             job_id,
             head=head,
             tail=tail,
@@ -77,6 +78,14 @@ def out(
             period=float(stream_period or 5),
             attempt=chosen,
         ):
+            if isinstance(item, LogBatch):
+                if json_:
+                    for line in item.lines():
+                        term.json_line(output.log_json(line))
+                elif item.events:
+                    printed = True
+                    term.data(output.log_block(item, raw=raw))
+                continue
             if json_:
                 value = output.log_json(item)
                 if value is not None:

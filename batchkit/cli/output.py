@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from batchkit.models import Host, Job, JobStatus, LogEvent, Queue
+from batchkit.models import Host, Job, JobStatus, LogEvent, LogEvents, Queue
 
 if TYPE_CHECKING:
     from batchkit.jobs.kill import KillResult
-    from batchkit.jobs.logtail import AttemptStart, TailItem
+    from batchkit.jobs.logtail import AttemptStart, LogBatch, TailItem
 
 _STATUS_COLOURS = {
     JobStatus.SUCCEEDED: "32",
@@ -258,6 +258,29 @@ def log_line(item: TailItem, *, raw: bool) -> tuple[str, bool]:
     if raw:
         return prefix + event.message, True
     return f"{prefix}{iso_time(event.timestamp)}: {event.message}", True
+
+
+def log_block(batch: LogBatch, *, raw: bool) -> str:
+    """The lines of one page of `out`, as one text (each line as `log_line` prints it).
+
+    The page is printed a run of lines with the same time at a time (`LogEvents.runs`), so a
+    million lines cost a few thousand joins, not a million formatted strings."""
+    events = batch.events
+    if not events:
+        return ""
+    if not isinstance(events, LogEvents):
+        events = LogEvents([e.timestamp for e in events], [e.message for e in events])
+    messages = events.messages
+    if "\n" in "".join(messages):  # one ending with a newline gets no other (as `log_line`)
+        messages = [m[:-1] if m.endswith("\n") else m for m in messages]
+    prefix = f"[{batch.source}] " if batch.source else ""
+    if raw:
+        return prefix + ("\n" + prefix).join(messages) + "\n"
+    parts: list[str] = []
+    for stamp, start, end in events.runs():
+        lead = f"{prefix}{iso_time(stamp)}: "
+        parts.append(lead + ("\n" + lead).join(messages[start:end]) + "\n")
+    return "".join(parts)
 
 
 def attempt_header(item: AttemptStart) -> str:

@@ -12,8 +12,9 @@ default (as awsbout), with a notice that there are others; `attempt=N` reads att
 
 from __future__ import annotations
 
+import heapq
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +40,20 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class LogBatch:
+    """Consecutive lines of one job as they were read (a page): what `read_batches` yields
+    instead of one `LogLine` each, so a reader can print a page at a time."""
+
+    events: Sequence[LogEvent]
+    job_id: str
+    source: str | None = None
+
+    def lines(self) -> Iterator[LogLine]:
+        for event in self.events:
+            yield LogLine(event, self.job_id, self.source)
+
+
+@dataclass(frozen=True)
 class NoStream:
     """The job has no log stream yet (not started) or never had one (cancelled before start)."""
 
@@ -60,6 +75,7 @@ class AttemptStart:
 
 
 TailItem = LogLine | NoStream | AttemptStart
+BatchItem = LogBatch | LogLine | NoStream | AttemptStart
 
 
 def attempt_streams(job: Job) -> list[tuple[str | None, Attempt | None]]:
@@ -105,6 +121,23 @@ class LogTail:
         """The output of `job_id`: its first `head` lines, its last `tail` lines, or all of it;
         with `follow`, then new lines as they come until the job has ended. `attempt`: which
         attempt of a retried job (default the latest; a number from 1, or "all")."""
+        for item in self.read_batches(job_id, head=head, tail=tail, follow=follow, attempt=attempt):
+            if isinstance(item, LogBatch):
+                yield from item.lines()
+            else:
+                yield item
+
+    def read_batches(
+        self,
+        job_id: str,
+        *,
+        head: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        attempt: AttemptChoice = None,
+    ) -> Iterator[BatchItem]:
+        """As `read`, with the lines of each page read together in a `LogBatch`: every page is
+        yielded as soon as it is read, so memory stays at a page whatever the stream's size."""
         job = self._describe(job_id)
         if attempt is not None:
             _check_attempt_choice(job, attempt, follow)
@@ -124,7 +157,7 @@ class LogTail:
 
     def _read_attempts(
         self, job: Job, head: int | None, tail: int | None, choice: AttemptChoice
-    ) -> Iterator[TailItem]:
+    ) -> Iterator[BatchItem]:
         attempts = attempt_streams(job)
         total = len(attempts)
         if choice is None:
@@ -154,106 +187,122 @@ class LogTail:
         *,
         labelled: bool,
         stream: str | None = None,
-    ) -> Iterator[TailItem]:
+    ) -> Iterator[BatchItem]:
         stream = stream or job.log_stream
         if not stream:
             yield NoStream(job)
             return
         cursor = _Cursor(stream, job.log_group)
+        source = job.job_id if labelled else None
         if head is not None:
             page = self._provider.get_log_events(
                 cursor.stream, group=cursor.group, start_from_head=True, limit=head
             )
-            events = page.events[:head]
+            yield LogBatch(page.events[:head], job.job_id, source)
         elif tail is not None:
-            events = self._start_tail(cursor, tail)
+            yield LogBatch(self._start_tail(cursor, tail), job.job_id, source)
         else:
-            events = self._drain(cursor)
-        for event in events:
-            yield LogLine(event, job.job_id, job.job_id if labelled else None)
+            for events in self._pages(cursor):
+                yield LogBatch(events, job.job_id, source)
 
-    def _start_tail(self, cursor: _Cursor, count: int) -> list[LogEvent]:
+    def _start_tail(self, cursor: _Cursor, count: int) -> Sequence[LogEvent]:
         page = self._provider.get_log_events(
             cursor.stream, group=cursor.group, start_from_head=False, limit=count
         )
         cursor.token = page.next_forward_token
         return page.events[-count:] if count else []
 
-    def _drain(self, cursor: _Cursor) -> list[LogEvent]:
-        """Every event after the cursor, following forward tokens until one repeats.
+    def _pages(self, cursor: _Cursor) -> Iterator[Sequence[LogEvent]]:
+        """The pages after the cursor, each as soon as it is read, following forward tokens
+        until one repeats (the cursor moves along).
 
         Only a repeated token means "drained": CloudWatch Logs may return an empty page with a new
         token while later events exist."""
-        events: list[LogEvent] = []
         while True:
             page = self._provider.get_log_events(
                 cursor.stream, group=cursor.group, start_from_head=True, next_token=cursor.token
             )
-            events.extend(page.events)
+            if page.events:
+                yield page.events
             token = page.next_forward_token
             if token is None or token == cursor.token:
-                return events
+                return
             cursor.token = token
 
-    def _follow_one(self, job: Job, tail: int | None) -> Iterator[TailItem]:
+    def _lines(
+        self, cursor: _Cursor, job_id: str, first: Iterable[LogEvent] = ()
+    ) -> Iterator[LogLine]:
+        """`first`, then the lines after the cursor, one at a time, labelled with `job_id`."""
+        for event in first:
+            yield LogLine(event, job_id, job_id)
+        for events in self._pages(cursor):
+            for event in events:
+                yield LogLine(event, job_id, job_id)
+
+    def _follow_one(self, job: Job, tail: int | None) -> Iterator[BatchItem]:
         cursor: _Cursor | None = None
         reported = False
         while True:
             started = self._clock()
-            events: list[LogEvent] = []
+            printed = False
             if job.log_stream and (cursor is None or cursor.stream != job.log_stream):
                 # First stream, or a retry started a new attempt with a stream of its own.
                 first = cursor is None
                 if cursor is not None:
-                    events.extend(self._drain(cursor))  # the end of the previous attempt
-                    yield from (LogLine(event, job.job_id) for event in events)
-                    events = []
+                    for events in self._pages(cursor):  # the end of the previous attempt
+                        printed = True
+                        yield LogBatch(events, job.job_id)
                     attempts = attempt_streams(job)
                     yield AttemptStart(job, len(attempts), len(attempts), attempts[-1][1])
                 elif len(attempts := attempt_streams(job)) > 1:
                     yield AttemptStart(job, len(attempts), len(attempts), None, chosen=False)
                 cursor = _Cursor(job.log_stream, job.log_group)
                 if first and tail is not None:
-                    events.extend(self._start_tail(cursor, tail))
+                    events = self._start_tail(cursor, tail)
+                    printed = printed or bool(events)
+                    yield LogBatch(events, job.job_id)
             if cursor is not None:
-                events.extend(self._drain(cursor))
+                for events in self._pages(cursor):
+                    printed = True
+                    yield LogBatch(events, job.job_id)
             elif not reported:
                 reported = True
                 yield NoStream(job)
-            for event in events:
-                yield LogLine(event, job.job_id)
-            if job.status.is_final and not events and (cursor is not None or reported):
+            if job.status.is_final and not printed and (cursor is not None or reported):
                 return
             if not job.status.is_final:
                 self._pause(started)
             job = self._describe(job.job_id)
 
-    def _follow_family(self, parent: Job, tail: int | None) -> Iterator[TailItem]:
+    def _follow_family(self, parent: Job, tail: int | None) -> Iterator[BatchItem]:
+        """The children's new lines at each poll, merged by time (lazily: a page per child)."""
         cursors: dict[str, _Cursor] = {}
         reported = False
         while True:
             started = self._clock()
-            batch: list[LogLine] = []
+            streams: list[Iterator[LogLine]] = []
             for child in self._provider.list_children(parent):
                 if not child.log_stream:
                     continue
-                fresh: list[LogEvent] = []
                 cursor = cursors.get(child.job_id)
                 if cursor is None or cursor.stream != child.log_stream:
-                    first = cursor is None
                     if cursor is not None:  # a retry: the end of the previous attempt first
-                        fresh.extend(self._drain(cursor))
+                        streams.append(self._lines(cursor, child.job_id))
+                    first = cursor is None
                     cursor = cursors[child.job_id] = _Cursor(child.log_stream, child.log_group)
                     if first and tail is not None:
-                        fresh.extend(self._start_tail(cursor, tail))
-                fresh.extend(self._drain(cursor))
-                batch.extend(LogLine(event, child.job_id, child.job_id) for event in fresh)
+                        head = self._start_tail(cursor, tail)
+                        streams.append(self._lines(cursor, child.job_id, head))
+                        continue
+                streams.append(self._lines(cursor, child.job_id))
             if not cursors and not reported:
                 reported = True
                 yield NoStream(parent)
-            batch.sort(key=lambda line: line.event.timestamp)
-            yield from batch
-            if parent.status.is_final and not batch:
+            printed = False
+            for line in heapq.merge(*streams, key=_line_time):
+                printed = True
+                yield line
+            if parent.status.is_final and not printed:
                 return
             if not parent.status.is_final:
                 self._pause(started)
@@ -263,6 +312,10 @@ class LogTail:
         remaining = self.period - (self._clock() - started)
         if remaining > 0:
             self._sleep(remaining)
+
+
+def _line_time(line: LogLine) -> int:
+    return line.event.timestamp
 
 
 def _check_attempt_choice(job: Job, choice: int | str, follow: bool) -> None:

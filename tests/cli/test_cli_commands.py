@@ -460,3 +460,27 @@ def test_help_names_arguments_without_python_types(cli: Cli, command: str, argum
     assert result.exit_code == 0
     assert f"  {argument}  " in result.output
     assert "<list[str]>" not in result.output and "<str>" not in result.output
+
+
+def test_a_page_of_out_prints_as_its_lines_one_by_one() -> None:
+    from batchkit.cli import output
+    from batchkit.jobs.logtail import LogBatch
+    from batchkit.models import LogEvent, LogEvents
+
+    events = [
+        LogEvent(1_700_000_000_000 + step * 400, message)
+        for step, message in enumerate(["a", "b\n", "", "tab\tc", "d", "e"])
+    ]
+    for source in (None, "j:1"):
+        batch = LogBatch(events, "j:1", source)
+        columns = LogBatch(
+            LogEvents([e.timestamp for e in events], [e.message for e in events]), "j:1", source
+        )
+        for raw in (False, True):
+            one_by_one = ""
+            for line in batch.lines():
+                text, is_data = output.log_line(line, raw=raw)
+                assert is_data
+                one_by_one += text if text.endswith("\n") else text + "\n"
+            assert output.log_block(batch, raw=raw) == one_by_one
+            assert output.log_block(columns, raw=raw) == one_by_one
