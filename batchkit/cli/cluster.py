@@ -172,12 +172,23 @@ def init(
     with boundary(debug):
         from importlib import resources
 
-        from batchkit.errors import ConflictError
+        from batchkit.errors import ConflictError, UsageError
 
+        if path.is_dir():
+            raise UsageError(
+                f"-f/--file {path} is a directory",
+                hint=f"name the file to write, e.g. -f {path / 'batchkit.yaml'}",
+            )
         if path.exists() and not force:
             raise ConflictError(f"{path} already exists", hint="pass --force to overwrite it")
         text = resources.files("batchkit.infra").joinpath("example.yaml").read_text("utf-8")
-        path.write_text(text, encoding="utf-8")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise UsageError(
+                f"-f/--file {path}: cannot write it: {err.strerror or err}",
+                hint="pick a path in an existing directory you can write to",
+            ) from None
         term = _terminal()
         if json_:
             term.json({"path": str(path)})

@@ -11,6 +11,7 @@ it, or for any annotation it does not know, nothing changes and Typer's own conv
 from __future__ import annotations
 
 import enum
+import math
 import types
 from collections.abc import Callable
 from typing import Any, Union, get_args, get_origin
@@ -58,6 +59,15 @@ def _boolean(text: str) -> bool:
     raise ValueError(text)
 
 
+def _finite(text: str) -> float:
+    """A float option is a finite number: `nan` and `inf` parse as floats but mean nothing as
+    vCPUs or seconds (and `nan` compares false with every bound)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
 def converter_for(annotation: Any) -> tuple[Converter, str] | None:
     """A converter and a label for `annotation` (optional and list forms included), or None."""
     if get_origin(annotation) in (Union, types.UnionType):
@@ -74,7 +84,7 @@ def converter_for(annotation: Any) -> tuple[Converter, str] | None:
     if annotation is int:
         return int, "integer"
     if annotation is float:
-        return float, "number"
+        return _finite, "number"
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         choices = ", ".join(str(member.value) for member in annotation)
         return annotation, f"choice (one of {choices})"

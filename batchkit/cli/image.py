@@ -218,6 +218,7 @@ def build(
         from batchkit.images.pipeline import TargetOverrides
 
         term = Terminal()
+        _check_timeout(timeout)
         recipe = recipe_from_flags(
             path, preset, dockerfile, name, build_arg, base_image, platform, no_cache
         )
@@ -403,3 +404,17 @@ def _image_table(records: list[ImageRecord]) -> str:
         for record in records
     ]
     return table(("repository", "tags", "pushedAt", "size", "digest"), rows)
+
+
+MAX_BUILD_SECONDS = 2160 * 60  # CodeBuild: a build times out after at most 2160 minutes
+
+
+def _check_timeout(timeout: float) -> None:
+    if not 0 < timeout <= MAX_BUILD_SECONDS:
+        from batchkit.errors import UsageError
+
+        raise UsageError(
+            f"--timeout must be more than 0 and at most {MAX_BUILD_SECONDS} seconds, "
+            f"got {timeout:g}",
+            hint="CodeBuild stops any build after 36 hours; the default is 3600",
+        )

@@ -346,10 +346,20 @@ def parse_cluster_config(text: str, source: str = "batchkit.yaml") -> ClusterCon
     return config
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_cluster_config(path: Path) -> ClusterConfig:
     """Read and validate a `batchkit.yaml` file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)  # bounded: `-f /dev/zero` must not hang
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, not a cluster config",
+                hint="pass the batchkit.yaml written by `batchkit cluster init`",
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such file",

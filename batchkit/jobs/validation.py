@@ -7,20 +7,32 @@ the service for its shape; the local engine enforces the same limits so both beh
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from batchkit.errors import UsageError
-from batchkit.models import Dependency, DependencyType, JobSpec, JobStatus
+from batchkit.models import EXECUTOR_TAG, Dependency, DependencyType, JobSpec, JobStatus
 
 MAX_ARRAY_SIZE = 10_000
 MAX_DEPENDENCIES = 20
 MAX_RETRY_ATTEMPTS = 10
 MIN_TIMEOUT_SECONDS = 60
+# SubmitJob's `timeout.attemptDurationSeconds` is an Integer (32-bit) in the Batch API reference.
+MAX_TIMEOUT_SECONDS = 2**31 - 1
 MIN_MEMORY_MIB = 4
 MAX_NODES = 1_000
+# A job is placed on one instance (one per node): a request larger than the largest EC2 instance
+# type (u7in-32tb.224xlarge: 896 vCPUs, 32 TiB; p2.16xlarge: 16 GPUs) could never be placed, and
+# Batch would leave it RUNNABLE forever ("Jobs stuck in a RUNNABLE status", AWS Batch User Guide).
+MAX_VCPUS = 896
+MAX_MEMORY_MIB = 32 * 1024 * 1024
+MAX_GPUS = 16
+# GetLogEvents returns at most 10,000 events a call (CloudWatch Logs API reference, `limit`).
+MAX_LOG_LINES = 10_000
+MAX_STREAM_PERIOD = 3_600
 
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -56,24 +68,36 @@ def validate_spec(spec: JobSpec) -> None:
                 f"-e/--env: {name!r} is not a valid environment variable name",
                 hint="names are letters, digits and underscores, not starting with a digit",
             )
+    if spec.tags.get(EXECUTOR_TAG) == "docker" and not spec.image:
+        raise UsageError(
+            "--executor docker needs --image",
+            hint="name the image to run in (--image IMAGE), or drop --executor docker",
+        )
     _check_resources(spec)
     _check_shape(spec)
 
 
 def _check_resources(spec: JobSpec) -> None:
-    if spec.resources.vcpus <= 0:
+    vcpus = spec.resources.vcpus
+    if not (math.isfinite(vcpus) and vcpus > 0):
         raise UsageError(
-            f"-p/--vcpus must be positive, got {spec.resources.vcpus:g}",
-            hint="ask for at least 1 vCPU (-p 1)",
+            f"-p/--vcpus must be positive, got {vcpus:g}", hint="ask for at least 1 vCPU (-p 1)"
         )
-    if spec.resources.memory < MIN_MEMORY_MIB:
+    if vcpus > MAX_VCPUS:
         raise UsageError(
-            f"-m/--memory must be at least {MIN_MEMORY_MIB} MiB, got {spec.resources.memory}",
+            f"-p/--vcpus must be at most {MAX_VCPUS}, got {vcpus:g}",
+            hint=f"no EC2 instance has more than {MAX_VCPUS} vCPUs; split the work (-a or -n)",
+        )
+    if not MIN_MEMORY_MIB <= spec.resources.memory <= MAX_MEMORY_MIB:
+        raise UsageError(
+            f"-m/--memory must be between {MIN_MEMORY_MIB} and {MAX_MEMORY_MIB} MiB, "
+            f"got {spec.resources.memory}",
             hint="memory is in MiB: -m 2048 asks for 2 GiB",
         )
-    if spec.resources.gpus < 0:
+    if not 0 <= spec.resources.gpus <= MAX_GPUS:
         raise UsageError(
-            f"--gpus cannot be negative, got {spec.resources.gpus}", hint="use --gpus 1 or more"
+            f"--gpus must be between 0 and {MAX_GPUS}, got {spec.resources.gpus}",
+            hint=f"no EC2 instance has more than {MAX_GPUS} GPUs; use --gpus 1 or more",
         )
     if not 1 <= spec.retry_attempts <= MAX_RETRY_ATTEMPTS:
         raise UsageError(
@@ -85,6 +109,11 @@ def _check_resources(spec: JobSpec) -> None:
         raise UsageError(
             f"-t/--timeout must be at least {MIN_TIMEOUT_SECONDS} seconds, got {spec.timeout}",
             hint="AWS Batch does not accept shorter attempt timeouts",
+        )
+    if spec.timeout is not None and spec.timeout > MAX_TIMEOUT_SECONDS:
+        raise UsageError(
+            f"-t/--timeout must be at most {MAX_TIMEOUT_SECONDS} seconds, got {spec.timeout}",
+            hint="leave -t out for no timeout",
         )
 
 
@@ -218,10 +247,11 @@ def check_attempt(choice: object) -> int | Literal["all"]:
     """An attempt choice is `all` or a number from 1 (as `AWS_BATCH_JOB_ATTEMPT`)."""
     if choice == "all":
         return "all"
-    if isinstance(choice, int) and not isinstance(choice, bool) and choice >= 1:
+    in_range = isinstance(choice, int) and 1 <= choice <= MAX_RETRY_ATTEMPTS
+    if in_range and isinstance(choice, int) and not isinstance(choice, bool):
         return choice
     raise UsageError(
-        f"--attempt must be a number from 1 or all, got {choice!r}",
+        f"--attempt must be a number from 1 to {MAX_RETRY_ATTEMPTS} or all, got {choice!r}",
         hint="e.g. --attempt 1 (the first attempt) or --attempt all",
     )
 
@@ -235,17 +265,21 @@ def check_out_flags(
             hint="use --head N alone, or --tail N with or without --stream",
         )
     for flag, value in (("-hd/--head", head), ("-t/--tail", tail)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}", hint=f"e.g. {flag} 20")
+        if value is not None and not 1 <= value <= MAX_LOG_LINES:
+            raise UsageError(
+                f"{flag} must be between 1 and {MAX_LOG_LINES}, got {value}",
+                hint=f"e.g. {flag} 20; without -hd/-t every line is printed",
+            )
     if stream_period is not None:
         if not stream:
             raise UsageError(
                 "-sp/--stream-period is only allowed with -s/--stream",
                 hint="add -s to follow the output",
             )
-        if stream_period < 1:
+        if not 1 <= stream_period <= MAX_STREAM_PERIOD:
             raise UsageError(
-                f"-sp/--stream-period must be at least 1 second, got {stream_period}",
+                f"-sp/--stream-period must be between 1 and {MAX_STREAM_PERIOD} seconds, "
+                f"got {stream_period}",
                 hint="the default is 5",
             )
 

@@ -120,6 +120,16 @@ def test_missing_env_name_warns_on_stderr(cli: Cli) -> None:
         (["-jn", "bad name", "true"], "-jn/--job-name"),
         (["-jn", "", "true"], "-jn/--job-name '' is not a valid job name"),
         ([], "no command given"),
+        (["-m", "9223372036854775808", "true"], "-m/--memory must be between 4 and 33554432"),
+        (["-p", "897", "true"], "-p/--vcpus must be at most 896"),
+        (["-p", "nan", "true"], "'nan' is not a valid number"),
+        (["-p", "inf", "true"], "'inf' is not a valid number"),
+        (["--gpus", "17", "true"], "--gpus must be between 0 and 16"),
+        (["--gpus", "-1", "true"], "--gpus must be between 0 and 16"),
+        (["-t", "2147483648", "true"], "-t/--timeout must be at most 2147483647"),
+        (["-n", "9223372036854775808", "true"], "-n/--nodes"),
+        (["-a", "9223372036854775808", "true"], "-a/--array-size"),
+        (["--executor", "docker", "true"], "--executor docker needs --image"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_error_and_submits_nothing(

@@ -109,6 +109,23 @@ def test_template_prints_yaml_and_json(cli: Cli, workdir: Path) -> None:
     assert as_json == template
 
 
+def test_init_names_a_path_it_cannot_write(cli: Cli, workdir: Path) -> None:
+    for target, needle in (
+        (str(workdir), f"-f/--file {workdir} is a directory"),
+        (str(workdir / "no" / "such" / "batchkit.yaml"), "cannot write it: No such file"),
+    ):
+        result = cli.run("init", "-f", target)
+        assert result.exit_code == 2, result.output
+        assert needle in result.stderr and "hint:" in result.stderr
+    assert not (workdir / "no").exists()
+
+
+def test_template_reads_a_bounded_amount(cli: Cli, workdir: Path) -> None:
+    result = cli.run("template", "-f", "/dev/zero")
+    assert result.exit_code == 2
+    assert "/dev/zero: larger than 1024 KiB" in result.stderr
+
+
 def test_a_missing_config_file_says_how_to_make_one(cli: Cli, workdir: Path) -> None:
     result = cli.run("template", "-f", "nope.yaml")
     assert result.exit_code == 2

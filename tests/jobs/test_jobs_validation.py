@@ -103,6 +103,9 @@ def test_statuses() -> None:
         ((None, None, False, 3), "-sp/--stream-period"),
         ((None, 0, False, None), "-t/--tail"),
         ((None, None, True, 0), "-sp/--stream-period"),
+        ((None, 10_001, False, None), "-t/--tail must be between 1 and 10000"),
+        ((2**63, None, False, None), "-hd/--head must be between 1 and 10000"),
+        ((None, None, True, 2**63), "-sp/--stream-period must be between 1 and 3600"),
     ],
 )
 def test_out_flags(args: tuple, flag: str) -> None:
@@ -140,3 +143,9 @@ def test_working_dirs(working_dir: str | None, parent: str | None, message: str,
     with pytest.raises(UsageError, match=message) as caught:
         validation.check_working_dirs(working_dir, parent)
     assert hint in (caught.value.hint or "")
+
+
+def test_an_attempt_number_is_within_batchs_attempts() -> None:
+    assert validation.parse_attempt("10") == 10
+    with pytest.raises(UsageError, match="--attempt must be a number from 1 to 10"):
+        validation.parse_attempt(str(2**63))
