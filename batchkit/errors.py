@@ -63,7 +63,7 @@ class JobNotFoundError(NotFoundError):
 class ClusterNotFoundError(NotFoundError):
     def __init__(self, cluster: str, *, hint: str | None = None) -> None:
         super().__init__(
-            f"cluster {cluster!r} not found",
+            f"no cluster named {cluster!r}",
             hint=hint or "list clusters with `batchkit cluster list`, or use `-c local`",
         )
         self.cluster = cluster

@@ -123,8 +123,10 @@ def _named(env: ClusterEnv, name: str, profile: str | None, region: str | None) 
     """The stacks where cluster `name` lives: its profile and region from the user config,
     unless given."""
     from batchkit.config import load_user_config
+    from batchkit.providers.aws.discovery import check_stack_name
 
     settings = load_user_config().cluster(name)
+    check_stack_name(settings.stack or name, "NAME")
     return env.stacks(profile or settings.profile, region or settings.region, name)
 
 

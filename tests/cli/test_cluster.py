@@ -352,7 +352,7 @@ def test_delete_empties_everything_and_reports_nothing_left(cli: Cli, deployed: 
     assert set(remaining("research", BUCKET).values()) == {0}
     gone = cli.run("status", "research")
     assert gone.exit_code == 3
-    assert "cluster 'research' not found" in gone.stderr
+    assert "no cluster named 'research'" in gone.stderr
 
 
 def test_delete_asks_first(cli: Cli, deployed: list[str]) -> None:

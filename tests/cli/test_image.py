@@ -387,7 +387,7 @@ def test_the_installed_cli_against_a_moto_server(moto_endpoint: str, context: Pa
 
     missing = run_batchkit(tmp, "build", str(context), "-c", "nope")
     assert missing.returncode == 3
-    assert "error: cluster 'nope' not found" in missing.stderr and "hint:" in missing.stderr
+    assert "error: no cluster named 'nope'" in missing.stderr and "hint:" in missing.stderr
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,7 @@ def test_queues_and_hosts(batchkit: Run, pc_cluster: Cluster) -> None:
 def test_an_unknown_cluster_is_exit_code_3_with_a_hint(batchkit: Run, pc_cluster: Cluster) -> None:
     result = batchkit("stat", "-c", "nope")
     assert result.code == 3
-    assert "cluster 'nope' not found" in result.err
+    assert "no cluster named 'nope'" in result.err
     assert "hint:" in result.err
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchkit.config import ClusterSettings, load_user_config
-from batchkit.errors import ClusterNotFoundError, ConfigError, ConflictError
+from batchkit.config import ClusterSettings, UserConfig, load_user_config
+from batchkit.errors import ClusterNotFoundError, ConfigError, ConflictError, UsageError
 from batchkit.providers.aws.cloudformation import CloudFormationGateway, Stack
 from batchkit.providers.aws.errors import StackStateError
 from batchkit.providers.aws.session import AwsSession
@@ -249,20 +250,56 @@ def discover(
     cli_config: Path | None = None,
 ) -> tuple[AwsSession, ClusterInfo]:
     """The session and the settings of cluster `cluster` (raises ClusterNotFoundError & co)."""
+    user_config = load_user_config() if settings is None else None
     if settings is None:
-        settings = load_user_config().cluster(cluster)
+        settings = user_config.cluster(cluster) if user_config else ClusterSettings()
     target = resolve_target(
         cluster, profile=profile, region=region, settings=settings, cli_config=cli_config
     )
+    if target.section is None:
+        named_by = "-c/--cluster" if target.stack == cluster else f"the stack of {cluster!r}"
+        check_stack_name(target.stack, named_by)
     session = session_factory(target.profile, target.region, cluster)
     if target.section is not None:
         return session, cluster_from_section(cluster, target.section, session.region)
+    known = settings != ClusterSettings()
+    if session.configured_region is None and not known:
+        # Nowhere names this cluster and no region says where its stack would be: the name is
+        # more likely mistyped than the region missing.
+        raise _not_found(cluster, target, user_config, "not looked up: no AWS region is set")
     stack = CloudFormationGateway(session.api("cloudformation")).describe_stack(target.stack)
     if stack is None:
-        raise ClusterNotFoundError(
-            cluster,
-            hint=f"no CloudFormation stack {target.stack!r} in {session.region}; check the name "
-            "and the region (`region:` in ~/.batchkit/config.yaml, AWS_REGION), list clusters "
-            "with `batchkit cluster list`, or use `-c local`",
-        )
+        raise _not_found(cluster, target, user_config, f"none in {session.region}")
     return session, cluster_from_stack(cluster, stack)
+
+
+# CloudFormation API reference, CreateStack `StackName`: "can contain only alphanumeric characters
+# (case sensitive) and hyphens. It must start with an alphabetic character and can't be longer
+# than 128 characters."
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+
+
+def check_stack_name(name: str, named_by: str = "-c/--cluster") -> None:
+    """Refuse, before any call, a cluster name that no CloudFormation stack can have."""
+    if not _STACK_NAME.fullmatch(name):
+        raise UsageError(
+            f"{named_by} {name!r} is not a valid cluster name",
+            hint="a cluster is a CloudFormation stack: up to 128 letters, digits and hyphens, "
+            "starting with a letter (or `-c local` for the local engine)",
+        )
+
+
+def _not_found(
+    cluster: str, target: Target, user_config: UserConfig | None, stack_result: str
+) -> ClusterNotFoundError:
+    config_path = (user_config.path if user_config else None) or "~/.batchkit/config.yaml"
+    places = [
+        f"{config_path} (no `clusters: {cluster}:`)",
+        f"{target.cli_config or awsbatch_cli_config_path()} (no [cluster {cluster}])",
+        f"CloudFormation stack {target.stack!r} ({stack_result})",
+    ]
+    return ClusterNotFoundError(
+        cluster,
+        hint="batchkit looked in " + "; ".join(places) + ". Check the name (and `--region`), "
+        "list clusters with `batchkit cluster list`, or use `-c local`",
+    )

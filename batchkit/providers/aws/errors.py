@@ -198,6 +198,12 @@ def is_connection_error(err: BaseException) -> bool:
     return isinstance(err, EndpointConnectionError | ConnectTimeoutError | BotoConnectionError)
 
 
+def is_unreachable(err: BaseException) -> bool:
+    """No connection could be made at all (refused, no route, DNS, connect timeout): the request
+    never left, and the endpoint is wrong or down rather than busy."""
+    return isinstance(err, BotoConnectionError) and not is_ambiguous(err)
+
+
 def is_retryable(err: BaseException) -> bool:
     """Worth another attempt for an idempotent call: throttling, 5xx, a dropped connection, a
     lost answer."""

@@ -4,7 +4,9 @@
 `AWS_ENDPOINT_URL` or an explicit `endpoint_url`), the botocore configuration, and the two
 policies every call obeys: the process-wide rate limiter and batchkit's jittered retries.
 
-botocore's own retries are switched off here, in the one place clients are configured: its
+botocore's own retries are switched off here (`total_max_attempts: 1`), in the one place clients
+are configured, and connecting is bounded (4 s) — an unreachable endpoint gets three quick
+tries in all, not botocore's retries under batchkit's. botocore's
 retry loop would resend SubmitJob after a read timeout or a 5xx (creating a duplicate job), knows
 nothing of the shared rate budget, and sleeps for real. `Api.call` retries throttling, 5xx and
 dropped connections itself, takes a rate token before each attempt, and refuses to blindly resend
@@ -30,6 +32,7 @@ from typing import Any, cast
 from batchkit.providers.aws.errors import (
     Context,
     is_retryable,
+    is_unreachable,
     lost_answer,
     may_have_acted,
     translate,
@@ -68,9 +71,24 @@ class RetryPolicy:
     cap: float = 20.0
     sleep: Sleep = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    # An endpoint that cannot be connected to (refused, no route, connect timeout) is not busy
+    # but wrong or down: a few quick tries, so that a mistyped AWS_ENDPOINT_URL or a dead network
+    # fails in seconds instead of after the full throttling schedule.
+    unreachable_attempts: int = 3
+    unreachable_cap: float = 1.0
 
     def delay(self, attempt: int) -> float:
         return self.rng.uniform(0.0, min(self.cap, self.base * (2**attempt)))
+
+    def gives_up(self, err: BaseException, attempt: int) -> bool:
+        if is_unreachable(err):
+            return attempt >= self.unreachable_attempts
+        return not is_retryable(err) or attempt >= self.max_attempts
+
+    def delay_after(self, err: BaseException, attempt: int) -> float:
+        if is_unreachable(err):
+            return min(self.unreachable_cap, self.delay(attempt))
+        return self.delay(attempt)
 
 
 class Api:
@@ -130,9 +148,9 @@ class Api:
                 if not idempotent and may_have_acted(err):
                     # a 5xx or a lost answer: the call may have taken effect, the caller looks
                     raise lost_answer(err, ctx) from err
-                if not is_retryable(err) or attempt >= self._retry.max_attempts:
+                if self._retry.gives_up(err, attempt):
                     raise translate(err, ctx) from err
-                self._retry.sleep(self._retry.delay(attempt))
+                self._retry.sleep(self._retry.delay_after(err, attempt))
 
     def paginate(
         self,
@@ -183,7 +201,7 @@ class AwsSession:
         retry: RetryPolicy | None = None,
         hooks: Sequence[Hook] = (),
         max_pool_connections: int = 32,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = 4.0,
         read_timeout: float = 60.0,
         cluster: str | None = None,
         workers: int = 8,
@@ -226,6 +244,11 @@ class AwsSession:
             read_timeout=read_timeout,
             user_agent_extra="batchkit",
         )
+
+    @property
+    def configured_region(self) -> str | None:
+        """The region from the flag, the profile or the environment; None when there is none."""
+        return str(self._region) if self._region else None
 
     @property
     def region(self) -> str:

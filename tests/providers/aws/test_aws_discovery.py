@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from batchkit.config import ClusterSettings
-from batchkit.errors import ClusterNotFoundError, ConfigError, ConflictError
+from batchkit.errors import ClusterNotFoundError, ConfigError, ConflictError, UsageError
 from batchkit.models import SubmitRequest
 from batchkit.providers.aws import open_provider
 from batchkit.providers.aws.cloudformation import Stack
@@ -195,6 +195,31 @@ def test_an_unknown_cluster(aws: None) -> None:
         open_provider("nope")
     assert info.value.cluster == "nope"
     assert info.value.hint and "us-east-1" in info.value.hint
+
+
+def test_an_unknown_name_without_a_region_is_not_found_and_says_where_batchkit_looked(
+    batchkit_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(ClusterNotFoundError) as info:
+        open_provider("nosuchcluster")  # no moto: a call to AWS would fail differently
+    assert info.value.exit_code == 3
+    assert str(info.value) == "no cluster named 'nosuchcluster'"
+    hint = info.value.hint or ""
+    assert f"{batchkit_home / 'config.yaml'} (no `clusters: nosuchcluster:`)" in hint
+    assert "awsbatch-cli.cfg (no [cluster nosuchcluster])" in hint
+    assert "CloudFormation stack 'nosuchcluster' (not looked up: no AWS region is set)" in hint
+
+
+@pytest.mark.parametrize("name", ["no_such", "1abc", "a" * 129, "ünï", "a b", ""])
+def test_names_no_stack_can_have_are_refused_before_any_call(
+    batchkit_home: Path, name: str
+) -> None:
+    def no_session(*_: object) -> AwsSession:
+        raise AssertionError("no session, no call")
+
+    with pytest.raises(UsageError, match="is not a valid cluster name"):
+        discover(name, session_factory=no_session)
 
 
 def test_a_failed_stack_in_moto(aws: None) -> None:

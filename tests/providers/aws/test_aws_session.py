@@ -150,3 +150,24 @@ def test_account_id_is_asked_once(make_session: MakeSession) -> None:
     assert session.account_id() == "123456789012"
     assert session.account_id() == "123456789012"
     assert faults.total("GetCallerIdentity") == 1
+
+
+def test_an_unreachable_endpoint_fails_after_three_quick_tries(
+    make_session: MakeSession, sleeper: Sleeper
+) -> None:
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    sent: list[str] = []
+
+    def refuse(request: object, **_: object) -> None:
+        sent.append("x")
+        if len(sent) % 2:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+        raise ConnectTimeoutError(endpoint_url="http://127.0.0.1:9")
+
+    session = make_session(hooks=[("before-send.batch", refuse)])
+    with pytest.raises(AwsError, match="cannot reach AWS batch"):
+        session.api("batch").call("describe_job_queues")
+    assert len(sent) == session.retry.unreachable_attempts == 3
+    assert len(sleeper.calls) == 2 and all(s <= 1.0 for s in sleeper.calls)
+    assert session.client("batch").meta.config.connect_timeout == 4.0
