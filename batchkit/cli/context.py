@@ -104,6 +104,12 @@ class CliEnv:
         return obj if obj is not None else cls()
 
 
+def as_awsbatch_cli(ctx: typer.Context) -> bool:
+    """Whether the command runs as one of awsbatch-cli's aliases (`awsbstat`, `awsbkill`, …),
+    whose messages scripts may parse."""
+    return (ctx.find_root().info_name or "").startswith("awsb")
+
+
 @contextmanager
 def session(ctx: typer.Context, debug: bool) -> Iterator[tuple[CliEnv, Terminal]]:
     """What every command body runs in: the error boundary, its environment and its terminal."""

@@ -13,6 +13,7 @@ from batchkit.cli.context import (
     LogLevelOption,
     ProfileOption,
     RegionOption,
+    as_awsbatch_cli,
     session,
 )
 from batchkit.errors import ExitCode
@@ -50,13 +51,13 @@ def kill(
                     for r in results
                 ]
             )
-        failed = False
+        missing = []
         for result in results:
             text, is_error = output.kill_message(result)
-            failed = failed or is_error
             if is_error:
-                term.message(text)
+                missing.append(result.job_id)
             elif not json_:
                 term.data(text)
-        if failed:
+        if missing:
+            term.message(output.jobs_not_found(missing, awsbatch_cli=as_awsbatch_cli(ctx)))
             raise typer.Exit(int(ExitCode.NOT_FOUND))

@@ -215,6 +215,16 @@ def job_not_found(job_id: str) -> str:
     return f"Job ({job_id}) not found."
 
 
+def jobs_not_found(job_ids: Sequence[str], *, awsbatch_cli: bool) -> str:
+    """Unknown ids: awsbatch-cli's sentences under its aliases (`awsbstat`, `awsbkill`), else
+    batchkit's `error:` lines and one `hint:`, as every other error."""
+    if awsbatch_cli:
+        return "\n".join(job_not_found(job_id) for job_id in job_ids)
+    lines = [f"error: job {job_id} not found" for job_id in job_ids]
+    lines.append("hint: list jobs with `batchkit stat -s ALL`; ids are case-sensitive")
+    return "\n".join(lines)
+
+
 def no_events(job: Job) -> str:
     """`out` of a job whose stream holds nothing (yet): awsbout's sentence, then where the job
     stands, so an empty output is never a mystery."""

@@ -13,6 +13,7 @@ from batchkit.cli.context import (
     LogLevelOption,
     ProfileOption,
     RegionOption,
+    as_awsbatch_cli,
     session,
 )
 from batchkit.errors import ExitCode
@@ -67,13 +68,13 @@ def stat(
                 statuses, expand=expand_children, queue=queue, details=details or json_
             )
             show_details = details
+        alias = as_awsbatch_cli(ctx)
         if json_:
             term.json([output.job_json(job) for job in jobs])
         elif show_details:
             term.data(output.job_details(jobs))
-        else:
+        elif jobs or not missing or alias:  # awsbstat prints its (empty) table regardless
             term.data(output.job_table(jobs, term))
-        for job_id in missing:
-            term.message(output.job_not_found(job_id))
         if missing:
+            term.message(output.jobs_not_found(missing, awsbatch_cli=alias))
             raise typer.Exit(int(ExitCode.NOT_FOUND))

@@ -29,6 +29,16 @@ class Cli:
         stdin_kind: StdinKind = "none",
         environ: Mapping[str, str] | None = None,
     ) -> Result:
+        env = self.env(stdin=stdin, stdin_kind=stdin_kind, environ=environ)
+        return CliRunner().invoke(app, list(args), obj=env)
+
+    def env(
+        self,
+        *,
+        stdin: bytes = b"",
+        stdin_kind: StdinKind = "none",
+        environ: Mapping[str, str] | None = None,
+    ) -> CliEnv:
         cluster = Cluster(
             self.fake, sleep=self.sleeps.append, clock=lambda: 1700000000.0, monotonic=lambda: 0.0
         )
@@ -40,14 +50,17 @@ class Cli:
             self.aws_settings.append((profile, region))
             return cluster
 
-        env = CliEnv(
+        return CliEnv(
             connect=connect,
             environ=dict(environ if environ is not None else self.environ),
             stdin_kind=lambda: stdin_kind,
             read_stdin=lambda: stdin,
             stdin_has_data=lambda: bool(stdin),
         )
-        return CliRunner().invoke(app, list(args), obj=env)
+
+    def run_as(self, prog_name: str, *args: str) -> Result:
+        """Run a command under the program name of one of awsbatch-cli's aliases (`awsbstat`)."""
+        return CliRunner().invoke(app, list(args), obj=self.env(), prog_name=prog_name)
 
 
 @pytest.fixture

@@ -82,7 +82,35 @@ def test_stat_unknown_id_exit_3(jobs: Cli) -> None:
     result = jobs.run("stat", "nope", "-d")
 
     assert result.exit_code == 3
-    assert "Job (nope) not found." in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: job nope not found",
+        "hint: list jobs with `batchkit stat -s ALL`; ids are case-sensitive",
+    ]
+
+
+def test_stat_of_only_unknown_ids_prints_no_empty_table(jobs: Cli) -> None:
+    result = jobs.run("stat", "nope", "ghost")
+
+    assert result.exit_code == 3 and result.stdout == ""
+    assert result.stderr.count("error: job") == 2 and result.stderr.count("hint:") == 1
+
+
+def test_stat_shows_the_known_ids_and_names_the_unknown(jobs: Cli) -> None:
+    result = jobs.run("stat", "simple-ok", "nope")
+
+    assert result.exit_code == 3
+    assert "simple-ok" in result.stdout
+    assert result.stderr.startswith("error: job nope not found\nhint: ")
+
+
+def test_awsbstat_keeps_its_table_and_sentence(jobs: Cli) -> None:
+    result = jobs.run_as("awsbstat", "stat", "nope")
+
+    assert result.exit_code == 3
+    assert result.stdout.splitlines()[0].split() == [
+        "jobId", "jobName", "status", "startedAt", "stoppedAt", "exitCode",
+    ]  # fmt: skip
+    assert result.stderr.strip() == "Job (nope) not found."
 
 
 def test_stat_json(jobs: Cli) -> None:
@@ -247,11 +275,17 @@ def test_kill_messages_as_awsbkill(cli: Cli) -> None:
         "Your job termination request for job (running) in status (RUNNING) has been submitted.",
         "Job (done) is already in (SUCCEEDED) status.",
     ]
-    assert result.stderr.strip() == "Job (ghost) not found."
+    assert result.stderr.splitlines() == [
+        "error: job ghost not found",
+        "hint: list jobs with `batchkit stat -s ALL`; ids are case-sensitive",
+    ]
     assert cli.fake.terminated == [
         ("queued", "Terminated by the user"),
         ("running", "Terminated by the user"),
     ]
+    as_awsbkill = cli.run_as("awsbkill", "kill", "ghost")
+    assert as_awsbkill.exit_code == 3
+    assert as_awsbkill.stderr.strip() == "Job (ghost) not found."
 
 
 def test_kill_custom_reason(cli: Cli) -> None:
