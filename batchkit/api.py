@@ -180,7 +180,8 @@ class Cluster:
         queue: str | None = None,
         details: bool = False,
     ) -> handles.JobList[Job]:
-        """The queue's jobs in `statuses` (default: the five active ones), awsbstat-ordered.
+        """The jobs in `statuses` (default: the five active ones) of every queue of the cluster,
+        or of `queue`, awsbstat-ordered.
 
         `status=` is the Python spelling: a status, a list of them, or a comma string as for
         `stat -s` (`"RUNNING,FAILED"`, `"ALL"`). The list shows as a status table in Jupyter."""

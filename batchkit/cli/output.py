@@ -144,10 +144,15 @@ JOB_COLUMNS = ("jobId", "jobName", "status", "startedAt", "stoppedAt", "exitCode
 
 
 def job_table(jobs: Sequence[Job], term: Terminal) -> str:
+    """awsbstat's table; with a `queue` column after the name when the jobs come from more than
+    one queue (`stat` of a multi-queue cluster without `--queue`)."""
+    several = len({job.queue for job in jobs}) > 1
+    columns = (*JOB_COLUMNS[:2], "queue", *JOB_COLUMNS[2:]) if several else JOB_COLUMNS
     rows = [
         (
             job.display_id,
             job.name,
+            *((job.queue,) if several else ()),
             job.status.value,
             iso_time(job.started_at),
             iso_time(job.stopped_at),
@@ -156,7 +161,7 @@ def job_table(jobs: Sequence[Job], term: Terminal) -> str:
         for job in jobs
     ]
     paint = [term.paint_status(job.status) for job in jobs]
-    return table(JOB_COLUMNS, rows, paint, paint_column=JOB_COLUMNS.index("status"))
+    return table(columns, rows, paint, paint_column=columns.index("status"))
 
 
 def job_json(job: Job) -> dict[str, Any]:

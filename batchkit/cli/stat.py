@@ -42,7 +42,10 @@ def stat(
     ] = False,
     details: Annotated[bool, typer.Option("-d", "--details", help="One block per job.")] = False,
     queue: Annotated[
-        str | None, typer.Option("--queue", metavar="QUEUE", help="Queue to list.")
+        str | None,
+        typer.Option(
+            "--queue", metavar="QUEUE", help="List this queue only (default: every queue)."
+        ),
     ] = None,
     cluster: ClusterOption = None,
     profile: ProfileOption = None,
@@ -51,7 +54,7 @@ def stat(
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Show the jobs of the queue by status, or the jobs given by id."""
+    """Show the jobs of the cluster's queues by status, or the jobs given by id."""
     with session(ctx, debug) as (cli, term):
         from batchkit.cli import output
         from batchkit.jobs.validation import parse_statuses

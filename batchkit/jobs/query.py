@@ -1,7 +1,8 @@
 """Which jobs `stat` shows, and in which order (awsbstat's rules).
 
-* By status (no ids): the top-level jobs of the queue in those statuses; with `expand`, each array
-  or MNP parent is replaced by its children (listed by the provider, never guessed from the size).
+* By status (no ids): the top-level jobs of every queue (or the one asked) in those statuses;
+  with `expand`, each array or MNP parent is replaced by its children (listed by the provider,
+  never guessed from the size).
   Sorted by status (lifecycle order), then start time, then id (children in index order).
 * By ids: each id is described; a parent is followed by all of its children. Output follows the
   order of the ids given, parent first. Unknown ids are reported back, not silently dropped.
@@ -39,8 +40,8 @@ def list_jobs(
     queue: str | None = None,
     details: bool = False,
 ) -> list[Job]:
-    """The queue's jobs in `statuses`; with `expand`, parents are replaced by their children
-    (listed cheaply unless `details` asks for every field)."""
+    """The jobs of `queue` (None: every queue) in `statuses`; with `expand`, parents are
+    replaced by their children (listed cheaply unless `details` asks for every field)."""
     jobs = provider.list_jobs(statuses, queue)
     if expand:
         parents = [job for job in jobs if job.is_parent]

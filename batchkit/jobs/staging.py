@@ -6,6 +6,10 @@
         <name>.args      the argv, when it is too large for SubmitJob (see `jobs.wrapper`)
         <input files>    by base name (`-if`)
 
+The script, the variables and the arguments also travel inside the SubmitJob request whenever
+they fit (`INLINE_BUDGET_BYTES`), so that a job fetches its folder only for input files or what
+is too large: an image then needs nothing but /bin/sh.
+
 Planning is pure: `plan_staging` turns a `JobSpec` and the bytes of its input files into the objects
 to upload and the container command; `jobs.submission` does the uploading.
 """
@@ -19,7 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from batchkit.errors import UsageError
-from batchkit.jobs.wrapper import WrapperMode, WrapperOptions, args_file_body, wrapper_argv
+from batchkit.jobs.wrapper import (
+    SCRIPT_VARIABLE,
+    WrapperMode,
+    WrapperOptions,
+    args_file_body,
+    wrapper_argv,
+)
 from batchkit.models import JobSpec
 
 #: awsbsub never forwards these, whatever `-e` says.
@@ -40,9 +50,11 @@ DEFAULT_ENV_BLACKLIST = (
     "VCPUS",
 )
 
-#: SubmitJob rejects container overrides above 30 KiB; past this many bytes of command the argv
-#: travels in the job folder instead.
-MAX_INLINE_COMMAND_BYTES = 20 * 1024
+#: AWS Batch refuses a SubmitJob whose container overrides exceed 30 KiB (see
+#: `tests/aws_rules.py`). The wrapper command and whatever travels inline (the arguments, the
+#: script, the `-e` variables) stay within this budget; the rest of the 30 KiB is left for the
+#: variables batchkit adds (PCLUSTER_JOB_S3_URL, …) and the resource requirements.
+INLINE_BUDGET_BYTES = 28 * 1024
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -132,20 +144,24 @@ class StagedObject:
 
 @dataclass(frozen=True)
 class StagingPlan:
-    """What to upload and the command to submit.
+    """What to upload, the command to submit and the variables it needs.
 
-    awsbsub also wrote an empty "folder" object (`<folder>/`); nothing ever reads it, a
-    directory-backed store cannot hold it, and an inline job with nothing staged then needs no
-    upload at all, so batchkit does not write it."""
+    The folder holds everything in awsbsub's layout (awsbatch-cli and `stat -d` read it), but the
+    job fetches it only when it must (`needs_fetch`: input files, or content too large to travel
+    in the request, named by `fetch_reason`). awsbsub also wrote an empty "folder" object
+    (`<folder>/`); nothing ever reads it, a directory-backed store cannot hold it, and an inline
+    job with nothing staged then needs no upload at all, so batchkit does not write it."""
 
     folder_key: str
     objects: tuple[StagedObject, ...]
     command: tuple[str, ...]
     files: dict[str, int] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    fetch_reason: str = ""
 
     @property
     def needs_fetch(self) -> bool:
-        return bool(self.files)
+        return bool(self.fetch_reason)
 
 
 def plan_staging(
@@ -157,11 +173,13 @@ def plan_staging(
 ) -> StagingPlan:
     """Lay out the job folder of `spec` and build its wrapper command.
 
-    `input_files` maps base names to contents (read by the caller). A job fetches its folder only
-    when something was staged in it.
+    `input_files` maps base names to contents (read by the caller). The script, the `-e`
+    variables and the arguments travel inside the request while they fit `INLINE_BUDGET_BYTES`
+    (the largest moves to the folder first); input files always need the folder.
     """
     folder = job_folder_key(artifact_root, spec.name, epoch_ms)
     files: dict[str, bytes] = dict(input_files or {})
+    fetched = [_fetch_reason(name) for name in files]
     if spec.script is not None:
         mode, argv = WrapperMode.SCRIPT, tuple(spec.arguments)
         files[f"{spec.name}.sh"] = spec.script
@@ -169,25 +187,95 @@ def plan_staging(
         mode, argv = WrapperMode.INLINE, tuple(spec.command)
     if spec.env:
         files[f"{spec.name}.env.sh"] = render_env_file(spec.env)
-    args_file = _command_size(argv) > MAX_INLINE_COMMAND_BYTES
-    if args_file:
+    moved = _Inline.of(spec, argv).moved()
+    fetched.extend(moved.values())
+    if ARGS_PIECE in moved:
         files[f"{spec.name}.args"] = args_file_body(argv)
     options = WrapperOptions.for_dirs(
         mode,
         spec.name,
         working_dir=spec.working_dir,
         parent_working_dir=spec.parent_working_dir,
-        fetch=bool(files),
-        args_file=args_file,
+        fetch=bool(fetched),
+        args_file=ARGS_PIECE in moved,
     )
+    env = spec.env if ENV_PIECE not in moved else {}
+    environment = {}
+    if spec.script is not None and SCRIPT_PIECE not in moved:
+        environment[SCRIPT_VARIABLE] = spec.script.decode("utf-8")
     objects = tuple(StagedObject(folder + name, body) for name, body in files.items())
     return StagingPlan(
         folder_key=folder,
         objects=objects,
-        command=tuple(wrapper_argv(options, argv)),
+        command=tuple(wrapper_argv(options, argv, env)),
         files={name: len(body) for name, body in files.items()},
+        environment=environment,
+        fetch_reason=_join(fetched),
     )
 
 
-def _command_size(argv: tuple[str, ...]) -> int:
-    return len(json.dumps(list(argv)).encode("utf-8"))
+ARGS_PIECE = "the arguments"
+ENV_PIECE = "the -e variables"
+SCRIPT_PIECE = "the script"
+
+
+def _fetch_reason(input_file: str) -> str:
+    return f"input file {input_file}"
+
+
+def _join(reasons: list[str]) -> str:
+    return ", ".join(dict.fromkeys(reasons))
+
+
+@dataclass(frozen=True)
+class _Inline:
+    """The bytes each movable piece takes in the request (None: it cannot travel there)."""
+
+    base: int
+    sizes: dict[str, int | None]
+
+    @classmethod
+    def of(cls, spec: JobSpec, argv: tuple[str, ...]) -> _Inline:
+        empty = WrapperOptions(WrapperMode.INLINE, spec.name)
+        sizes: dict[str, int | None] = {
+            ARGS_PIECE: _json_size(list(argv)) if all(argv) else None,
+            ENV_PIECE: _json_size([f"{k}={v}" for k, v in spec.env.items()]) if spec.env else 0,
+            SCRIPT_PIECE: 0,
+        }
+        if spec.script is not None:
+            text = _text(spec.script)
+            sizes[SCRIPT_PIECE] = None if text is None else _json_size(text)
+        return cls(_json_size(wrapper_argv(empty, ())), sizes)
+
+    def moved(self) -> dict[str, str]:
+        """The pieces that go to the folder, with the reason: those that cannot travel inline
+        (an empty argument: AWS Batch refuses "" in a command; bytes that are not UTF-8 text; a
+        NUL), then the largest ones until the rest fits."""
+        moved = {
+            piece: f"{piece}, which cannot travel in the SubmitJob request (not UTF-8 text, "
+            "or an empty argument)"
+            for piece, size in self.sizes.items()
+            if size is None
+        }
+        left = {p: s for p, s in self.sizes.items() if s is not None and s > 0}
+        while left and self.base + sum(left.values()) > INLINE_BUDGET_BYTES:
+            largest = max(left, key=lambda p: left[p])
+            moved[largest] = f"{largest}, too large for the SubmitJob request"
+            del left[largest]
+        return moved
+
+
+def _text(body: bytes) -> str | None:
+    """`body` as text that can travel in a JSON request and an environment variable."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if "\0" in text else text
+
+
+def _json_size(value: object) -> int:
+    try:
+        return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:  # a surrogate escape: not UTF-8, cannot travel
+        return INLINE_BUDGET_BYTES + 1

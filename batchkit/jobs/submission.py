@@ -16,6 +16,7 @@ from pathlib import Path
 from batchkit.errors import UsageError
 from batchkit.jobs import fairshare, validation
 from batchkit.jobs.staging import StagingPlan, plan_staging
+from batchkit.jobs.wrapper import FETCH_REASON_VARIABLE, IMAGE_VARIABLE
 from batchkit.models import (
     EXECUTOR_CHOICES,
     EXECUTOR_TAG,
@@ -81,7 +82,11 @@ class Submitter:
         for item in plan.objects:
             objects.put(item.key, item.body)
         folder_url = objects.url(plan.folder_key)
-        environment = {"PCLUSTER_JOB_S3_URL": folder_url}
+        environment = {"PCLUSTER_JOB_S3_URL": folder_url, **plan.environment}
+        if plan.needs_fetch:
+            # for the error of an image that cannot fetch the folder (see jobs.wrapper)
+            environment[IMAGE_VARIABLE] = spec.image or "(the cluster's default image)"
+            environment[FETCH_REASON_VARIABLE] = plan.fetch_reason
         if spec.nodes > 1:
             environment[NODE_VCPUS_VARIABLE] = _vcpus_text(spec.resources.vcpus)
             environment[LAUNCH_KEY_VARIABLE] = self._new_secret()

@@ -1,21 +1,25 @@
 """The one job wrapper (contract C2): every submission mode becomes the same container command.
 
     ["/bin/sh", "-c", WRAPPER_SH, "batchkit-job",
-     MODE, NAME, FETCH, ARGS_FILE, WORKDIR_KIND, WORKDIR, "--", *argv]
+     MODE, NAME, FETCH, ARGS_FILE, WORKDIR_KIND, WORKDIR, [NAME=VALUE …], "--", *argv]
 
-`WRAPPER_SH` is a constant POSIX sh script: user data only ever travels as positional parameters,
-never inside the script text, so arguments reach the job byte-exact, whatever they contain. The
-script
+`WRAPPER_SH` is a constant POSIX sh script: user data only ever travels as positional parameters
+and environment variables, never inside the script text, so arguments reach the job byte-exact,
+whatever they contain. It needs nothing from the image but /bin/sh and mkdir/mv/chmod, unless the
+job must fetch its folder. The script
 
 1. makes and enters the working directory: `job-$AWS_BATCH_JOB_ID` (default, relative to the start
    directory), `-w DIR`, or `-pw DIR` (→ `DIR/job-$AWS_BATCH_JOB_ID`);
-2. when FETCH is 1, fetches the staged job folder: from `$BATCHKIT_JOB_STAGE_DIR` (local engine),
-   else `aws s3 sync "$PCLUSTER_JOB_S3_URL" .`, else an inline boto3 download with python3, else
-   exits 127 saying why;
-3. when ARGS_FILE is 1, sources `NAME.args` (a `set -- …` line built with `shlex.quote`), which is
+2. when FETCH is 1 (input files, or content too large to travel in the SubmitJob request),
+   fetches the staged job folder: from `$BATCHKIT_JOB_STAGE_DIR` (local engine), else
+   `aws s3 sync "$PCLUSTER_JOB_S3_URL" .`, else an inline boto3 download with python3, else exits
+   127 naming the image (`$BATCHKIT_JOB_IMAGE`) and the fix;
+3. writes `NAME.sh` from `$BATCHKIT_JOB_SCRIPT` when the script travelled in the request;
+4. `export`s each `NAME=VALUE` word (`-e`, when it travelled in the request);
+5. when ARGS_FILE is 1, sources `NAME.args` (a `set -- …` line built with `shlex.quote`), which is
    how a command too large for SubmitJob's 30 KiB overrides still arrives intact;
-4. sources `NAME.env.sh` if it was staged (`-e`);
-5. `exec ./NAME.sh "$@"` (script mode: `-cf` or a stdin script) or `exec "$@"` (inline mode).
+6. sources the fetched `NAME.env.sh` (`-e` too large to travel in the request);
+7. `exec ./NAME.sh "$@"` (script mode: `-cf` or a stdin script) or `exec "$@"` (inline mode).
 
 awsbsub's bugs are gone by construction: `-e`, `-w`, `-pw` and `-if` work in every mode, and no path
 is ever pasted unquoted into a shell string.
@@ -24,7 +28,7 @@ is ever pasted unquoted into a shell string.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,7 +53,6 @@ WRAPPER_SH = (
 _batchkit_mode=$1 _batchkit_name=$2 _batchkit_fetch=$3 _batchkit_argsfile=$4
 _batchkit_wdkind=$5 _batchkit_wd=$6
 shift 6
-if [ "${1-}" = "--" ]; then shift; fi
 _batchkit_die() {
     _batchkit_code=$1
     shift
@@ -81,14 +84,29 @@ if [ "$_batchkit_fetch" = 1 ]; then
             _batchkit_die 1 "cannot download $PCLUSTER_JOB_S3_URL with boto3"
     else
         _batchkit_die 127 "cannot download $PCLUSTER_JOB_S3_URL:" \\
-            "the image has neither the aws CLI nor python3 with boto3"
+            "the image ${BATCHKIT_JOB_IMAGE:-of this job} has neither the aws CLI nor python3" \\
+            "with boto3, which this job needs (${BATCHKIT_JOB_FETCH_REASON:-its job folder})." \\
+            "Fix: use an image with the aws CLI or python3 and boto3 (e.g. the al2023 preset:" \\
+            "batchkit image build --preset al2023), or submit without what needs the folder"
     fi
 fi
-readonly _batchkit_mode _batchkit_name _batchkit_argsfile
+if [ -n "${BATCHKIT_JOB_SCRIPT+set}" ]; then
+    printf '%s' "$BATCHKIT_JOB_SCRIPT" >"./.$_batchkit_name.sh.$$" &&
+        mv -f -- "./.$_batchkit_name.sh.$$" "./$_batchkit_name.sh" ||
+        _batchkit_die 1 "cannot write $_batchkit_name.sh"
+    unset BATCHKIT_JOB_SCRIPT
+fi
+unset BATCHKIT_JOB_FETCH_REASON BATCHKIT_JOB_IMAGE
+readonly _batchkit_mode _batchkit_name _batchkit_argsfile _batchkit_fetch
+while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
+    export "$1" || _batchkit_die 1 "cannot set the environment variable ${1%%=*}"
+    shift
+done
+if [ "${1-}" = "--" ]; then shift; fi
 if [ "$_batchkit_argsfile" = 1 ]; then
     . "./$_batchkit_name.args" || _batchkit_die 1 "cannot read $_batchkit_name.args"
 fi
-if [ -f "./$_batchkit_name.env.sh" ]; then
+if [ "$_batchkit_fetch" = 1 ] && [ -f "./$_batchkit_name.env.sh" ]; then
     . "./$_batchkit_name.env.sh" || _batchkit_die 1 "cannot read $_batchkit_name.env.sh"
 fi
 case $_batchkit_mode in
@@ -101,6 +119,14 @@ case $_batchkit_mode in
 esac
 """
 )
+
+#: The script of a script-mode job, when it travels inside the SubmitJob request: the wrapper
+#: writes it to `NAME.sh` itself (printf is a shell builtin), so the image needs no S3 client.
+SCRIPT_VARIABLE = "BATCHKIT_JOB_SCRIPT"
+#: Set when the job must fetch its folder: the image, and what needs the folder, for the error
+#: an image without an S3 client gets.
+IMAGE_VARIABLE = "BATCHKIT_JOB_IMAGE"
+FETCH_REASON_VARIABLE = "BATCHKIT_JOB_FETCH_REASON"
 
 
 class WrapperMode(StrEnum):
@@ -143,10 +169,13 @@ class WrapperOptions:
         return cls(mode, name, fetch or args_file, args_file, kind, path)
 
 
-def wrapper_argv(options: WrapperOptions, argv: Sequence[str]) -> list[str]:
-    """The container command for `argv` (the inline command, or the script's arguments). With
-    `options.args_file` the argv is not on the command line: stage `args_file_body(argv)` as
-    `NAME.args` instead."""
+def wrapper_argv(
+    options: WrapperOptions, argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> list[str]:
+    """The container command for `argv` (the inline command, or the script's arguments) and the
+    variables `env` (`-e`), each a `NAME=value` word the wrapper `export`s: data, never shell
+    text. With `options.args_file` the argv is not on the command line: stage
+    `args_file_body(argv)` as `NAME.args` instead."""
     return [
         "/bin/sh",
         "-c",
@@ -157,7 +186,9 @@ def wrapper_argv(options: WrapperOptions, argv: Sequence[str]) -> list[str]:
         "1" if options.fetch else "0",
         "1" if options.args_file else "0",
         options.workdir_kind.value,
-        options.workdir,
+        # AWS Batch refuses an empty string in a command (ContainerOverrides, Batch API Reference)
+        options.workdir or ".",
+        *(f"{name}={value}" for name, value in (env or {}).items()),
         "--",
         *(() if options.args_file else argv),
     ]
@@ -172,10 +203,14 @@ def args_file_body(argv: Sequence[str]) -> bytes:
 def user_command(command: Sequence[str]) -> list[str]:
     """What the user asked to run, recovered from a container command: the inline argv, or
     `./NAME.sh ARGS…` for a script. A command that is not batchkit's wrapper is returned as is."""
-    fixed = 11  # /bin/sh -c SCRIPT PROGRAM MODE NAME FETCH ARGS_FILE KIND DIR --
-    if len(command) < fixed or list(command[:2]) != ["/bin/sh", "-c"] or command[3] != PROGRAM:
+    fixed = 10  # /bin/sh -c SCRIPT PROGRAM MODE NAME FETCH ARGS_FILE KIND DIR [NAME=VALUE…] --
+    if len(command) <= fixed or list(command[:2]) != ["/bin/sh", "-c"] or command[3] != PROGRAM:
         return list(command)
-    mode, name, args_file, argv = command[4], command[5], command[7], list(command[fixed:])
+    rest = list(command[fixed:])
+    if "--" not in rest:
+        return list(command)
+    mode, name, args_file = command[4], command[5], command[7]
+    argv = rest[rest.index("--") + 1 :]
     if args_file == "1":
         argv = [f"<arguments in {name}.args>"]
     return [f"./{name}.sh", *argv] if mode == WrapperMode.SCRIPT.value else argv

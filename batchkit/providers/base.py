@@ -59,8 +59,8 @@ class Provider(Protocol):
         ...
 
     def list_jobs(self, statuses: Sequence[JobStatus], queue: str | None = None) -> list[Job]:
-        """Top-level jobs (singles and parents) of a queue (default: the cluster's) in these
-        statuses."""
+        """Top-level jobs (singles and parents) in these statuses, of `queue` or (None) of every
+        queue of the cluster."""
         ...
 
     def list_children(self, parent: Job) -> list[Job]:

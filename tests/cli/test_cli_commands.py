@@ -388,6 +388,31 @@ def test_status_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) 
     assert job_table(jobs, Terminal(out=Tty())) == plain
 
 
+def test_a_queue_column_only_when_jobs_come_from_several_queues() -> None:
+    import io
+
+    from batchkit.cli.output import Terminal, job_table
+
+    one = [
+        Job("a", "n", JobStatus.RUNNING, queue="cpu"),
+        Job("b", "m", JobStatus.RUNNING, queue="cpu"),
+    ]
+    header = job_table(one, Terminal(out=io.StringIO())).splitlines()[0].split()
+    assert header == ["jobId", "jobName", "status", "startedAt", "stoppedAt", "exitCode"]
+    two = [one[0], Job("c", "o", JobStatus.RUNNABLE, queue="gpu")]
+    lines = job_table(two, Terminal(out=io.StringIO())).splitlines()
+    assert lines[0].split() == [
+        "jobId",
+        "jobName",
+        "queue",
+        "status",
+        "startedAt",
+        "stoppedAt",
+        "exitCode",
+    ]
+    assert lines[-1].split()[:4] == ["c", "o", "gpu", "RUNNABLE"]
+
+
 def test_progress_rewrites_one_line_on_a_terminal() -> None:
     import io
 

@@ -42,7 +42,13 @@ def test_script_job_is_staged_then_submitted(tmp_path) -> None:
     )
     assert fake.objects.items[folder + "run.env.sh"] == b"export FOO=bar\n"
     [request] = fake.requests
-    assert request.environment == {"PCLUSTER_JOB_S3_URL": f"s3://fake-bucket/{folder}"}
+    assert request.environment == {
+        "PCLUSTER_JOB_S3_URL": f"s3://fake-bucket/{folder}",
+        "BATCHKIT_JOB_SCRIPT": "#!/bin/sh\necho hi\n",  # the script travels in the request
+        "BATCHKIT_JOB_IMAGE": "img",  # the input file needs the folder: for the wrapper's error
+        "BATCHKIT_JOB_FETCH_REASON": "input file in.csv",
+    }
+    assert "FOO=bar" in request.command
     assert request.s3_folder_url == f"s3://fake-bucket/{folder}"
     assert request.client_token == "t1"
     assert request.tags == {"batchkit:executor": "process"}

@@ -73,7 +73,7 @@ def shells(tmp_root: Path) -> dict[str, Shell]:
     if busybox:  # as in a busybox image: the shell and every tool are busybox applets
         applets = tmp_root / "busybox-bin"
         applets.mkdir(exist_ok=True)
-        for tool in ("mkdir", "cp", "chmod", "printf"):
+        for tool in ("mkdir", "cp", "chmod", "mv", "printf"):
             (applets / tool).symlink_to(busybox)
         found["busybox"] = Shell((busybox, "sh"), str(applets))
     return found
@@ -105,6 +105,7 @@ def run(
         "RECORD": str(record),
         "PYTHON": sys.executable,
         "RECORDER": RECORDER,
+        **plan.environment,
     }
     assert plan.command[0] == "/bin/sh"
     argv = [*shell.argv, *plan.command[1:]]
@@ -204,23 +205,78 @@ def test_inline_job_with_nothing_staged_does_not_fetch(tmp_path: Path) -> None:
     assert proc.returncode == 0
 
 
-def test_no_way_to_fetch_is_a_clear_error_127(tmp_path: Path) -> None:
+def _bare_bin(tmp_path: Path) -> Path:
+    """A PATH with the wrapper's tools only: no aws CLI, no python3."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("mkdir", "cp", "chmod"):
-        (bin_dir / tool).symlink_to(f"/bin/{tool}")
-    staged = plan(script())
-    proc = subprocess.run(
-        staged.command,
-        cwd=tmp_path,
-        env={"PATH": str(bin_dir), "PCLUSTER_JOB_S3_URL": "s3://b/k/", "AWS_BATCH_JOB_ID": "j"},
-        capture_output=True,
-        text=True,
-    )
+    for tool in ("mkdir", "cp", "chmod", "mv"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
+    return bin_dir
+
+
+def test_no_way_to_fetch_is_a_clear_error_127_naming_the_image_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    staged = plan(script(input_files=("data.txt",)), {"data.txt": b"x"})
+    assert staged.needs_fetch and staged.fetch_reason == "input file data.txt"
+    env = {
+        "PATH": str(_bare_bin(tmp_path)),
+        "PCLUSTER_JOB_S3_URL": "s3://b/k/",
+        "AWS_BATCH_JOB_ID": "j",
+        "BATCHKIT_JOB_IMAGE": "busybox:latest",
+        "BATCHKIT_JOB_FETCH_REASON": staged.fetch_reason,
+        **staged.environment,
+    }
+    proc = subprocess.run(staged.command, cwd=tmp_path, env=env, capture_output=True, text=True)
 
     assert proc.returncode == 127
-    assert "neither the aws CLI nor python3 with boto3" in proc.stderr
     assert proc.stderr.startswith("batchkit-job: cannot download s3://b/k/")
+    assert "the image busybox:latest has neither the aws CLI nor python3 with boto3" in proc.stderr
+    assert "(input file data.txt)" in proc.stderr
+    assert "batchkit image build --preset al2023" in proc.stderr
+
+
+@pytest.mark.parametrize("make", [inline, script], ids=["inline", "script"])
+def test_script_env_and_arguments_travel_in_the_request_not_the_folder(
+    tmp_path: Path, make, shell: Shell
+) -> None:
+    spec = make(env={"FOO": "it's $(bar)\nline 2"}, args=[a for a in HOSTILE if a])
+    staged = plan(spec)
+    assert not staged.needs_fetch
+    assert [o.key.rsplit("/", 1)[-1] for o in staged.objects] == (
+        ["job.sh", "job.env.sh"] if spec.script else ["job.env.sh"]
+    )  # still written in awsbsub's layout, for awsbatch-cli and the record
+    env = {
+        "PATH": f"{_bare_bin(tmp_path)}:{shell.path}" if shell.argv[0] == "/bin/sh" else shell.path,
+        "AWS_BATCH_JOB_ID": "abc-1",
+        "RECORD": str(tmp_path / "record.json"),
+        "PYTHON": sys.executable,
+        "RECORDER": RECORDER,
+        **staged.environment,
+    }
+    argv = [*shell.argv, *staged.command[1:]]
+    (tmp_path / "start").mkdir()
+    proc = subprocess.run(argv, cwd=tmp_path / "start", env=env, capture_output=True, text=True)
+
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "record.json").read_text())
+    assert data["argv"] == [a for a in HOSTILE if a]
+    assert data["foo"] == "it's $(bar)\nline 2"
+    assert not list(tmp_path.rglob("pwned*"))
+
+
+def test_content_too_large_for_the_request_moves_to_the_folder() -> None:
+    big_script = b"#!/bin/sh\n" + b"# padding\n" * 4000
+    staged = plan(JobSpec(name="job", script=big_script, env={"FOO": "1"}))
+    assert staged.needs_fetch
+    assert staged.fetch_reason == "the script, too large for the SubmitJob request"
+    assert "BATCHKIT_JOB_SCRIPT" not in staged.environment
+    assert "FOO=1" in staged.command  # the small part still travels inline
+    binary = plan(JobSpec(name="job", script=b"\xff\xfe"))
+    assert binary.needs_fetch and "BATCHKIT_JOB_SCRIPT" not in binary.environment
+    empty_arg = plan(inline(args=["a", ""]))
+    assert empty_arg.fetch_reason.startswith("the arguments, which cannot travel")
+    assert "" not in empty_arg.command  # AWS Batch refuses an empty string in a command
 
 
 def test_wrapper_text_is_a_constant() -> None:

@@ -244,15 +244,18 @@ class AwsProvider:
         return self._batch.describe_jobs(job_ids)
 
     def list_jobs(self, statuses: Sequence[JobStatus], queue: str | None = None) -> list[Job]:
-        """Top-level jobs (singles and parents), from ListJobs summaries.
+        """Top-level jobs (singles and parents) of `queue`, or of every queue of the cluster,
+        from ListJobs summaries (one call per queue and status, in parallel).
 
         Batch lists only top-level jobs and marks parents in their summaries. moto lists array
         children at the top level too and leaves `arrayProperties` out of summaries: when a child
         shows up, it is dropped and its parent described (one call per 100 parents), so that
         the parent is known for what it is.
         """
-        arn = self.queue_arn(queue)
-        listed = self._by_status(statuses, lambda status: self._batch.list_jobs(arn, status))
+        arns = [self.queue_arn(queue)] if queue else self.queue_arns()
+        pairs = [(arn, status) for arn in arns for status in _ordered(statuses)]
+        pages = in_parallel(lambda p: self._batch.list_jobs(*p), pairs, self.session.workers)
+        listed = [job for page in pages for job in page]
         top = [job for job in listed if not job.id.is_child]
         hinted = {job.id.parent for job in listed if job.id.is_child}
         unmarked = [job.job_id for job in top if job.job_id in hinted and not job.is_parent]
@@ -261,11 +264,14 @@ class AwsProvider:
         described = {job.job_id: job for job in self._batch.describe_jobs(unmarked)}
         return [described.get(job.job_id, job) for job in top]
 
+    def queue_arns(self) -> list[str]:
+        """Every queue of the cluster, the default first."""
+        return list(dict.fromkeys([self.cluster.job_queue, *self.cluster.queues.values()]))
+
     def _by_status(
         self, statuses: Sequence[JobStatus], one: Callable[[JobStatus], list[Job]]
     ) -> list[Job]:
-        ordered = [s for s in STATUS_ORDER if s in set(statuses)]
-        pages = in_parallel(one, ordered, self.session.workers)
+        pages = in_parallel(one, _ordered(statuses), self.session.workers)
         return [job for page in pages for job in page]
 
     def list_children(self, parent: Job) -> list[Job]:
@@ -405,3 +411,7 @@ def with_region(environment: Mapping[str, str], region: str) -> dict[str, str]:
     if not region or "AWS_DEFAULT_REGION" in environment or "AWS_REGION" in environment:
         return dict(environment)
     return {**environment, "AWS_DEFAULT_REGION": region}
+
+
+def _ordered(statuses: Sequence[JobStatus]) -> list[JobStatus]:
+    return [s for s in STATUS_ORDER if s in set(statuses)]

@@ -270,6 +270,31 @@ def test_a_lost_register_answer_adds_no_second_revision(
     assert faults.injected["acted_error"] == 1
 
 
+def test_list_jobs_covers_every_queue_unless_one_is_asked(
+    provider: AwsProvider, cluster: Cluster
+) -> None:
+    from dataclasses import replace
+
+    other = boto3.client("batch").create_job_queue(
+        jobQueueName="pc-test-other",
+        state="ENABLED",
+        priority=2,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": cluster.compute_environment}],
+    )["jobQueueArn"]
+    queues = {"main": cluster.job_queue, "other": other}
+    multi = AwsProvider(provider.session, replace(provider.cluster, queues=queues))
+    multi.submit(request("a"))
+    multi.submit(request("b", queue="other"))
+
+    everything = multi.list_jobs([JobStatus.SUCCEEDED])
+    assert sorted((j.name, j.queue) for j in everything) == [
+        ("a", "pc-test-queue"),
+        ("b", "pc-test-other"),
+    ]
+    assert [j.name for j in multi.list_jobs([JobStatus.SUCCEEDED], "other")] == ["b"]
+    assert [j.name for j in multi.list_jobs([JobStatus.SUCCEEDED], "main")] == ["a"]
+
+
 def test_terminate(provider: AwsProvider) -> None:
     job = provider.submit(request())
     provider.terminate_job(job.job_id, "Terminated by the user")  # moto: a no-op on a done job
