@@ -67,6 +67,9 @@ class JobStatus(StrEnum):
 #: the local executor the user asked for (`--executor`: auto, process or docker), and
 #: `--spot-retry` (on AWS: retry only attempts whose host was reclaimed; ignored locally).
 EXECUTOR_TAG = "batchkit:executor"
+#: Given to a job that must fetch its folder: its image, named by the wrapper's error should the
+#: image have no S3 client (see `jobs.wrapper`; the AWS provider fills in a definition's image).
+JOB_IMAGE_VARIABLE = "BATCHKIT_JOB_IMAGE"
 EXECUTOR_CHOICES = ("auto", "process", "docker")
 SPOT_RETRY_TAG = "batchkit:spot-retry"
 

@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from batchkit.models import JOB_IMAGE_VARIABLE
+
 PROGRAM = "batchkit-job"
 
 _FETCH_PY = """\
@@ -125,7 +127,7 @@ esac
 SCRIPT_VARIABLE = "BATCHKIT_JOB_SCRIPT"
 #: Set when the job must fetch its folder: the image, and what needs the folder, for the error
 #: an image without an S3 client gets.
-IMAGE_VARIABLE = "BATCHKIT_JOB_IMAGE"
+IMAGE_VARIABLE = JOB_IMAGE_VARIABLE
 FETCH_REASON_VARIABLE = "BATCHKIT_JOB_FETCH_REASON"
 
 

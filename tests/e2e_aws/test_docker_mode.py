@@ -4,9 +4,11 @@ comes back through `batchkit out`.
 The installed `batchkit` command submits to the cluster `dk-test` on a moto server whose Batch
 runs in Docker mode (fixture `docker_cluster`, `tests/fixtures/moto_docker.py`). moto starts each
 job as a container of the test engine (host network) with the job definition's image and
-SubmitJob's `containerOverrides.command` and environment; batchkit's one job wrapper then fetches
-the job folder from the server's S3 with python3 + boto3 (the image has no aws CLI), and runs the
-script. moto copies the container's stdout and stderr into `/aws/batch/job`, stream
+SubmitJob's `containerOverrides.command` and environment; batchkit's one job wrapper writes the
+script that travelled in the request, fetches the job folder from the server's S3 with python3 +
+boto3 when the job has input files (the image has no aws CLI), and runs the script. A second
+cluster, `bb-test`, runs busybox: everything but `-if` works there, and `-if` fails at once.
+moto copies the container's stdout and stderr into `/aws/batch/job`, stream
 `<jobDefinitionName>/default/<jobId>`, which is where `batchkit out` reads.
 
 What moto (5.2.5) does not do, and how these tests live with it:
@@ -34,12 +36,15 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e_aws.conftest import Result, Run
-from tests.fixtures.moto_docker import CLUSTER_NAME, DockerCluster
+from tests.fixtures.docker_engine import Engine
+from tests.fixtures.moto_docker import CLUSTER_NAME, DockerCluster, _remove_containers
+from tests.fixtures.moto_server import create_cluster
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -72,7 +77,11 @@ def batchkit(docker_cluster: DockerCluster, tmp_path: Path) -> Run:
 
 
 def submit(batchkit: Run, *args: str) -> str:
-    sub = batchkit("sub", "-c", CLUSTER_NAME, *args)
+    return submit_to(batchkit, ("-c", CLUSTER_NAME), *args)
+
+
+def submit_to(batchkit: Run, cluster: tuple[str, str], *args: str) -> str:
+    sub = batchkit("sub", *cluster, *args)
     assert sub.code == 0, sub.out + sub.err
     return submitted_id(sub)
 
@@ -83,7 +92,7 @@ def submitted_id(sub: Result) -> str:
     return match[1]
 
 
-def wait_for_end(batchkit: Run, job_id: str) -> list[str]:
+def wait_for_end(batchkit: Run, job_id: str, *, cluster: str = CLUSTER_NAME) -> list[str]:
     """Poll `batchkit stat --json` until the job ends (bounded); the statuses seen, in order."""
     seen: list[str] = []
     deadline = time.monotonic() + JOB_SECONDS
@@ -91,7 +100,7 @@ def wait_for_end(batchkit: Run, job_id: str) -> list[str]:
         assert time.monotonic() < deadline, f"job {job_id} did not end; statuses seen: {seen}"
         if seen:
             time.sleep(POLL_SECONDS)  # a real container is running: real time passes
-        stat = batchkit("stat", "-c", CLUSTER_NAME, "--json", job_id)
+        stat = batchkit("stat", "-c", cluster, "--json", job_id)
         assert stat.code == 0, stat.out + stat.err
         status = {job["jobId"]: str(job["status"]) for job in json.loads(stat.out)}[job_id]
         if not seen or seen[-1] != status:
@@ -99,23 +108,15 @@ def wait_for_end(batchkit: Run, job_id: str) -> list[str]:
     return seen
 
 
-def failed_exit_code(batchkit: Run, job_id: str) -> str:
+def failed_exit_code(batchkit: Run, job_id: str, *, cluster: str = CLUSTER_NAME) -> str:
     """The exit code `batchkit stat -s FAILED` shows for the job (the table comes from ListJobs,
     which carries it on moto; DescribeJobs, behind `stat ID`, does not)."""
-    table = batchkit("stat", "-c", CLUSTER_NAME, "-s", "FAILED")
+    table = batchkit("stat", "-c", cluster, "-s", "FAILED")
     assert table.code == 0, table.out + table.err
     lines = [line.split() for line in table.out.splitlines()]
     header = next(line for line in lines if line[:1] == ["jobId"])
     [row] = [line for line in lines if line[:1] == [job_id]]
     return row[header.index("exitCode")]
-
-
-def folder_url(batchkit: Run, job_id: str) -> str:
-    """The job folder's S3 URL, from `batchkit stat -d`."""
-    details = batchkit("stat", "-c", CLUSTER_NAME, "-d", job_id)
-    match = re.search(r"^s3FolderUrl\s+: (s3://\S+)$", details.out, re.MULTILINE)
-    assert match, details.out + details.err
-    return match[1]
 
 
 def test_a_staged_script_runs_in_a_container_and_its_output_comes_back(
@@ -193,30 +194,95 @@ def test_a_dependent_job_starts_only_after_its_dependency_ended(
     assert jobs[second]["dependsOn"] == [{"jobId": first}], jobs
 
 
-def test_an_image_that_cannot_fetch_the_job_folder_fails_saying_why(
-    batchkit: Run, tmp_path: Path, debian_image: str
+BUSYBOX_CLUSTER = "bb-test"
+
+
+@pytest.fixture
+def busybox_cluster(
+    docker_cluster: DockerCluster, busybox_image: str, _engine: Engine
+) -> Iterator[str]:
+    """A second cluster on the same server whose job image is busybox only: /bin/sh and its
+    applets, no aws CLI, no python."""
+    create_cluster(BUSYBOX_CLUSTER, endpoint_url=docker_cluster.endpoint, image=busybox_image)
+    yield busybox_image
+    _remove_containers(_engine.client, busybox_image)
+
+
+def _sub_stdin(tmp_path: Path, script: str, *args: str) -> str:
+    """`batchkit sub` with a script on stdin (the Run helper gives no stdin)."""
+    exe = Path(sys.executable).parent / "batchkit"
+    done = subprocess.run(
+        [str(exe), "sub", "-c", BUSYBOX_CLUSTER, "-jn", "stdin", *args],
+        cwd=tmp_path,
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return submitted_id(Result(done.returncode, done.stdout, done.stderr))
+
+
+def _out(batchkit: Run, job_id: str) -> list[str]:
+    out = batchkit("out", "-c", BUSYBOX_CLUSTER, "--raw", job_id)
+    assert out.code == 0, out.out + out.err
+    return out.out.splitlines()
+
+
+def test_a_busybox_image_runs_inline_cf_stdin_and_env_jobs(
+    batchkit: Run, tmp_path: Path, busybox_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing in the image but /bin/sh: the script, the -e variables and the arguments travel
+    in the SubmitJob request, so no job fetches its folder."""
+    hostile = ["it's", 'say "hi"', "$(touch pwned)", "`id`", "a\nb", "  two  spaces "]
+    (tmp_path / "args.sh").write_text(
+        '#!/bin/sh\nfor a in "$@"; do printf \'<%s>\\n\' "$a"; done\n'
+    )
+    monkeypatch.setenv("GREETING", "hello 'there' $(whoami)\nsecond line")
+    bb = ("-c", BUSYBOX_CLUSTER)
+    jobs = {
+        "inline": submit_to(batchkit, bb, "-jn", "inline", "--", "echo", "inline $(not run)"),
+        "cf": submit_to(batchkit, bb, "-jn", "cf", "-cf", "args.sh", *hostile),
+        "stdin": _sub_stdin(tmp_path, 'echo "stdin says $(echo it\\\'s)"\n'),
+        "env": submit_to(
+            batchkit, bb, "-jn", "env", "-e", "GREETING", "--", "sh", "-c", 'echo "$GREETING"'
+        ),
+    }
+    for job_id in jobs.values():
+        statuses = wait_for_end(batchkit, job_id, cluster=BUSYBOX_CLUSTER)
+        assert statuses[-1] == "SUCCEEDED", (statuses, _out(batchkit, job_id))
+    assert _out(batchkit, jobs["inline"]) == ["inline $(not run)"]
+    assert _out(batchkit, jobs["cf"]) == [
+        "<it's>",
+        '<say "hi">',
+        "<$(touch pwned)>",
+        "<`id`>",
+        "<a",
+        "b>",
+        "<  two  spaces >",
+    ]
+    assert _out(batchkit, jobs["stdin"]) == ["stdin says it's"]
+    assert _out(batchkit, jobs["env"]) == ["hello 'there' $(whoami)", "second line"]
+
+
+def test_an_input_file_on_busybox_fails_at_once_naming_the_image_and_the_fix(
+    batchkit: Run, tmp_path: Path, busybox_cluster: str
 ) -> None:
     (tmp_path / "never.sh").write_text("#!/bin/sh\necho never\n")
+    (tmp_path / "data.txt").write_text("x\n")
     wait = batchkit(
-        "sub",
-        "-c",
-        CLUSTER_NAME,
-        "--image",
-        debian_image,
-        "--wait",
-        "-jn",
-        "nofetch",
-        "-cf",
-        "never.sh",
-    )
+        "sub", "-c", BUSYBOX_CLUSTER, "--wait", "-jn", "nofetch", "-if", "data.txt",
+        "-cf", "never.sh",
+    )  # fmt: skip
     assert wait.code == 1, wait.out + wait.err
     job_id = submitted_id(wait)
-    assert failed_exit_code(batchkit, job_id) == "127"
-    out = batchkit("out", "-c", CLUSTER_NAME, "--raw", job_id)
-    assert out.out.splitlines() == [
-        "batchkit-job: cannot download "
-        f"{folder_url(batchkit, job_id)}: the image has neither the aws CLI nor python3 with boto3"
-    ], out.out + out.err
+    assert failed_exit_code(batchkit, job_id, cluster=BUSYBOX_CLUSTER) == "127"
+    [line] = _out(batchkit, job_id)
+    assert line.startswith("batchkit-job: cannot download s3://"), line
+    assert f"the image {busybox_cluster} has neither the aws CLI nor python3 with boto3" in line
+    assert "(input file data.txt)" in line
+    assert "batchkit image build --preset al2023" in line
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 
 from batchkit.errors import AwsError, ConflictError
 from batchkit.models import (
+    JOB_IMAGE_VARIABLE,
     STATUS_ORDER,
     Host,
     Job,
@@ -112,6 +113,11 @@ class AwsProvider:
             environment=with_region(request.environment, self.cluster.region),
         )
         definition = self._job_definition(request)
+        if JOB_IMAGE_VARIABLE in request.environment:
+            # a job that fetches its folder: its error, should the image lack an S3 client, names it
+            image = request.image or self._image_of(definition)
+            environment = {**request.environment, JOB_IMAGE_VARIABLE: image}
+            request = dataclasses.replace(request, environment=environment)
         params = submit_job_params(request, queue=queue, job_definition=definition)
         job_id = self._submit_idempotent(params, request, queue)
         return Job(
@@ -212,6 +218,22 @@ class AwsProvider:
         with self._definitions_lock:
             self._definitions[key] = arn
         return arn
+
+    def _image_of(self, definition: str) -> str:
+        """The image of a job definition (described once per provider)."""
+        key = f"image-of|{definition}"
+        with self._definitions_lock:
+            cached = self._definitions.get(key)
+        if cached is None:
+            described = self._batch.describe_job_definition(definition) or {}
+            container = described.get("containerProperties") or {}
+            ranges = (described.get("nodeProperties") or {}).get("nodeRangeProperties") or [{}]
+            cached = str(
+                container.get("image") or (ranges[0].get("container") or {}).get("image") or "?"
+            )
+            with self._definitions_lock:
+                self._definitions[key] = cached
+        return cached
 
     def _image_definition(self, base_arn: str, image: str) -> str:
         """The `batchkit-<hash12>` definition for the base definition with another image:
