@@ -192,9 +192,13 @@ class Attempts:
 
     def _write_identity(self, row: JobRow, record: AttemptRow) -> None:
         path = self._identity_path(row, record.number)
+        text = json.dumps({"executor": record.executor, "identity": record.identity})
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"executor": record.executor, "identity": record.identity}))
+            try:
+                path.write_text(text)
+            except FileNotFoundError:  # an executor that made no directory for the attempt
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
         except OSError:
             log.exception("could not note the identity of %s", row.id)
 

@@ -59,14 +59,15 @@ def _unescape(text: str) -> str:
 class FileLogSink:
     """`LogSink` appending to one stream file; safe to share between threads.
 
-    The file stays open (unbuffered: every event is one `write`, visible to readers at once) and
-    is closed when the sink is garbage-collected or `close()`d."""
+    The file is created by the first event (a job that prints nothing costs no file), then stays
+    open (unbuffered: every event is one `write`, visible to readers at once) until the sink is
+    garbage-collected or `close()`d."""
 
     def __init__(self, path: Path, *, clock: Callable[[], int] = _now_ms) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - held for the sink's life
+        self._path = path
+        self._file: BinaryIO | None = None
 
     def append(self, message: str, timestamp: int | None = None) -> None:
         self.extend((message,), timestamp)
@@ -77,11 +78,15 @@ class FileLogSink:
         stamp = b"%d\t" % (self._clock() if timestamp is None else timestamp)
         data = b"".join(stamp + _escape(message) + b"\n" for message in messages)
         with self._lock:
+            if self._file is None:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self._path, "ab", buffering=0)  # noqa: SIM115 - kept open
             self._file.write(data)
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
 
     def __del__(self) -> None:
         file = getattr(self, "_file", None)

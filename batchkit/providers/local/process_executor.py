@@ -142,6 +142,8 @@ class ProcessRun:
         self._clock = clock
         self._exited_at: float | None = None
         self._code: int | None = None
+        self._drained = threading.Event()
+        """Set once all the output is in the log (before `on_output_end` wakes the scheduler)."""
         assert process.stdout is not None
         self._pump = threading.Thread(
             target=self._pump_lines, args=(process.stdout, log), daemon=True
@@ -164,8 +166,18 @@ class ProcessRun:
                 if pending:
                     log.extend(_messages([pending]), self._clock())
         finally:
+            self._drained.set()
             if self._on_output_end is not None:
+                self._wait_exit()
                 self._on_output_end()
+
+    def _wait_exit(self) -> None:
+        """Wait (without reaping) until the process has exited: the output usually ends as it
+        exits, and a scheduler woken a moment too early would see it still running and sleep a
+        whole period."""
+        if hasattr(os, "waitid"):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOWAIT)
 
     def poll(self) -> int | None:
         if self._code is None:
@@ -176,7 +188,8 @@ class ProcessRun:
             _kill_group(self._pgid)
             self._code = self._process.wait()
             self._exited_at = time.monotonic()
-        if self._pump.is_alive() and time.monotonic() - (self._exited_at or 0.0) < EXIT_GRACE_S:
+        drained = self._drained.is_set()
+        if not drained and time.monotonic() - (self._exited_at or 0.0) < EXIT_GRACE_S:
             return None
         return exit_status(self._code)
 

@@ -125,7 +125,9 @@ class Scheduler:
     def recover(self, reason: str) -> None:
         """Settle attempts a dead worker left STARTING or RUNNING: kill their leftover processes
         (guarded against pid reuse by the executor) and fail or retry them with `reason`."""
-        self.attempts.recover(reason, self._clock())
+        now = self._clock()
+        self.attempts.recover(reason, now)
+        self._derive_parents(now)
         self._flush()
 
     def tick(self) -> bool:

@@ -86,6 +86,8 @@ def fair_order(table: JobTable) -> list[JobRow]:
     lowest, and of that share the job with the highest priority, then the oldest. Jobs without a
     share (submitted before the policy) count as one share of weight 1."""
     units = list(table.runnable.values())
+    if not table.shared:  # no job has a share: no need to look at each runnable unit
+        return units
     if not any(table.spec_of(unit).share for unit in units):
         return units
     usage: dict[str, float] = {}

@@ -36,11 +36,14 @@ class JobTable:
         self.dirty_parents: set[str] = set()
         self.changed = True
         """Whether waiting or runnable jobs may move on (a pass resolves and places only then)."""
+        self.shared = False
+        """Whether any job taken in names a fair share (placement orders by share only then)."""
 
     def add(self, row: JobRow) -> None:
         """Take in a row read from the store (on start, or new since the last pass)."""
         if row.spec is not None:
             self.specs[row.id] = row.spec
+            self.shared = self.shared or row.spec.share is not None
         if row.status.is_final and row.spec is not None:
             self.final[row.id] = row.status
             return
