@@ -139,7 +139,7 @@ def sub(
     ] = Executor.auto,
     queue: Annotated[
         str | None,
-        typer.Option("--queue", metavar="QUEUE", help="Job queue (default: the cluster's)."),
+        typer.Option("-q", "--queue", metavar="QUEUE", help="Job queue (default: the cluster's)."),
     ] = None,
     spot_retry: Annotated[
         bool,

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--gpus", type=int, default=0, metavar="N", help="GPUs (per node)")
     add("--image", metavar="IMAGE", help="container image to run in")
     add("--executor", choices=("auto", "process", "docker"), default="auto")
-    add("--queue", metavar="QUEUE", help="job queue (default: the cluster's)")
+    add("-q", "--queue", metavar="QUEUE", help="job queue (default: the cluster's)")
     add("--spot-retry", action="store_true", help="AWS: retry only when a Spot host is reclaimed")
     add("--wait", action="store_true", help="wait, then print the output")
     add("--follow", action="store_true", help="print the output as it comes")
