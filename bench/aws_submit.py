@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -71,27 +72,31 @@ def main() -> int:
             ]
         )
 
-        def loop(label: str, argv_of: object, stdin: str | None) -> None:
-            total, calls, ok = 0.0, 0, 0
-            for i in range(args.cli_jobs):
-                run = timed(server, label, argv_of(i), env, stdin=stdin)  # type: ignore[operator]
-                total += run.seconds
-                calls += run.calls
-                ok += run.code == 0
-            rows.append([label, ok, f"{total:.2f}", f"{ok / total:.1f}", calls])
-
-        loop(
-            "batchkit sub (loop)",
-            lambda i: [batchkit_exe(), "sub", "-c", "bench", "-jn", f"cli-{i}"],
-            "echo hi\n",
-        )
+        # The two CLI loops run interleaved, one submission each in turn, so that a busy moment
+        # of a shared machine hits both alike.
         bin_dir = awsbatch_cli_bin()
-        if bin_dir is not None:
-            loop(
-                "awsbsub (loop)",
-                lambda i: [str(bin_dir / "awsbsub"), "-c", "bench", "-jn", f"awsb-{i}"],
-                "echo hi\n",
+        loops: list[tuple[str, Callable[[int], list[str]]]] = [
+            (
+                "batchkit sub (loop)",
+                lambda i: [batchkit_exe(), "sub", "-c", "bench", "-jn", f"cli-{i}"],
             )
+        ]
+        if bin_dir is not None:
+            loops.append(
+                (
+                    "awsbsub (loop)",
+                    lambda i: [str(bin_dir / "awsbsub"), "-c", "bench", "-jn", f"awsb-{i}"],
+                )
+            )
+        totals = {label: [0.0, 0, 0] for label, _ in loops}
+        for i in range(args.cli_jobs):
+            for label, argv_of in loops:
+                run = timed(server, label, argv_of(i), env, stdin="echo hi\n")
+                totals[label][0] += run.seconds
+                totals[label][1] += run.calls
+                totals[label][2] += run.code == 0
+        for label, (total, calls, ok) in totals.items():
+            rows.append([label, ok, f"{total:.2f}", f"{ok / total:.1f}", calls])
         expected = args.jobs + sum(int(r[1]) for r in rows[1:])
         print(
             f"submissions of a piped script (moto server; API: {args.jobs} jobs, CLI loops: "

@@ -43,3 +43,26 @@ def test_plain_converters() -> None:
     assert convert("docker") is Executor.docker
     assert "auto, process, docker" in label
     assert converter_for(dict[str, str]) is None
+
+
+def test_submitting_to_the_local_engine_loads_neither_the_scheduler_nor_package_metadata(
+    isolated_environment: object,
+) -> None:
+    """`sub` on the local engine inserts a row and makes sure a worker runs: what schedules,
+    runs and versions jobs is the worker's to import, not every submitter's."""
+    worker_only = (
+        "batchkit.providers.local.scheduler",
+        "batchkit.providers.local.attempts",
+        "batchkit.providers.local.process_executor",
+        "importlib.metadata",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY + worker_only, args=["sub", "true"])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stderr.strip().splitlines()[-1]
+    assert loaded == "LOADED", loaded

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -19,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchkit.config import batchkit_home
 from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
@@ -34,14 +34,15 @@ from batchkit.models import (
     SubmitRequest,
 )
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE, Capacity
-from batchkit.providers.local.executors import ExecutorSelector
 from batchkit.providers.local.logs import LogStore
 from batchkit.providers.local.objects import LocalObjectStore
 from batchkit.providers.local.rows import JobRow, NewRow, Spec, to_job
 from batchkit.providers.local.shares import SharePolicy, policy_from_env, share_weight
 from batchkit.providers.local.store import Store
 from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
-from batchkit.version import __version__
+
+if TYPE_CHECKING:
+    from batchkit.providers.local.executors import ExecutorSelector
 
 LOG_GROUP = "/aws/batch/job"
 ARTIFACT_ROOT = "local"
@@ -257,6 +258,10 @@ class LocalProvider:
         vcpus, memory, gpus, running = self.store.usage()
         waiting = self.store.count_waiting()
         pid = worker_pid(self.home)
+        import socket
+
+        from batchkit.version import __version__
+
         hostname = socket.gethostname()
         executor, docker = self._executor_summary()
         return [

@@ -84,6 +84,15 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def has_schema(db: sqlite3.Connection) -> bool:
+    """Whether the database already has this schema version (so opening it writes nothing)."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.OperationalError:  # no meta table yet: a new database
+        return False
+    return row is not None and row[0] == str(SCHEMA_VERSION)
+
+
 def create_schema(db: sqlite3.Connection) -> None:
     """Create what is missing of the schema (inside the caller's write transaction)."""
     for statement in _SCHEMA.split(";"):

@@ -13,11 +13,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batchkit.errors import ConfigError, UsageError
 from batchkit.models import JobStatus
-from batchkit.providers.local.rows import JobRow
-from batchkit.providers.local.table import JobTable
+
+if TYPE_CHECKING:
+    from batchkit.providers.local.rows import JobRow
+    from batchkit.providers.local.table import JobTable
 
 VARIABLE = "BATCHKIT_LOCAL_SHARES"
 _ENTRY = re.compile(r"^([A-Za-z0-9]{1,255}\*?)=([0-9]*\.?[0-9]+)$")

@@ -22,7 +22,13 @@ from batchkit.providers.local.rows import (
     TerminateRequest,
     to_job,
 )
-from batchkit.providers.local.schema import ACTIVE, BUSY_TIMEOUT_MS, connect, create_schema
+from batchkit.providers.local.schema import (
+    ACTIVE,
+    BUSY_TIMEOUT_MS,
+    connect,
+    create_schema,
+    has_schema,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -44,8 +50,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = connect(path)
-        with self.write() as db:
-            create_schema(db)
+        if not has_schema(self._db):  # a write transaction only the first time
+            with self.write() as db:
+                create_schema(db)
 
     def close(self) -> None:
         self._db.close()

@@ -26,12 +26,15 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from batchkit.errors import ConflictError
 from batchkit.providers.local.capacity import Capacity
-from batchkit.providers.local.process_executor import process_start_time
-from batchkit.providers.local.scheduler import ExecutorSelector, Scheduler
 from batchkit.providers.local.store import Store
+
+if TYPE_CHECKING:
+    from batchkit.providers.local.executors import ExecutorSelector
+    from batchkit.providers.local.scheduler import Scheduler
 
 log = logging.getLogger("batchkit.local.worker")
 
@@ -169,6 +172,8 @@ def serve(
     whichever comes first). Raises `WorkerBusyError` if another worker already serves this home.
     Attempts still running when the worker is told to stop are killed and failed (or retried) with
     a reason that says so."""
+    from batchkit.providers.local.process_executor import process_start_time
+
     home = home.absolute()
     lock = WorkerLock(home / LOCK_NAME)
     if not lock.acquire(LOCK_WAIT_S, sleep=sleep or time.sleep):
@@ -227,6 +232,8 @@ def _new_scheduler(
     selector: ExecutorSelector | None,
     worker_id: str,
 ) -> Scheduler:
+    from batchkit.providers.local.scheduler import Scheduler
+
     scheduler = Scheduler(
         home, store=store, capacity=capacity, clock=clock, selector=selector, worker_id=worker_id
     )
