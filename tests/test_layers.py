@@ -9,8 +9,10 @@
 A module imports its own layer and the layers below it, never above; no modules import each other
 in a loop; only providers/aws imports boto3 and botocore; only cli/ and notebook/ import typer,
 rich and IPython; the Lambda code (lambdas/) and the function runner (the job side of a function
-job) import nothing of batchkit. Every import counts, also one inside a function or under
-`TYPE_CHECKING`: each is a dependency a reader has to hold.
+job) import nothing of batchkit. Every import statement counts, also one inside a function or
+under `TYPE_CHECKING`: each is a dependency a reader has to hold. (A module loaded by name,
+`importlib.import_module(...)` in `batchkit/__init__.py` and `cli/app.py`, is not an import
+statement; both loaders sit on top.)
 """
 
 from __future__ import annotations
