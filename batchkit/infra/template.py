@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchkit.infra import cleanup, compute, fairshare, iam, monitoring, storage
+from batchkit.infra import access, cleanup, compute, fairshare, iam, monitoring, storage
 from batchkit.infra.cfn import Json, get_att, if_, ref, sub, to_yaml
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
@@ -208,6 +208,7 @@ def render_template(config: ClusterConfig) -> Json:
     resources.update(compute.resources(config))
     resources.update(codebuild(config))
     resources.update(monitoring.resources(config))
+    resources.update(access.resources(config))
     if cleanup_enabled:
         resources.update(cleanup.resources(config))
     return {
@@ -217,7 +218,7 @@ def render_template(config: ClusterConfig) -> Json:
         "Parameters": parameters(config),
         "Conditions": conditions(config),
         "Resources": resources,
-        "Outputs": outputs(config),
+        "Outputs": {**outputs(config), **access.outputs()},
     }
 
 
