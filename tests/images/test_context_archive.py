@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from batchkit.errors import UsageError
 from batchkit.images.context import (
+    BuildContext,
     DockerIgnore,
     content_tag,
     scan_context,
@@ -286,3 +287,58 @@ def test_a_file_that_changes_size_while_archived_is_refused(tmp_path: Path) -> N
     (root / "grows").unlink()
     with pytest.raises(UsageError, match="vanished"):
         write_archive(context)
+
+
+def _tarfile_archive(context: BuildContext) -> bytes:
+    """The archive as `tarfile` writes it (streamed, GNU format): what write_archive must equal
+    byte for byte, so that no image's content hash changes."""
+    from batchkit.images.tarheaders import tarinfo
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as archive:
+        for entry in context.entries:
+            mode = {"dir": 0o755, "symlink": 0o777}.get(
+                entry.kind, 0o755 if entry.executable else 0o644
+            )
+            info = tarinfo(entry.path, entry.kind, mode, entry.size, entry.target)
+            if entry.kind == "file":
+                with (context.root / entry.path).open("rb") as handle:
+                    archive.addfile(info, handle)
+            else:
+                archive.addfile(info)
+    return out.getvalue()
+
+
+def test_the_archive_is_byte_for_byte_what_tarfile_writes(tmp_path: Path) -> None:
+    root = tmp_path / "ctx"
+    rng = random.Random(3)
+    files = {
+        "Dockerfile": b"FROM scratch\n",
+        "empty": b"",
+        "exactly-512": bytes(512),
+        "big.bin": rng.randbytes(3 * (1 << 20) + 7),
+        "ünïcødé/naïve.txt": b"utf-8 names\n",
+        "d/" + "n" * 99: b"a name of 101 bytes with its directory",
+        "d/" + "long" * 40: b"a GNU long name",
+        "deep/" * 30 + "leaf": b"x" * 1000,
+    }
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "empty-dir").mkdir()
+    (root / "link").symlink_to("exactly-512")
+    (root / "long-link").symlink_to("t" * 150)
+    context = scan_context(root)
+    sink = io.BytesIO()
+
+    digest = write_archive(context, sink)
+
+    expected = _tarfile_archive(context)
+    assert sink.getvalue() == expected
+    assert digest.size == len(expected) and digest.size % tarfile.RECORDSIZE == 0
+    with tarfile.open(fileobj=io.BytesIO(expected)) as archive:
+        names = archive.getnames()
+    assert "d/" + "long" * 40 in names and "link" in names
