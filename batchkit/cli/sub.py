@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -225,8 +226,17 @@ def sub(
         )
         for warning in prepared.warnings:
             term.message(output.warning(warning))
+        from batchkit.jobs.multinode import MultiNodeWarning
+
         cluster_obj = cli.connect(cluster, profile=profile, region=region)
-        job = cluster_obj.submit(prepared.spec)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MultiNodeWarning)
+            job = cluster_obj.submit(prepared.spec)
+        for item in caught:
+            if issubclass(item.category, MultiNodeWarning):
+                term.message(output.warning(str(item.message)))
+            else:
+                warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
         if not json_:
             term.data(output.submitted(job))
         if not (wait or follow):

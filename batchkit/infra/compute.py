@@ -8,7 +8,7 @@ from batchkit.infra import fairshare, volumes
 from batchkit.infra.cfn import NO_VALUE, Json, get_att, if_, ref, sub
 from batchkit.infra.config import ClusterConfig, ComputeEnvironmentConfig, QueueConfig
 from batchkit.infra.iam import instance_profile_arn
-from batchkit.infra.naming import Names, compute_environment_id, queue_id
+from batchkit.infra.naming import Names, compute_environment_id, pascal, queue_id
 
 
 def block_imds_script() -> str:
@@ -22,7 +22,56 @@ def block_imds_script() -> str:
     return "#!/bin/bash\necho ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config\n"
 
 
-def launch_template(config: ClusterConfig) -> Json:
+EFA_DRIVER_SCRIPT = (
+    # AWS Batch User Guide, "Elastic Fabric Adapter": the AMI must have the EFA driver loaded.
+    # EC2 User Guide, "Get started with EFA and MPI", step 3: AWS's EFA installer; --minimal
+    # installs the kernel module and rdma-core only (the job image brings libfabric and MPI).
+    "#!/bin/bash\nset -euo pipefail\ncd /tmp\n"
+    "curl -fsSL --retry 5 -o efa.tar.gz "
+    "https://efa-installer.amazonaws.com/aws-efa-installer-latest.tar.gz\n"
+    "tar -xf efa.tar.gz\ncd aws-efa-installer\n./efa_installer.sh -y --minimal\n"
+)
+
+
+def efa_launch_template_id(queue: QueueConfig) -> str:
+    return f"LaunchTemplateEfa{pascal(queue.name)}"
+
+
+def placement_group_id(queue: QueueConfig) -> str:
+    return f"PlacementGroup{pascal(queue.name)}"
+
+
+def placement_group(config: ClusterConfig) -> Json:
+    """A cluster placement group: the queue's instances close together in one Availability Zone
+    (EC2 User Guide, "Placement strategies": cluster)."""
+    return {
+        "Type": "AWS::EC2::PlacementGroup",
+        "Properties": {
+            "Strategy": "cluster",
+            "Tags": [{"Key": key, "Value": value} for key, value in tags(config).items()],
+        },
+    }
+
+
+def efa_launch_template(config: ClusterConfig, queue: QueueConfig) -> Json:
+    """The cluster's launch template plus an EFA interface as the primary network interface (EC2
+    User Guide, "Add an EFA to a launch template"; security groups then go on the interface, as
+    a launch template with network interfaces takes no SecurityGroupIds) and the EFA driver."""
+    template = launch_template(config, extra_script=EFA_DRIVER_SCRIPT)
+    data = template["Properties"]["LaunchTemplateData"]
+    data["NetworkInterfaces"] = [
+        {
+            "DeviceIndex": 0,
+            "InterfaceType": "efa",
+            "Groups": list(config.security_groups),
+            "DeleteOnTermination": True,
+        }
+    ]
+    template["Properties"]["LaunchTemplateName"] = f"{Names.of(config).prefix}-{queue.name}-efa"
+    return template
+
+
+def launch_template(config: ClusterConfig, *, extra_script: str | None = None) -> Json:
     options = config.launch_template
     data: dict[str, Any] = {
         "MetadataOptions": {
@@ -55,6 +104,8 @@ def launch_template(config: ClusterConfig) -> Json:
     mounts = bool(volumes.host_volumes(config.volumes))
     if mounts:
         scripts.append(volumes.mount_script(config.volumes))
+    if extra_script is not None:
+        scripts.append(extra_script)
     text = volumes.user_data(scripts)
     # Fn::Sub fills the FSx DNS names' region; the IMDS script alone needs no substitution.
     data["UserData"] = {"Fn::Base64": sub(text) if mounts else text}
@@ -81,6 +132,7 @@ def compute_environment(
         "SecurityGroupIds": list(config.security_groups),
     }
     if not ce.type.is_fargate:
+        template = efa_launch_template_id(queue) if queue.efa else "LaunchTemplate"
         resources.update(
             {
                 "AllocationStrategy": ce.resolved_allocation_strategy,
@@ -88,8 +140,8 @@ def compute_environment(
                 "InstanceTypes": ce.resolved_instance_types,
                 "InstanceRole": instance_profile_arn(),
                 "LaunchTemplate": {
-                    "LaunchTemplateId": ref("LaunchTemplate"),
-                    "Version": get_att("LaunchTemplate", "LatestVersionNumber"),
+                    "LaunchTemplateId": ref(template),
+                    "Version": get_att(template, "LatestVersionNumber"),
                 },
                 "Ec2Configuration": [
                     {
@@ -113,6 +165,10 @@ def compute_environment(
             resources["BidPercentage"] = ce.bid_percentage
         if ce.needs_spot_fleet_role:
             resources["SpotIamFleetRole"] = get_att("SpotFleetRole", "Arn")
+        if queue.needs_placement_group:
+            # AWS::Batch::ComputeEnvironment ComputeResources.PlacementGroup: the group's name,
+            # which Ref of an AWS::EC2::PlacementGroup returns.
+            resources["PlacementGroup"] = ref(placement_group_id(queue))
     return {
         "Type": "AWS::Batch::ComputeEnvironment",
         "Properties": {
@@ -212,6 +268,10 @@ def resources(config: ClusterConfig) -> Json:
     if any(not queue.is_fargate for queue in config.queues):
         result["LaunchTemplate"] = launch_template(config)
     for queue in config.queues:
+        if queue.efa and not queue.is_fargate:
+            result[efa_launch_template_id(queue)] = efa_launch_template(config, queue)
+        if queue.needs_placement_group:
+            result[placement_group_id(queue)] = placement_group(config)
         for ce in queue.compute_environments:
             result[compute_environment_id(queue, ce)] = compute_environment(config, queue, ce)
     result.update(fairshare.resources(config))

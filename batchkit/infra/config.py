@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from batchkit.errors import ConfigError
+from batchkit.infra import efa
 from batchkit.infra.configbase import RESOURCE_NAME_PATTERN, Model, Problem
 from batchkit.infra.teamconfig import FairShareConfig, NotificationsConfig
 from batchkit.infra.volumeconfig import (
@@ -92,10 +93,25 @@ class QueueConfig(Model):
     gpu: bool = False
     compute_environments: Annotated[list[ComputeEnvironmentConfig], Field(min_length=1)]
     fair_share: FairShareConfig | None = None
+    efa: bool = False
+    """Instances with an EFA network interface (and in a cluster placement group), for MPI."""
+    placement_group: bool = False
+    """One cluster placement group for the queue's instances: low latency between nodes."""
 
     @property
     def is_fargate(self) -> bool:
         return self.compute_environments[0].type.is_fargate
+
+    @property
+    def needs_placement_group(self) -> bool:
+        """EFA instances must share a cluster placement group (AWS Batch User Guide, "Elastic
+        Fabric Adapter"), so `efa: true` implies one."""
+        return not self.is_fargate and (self.placement_group or self.efa)
+
+    @property
+    def spot_only(self) -> bool:
+        """Every environment is Spot: one reclaimed instance ends a multi-node job."""
+        return all(ce.type is ComputeType.SPOT for ce in self.compute_environments)
 
 
 class LaunchTemplateConfig(Model):
@@ -195,6 +211,14 @@ def _queue_problems(queue: QueueConfig, at: KeyPath) -> Iterator[Problem]:
             (*at, "compute_environments"),
             "a queue cannot mix FARGATE/FARGATE_SPOT with EC2/SPOT environments; use two queues",
         )
+    yield from efa.queue_problems(
+        queue,
+        [
+            ((*at, "compute_environments", ci), ce.instance_types)
+            for ci, ce in enumerate(queue.compute_environments)
+        ],
+        at,
+    )
     ce_names: set[str] = set()
     for ci, ce in enumerate(queue.compute_environments):
         ce_at = (*at, "compute_environments", ci)

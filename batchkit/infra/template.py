@@ -18,7 +18,7 @@ from typing import Any
 
 from batchkit.infra import access, cleanup, compute, fairshare, iam, monitoring, storage
 from batchkit.infra.cfn import Json, get_att, if_, ref, sub, to_yaml
-from batchkit.infra.config import ClusterConfig
+from batchkit.infra.config import ClusterConfig, QueueConfig
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
 from batchkit.version import __version__
 
@@ -155,6 +155,12 @@ def _json_output(entries: list[tuple[str, str]]) -> Json:
     return sub(json.dumps({key: f"${{{logical}}}" for key, logical in entries}))
 
 
+def queue_capacity(queue: QueueConfig) -> str:
+    if queue.is_fargate:
+        return "FARGATE"
+    return "SPOT" if queue.spot_only else "EC2"
+
+
 def outputs(config: ClusterConfig) -> Json:
     names = Names.of(config)
     default = config.resolved_default_queue
@@ -192,6 +198,9 @@ def outputs(config: ClusterConfig) -> Json:
         "SchedulingPolicies": _json_output(
             [(q.name, fairshare.policy_id(q)) for q in queues if q.fair_share is not None]
         ),
+        # What each queue runs on, so that a multi-node job is checked before it is sent
+        # (batchkit.jobs.multinode): FARGATE, SPOT (Spot only) or EC2.
+        "QueueCapacity": json.dumps({q.name: queue_capacity(q) for q in queues}),
     }
     return {
         key: value if isinstance(value, dict) and "Value" in value else {"Value": value}

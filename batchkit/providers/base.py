@@ -48,6 +48,11 @@ class Provider(Protocol):
 
     def submit(self, request: SubmitRequest) -> Job: ...
 
+    def queue_capacity(self, queue: str | None) -> str | None:
+        """What `queue` (None: the default queue) runs on: FARGATE, SPOT (Spot only) or EC2 (see
+        batchkit.jobs.multinode); None when this provider cannot tell."""
+        ...
+
     def fair_share(self, queue: str | None) -> bool | None:
         """Whether `queue` (None: the default queue) schedules by fair share, so that its jobs
         need a share identifier; None when this provider cannot tell."""

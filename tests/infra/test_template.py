@@ -24,6 +24,7 @@ CONFIGS = {
     "gpu-efs": ROOT / "examples" / "gpu-efs.yaml",
     "example": ROOT / "examples" / "batchkit.yaml",
     "platform": ROOT / "examples" / "platform.yaml",
+    "mpi": ROOT / "examples" / "mpi.yaml",
 }
 
 

@@ -57,10 +57,15 @@ class FakeProvider:
     on_describe: Callable[[FakeProvider], None] | None = None
     fair_share_queues: frozenset[str] | None = frozenset()
     """Queues that schedule by fair share (None: the provider cannot tell)."""
+    capacities: dict[str, str] = field(default_factory=dict)
+    """Queue → FARGATE, SPOT or EC2 (missing: the provider cannot tell)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_000))
 
     # -- Provider -------------------------------------------------------------------------------
+    def queue_capacity(self, queue: str | None) -> str | None:
+        return self.capacities.get(queue or "default")
+
     def fair_share(self, queue: str | None) -> bool | None:
         if self.fair_share_queues is None:
             return None

@@ -64,6 +64,9 @@ class ClusterInfo:
     version: str | None = None
     repository_uri: str | None = None
     """The cluster's ECR repository (batchkit stacks), where `batchkit image build` pushes."""
+    queue_capacity: Mapping[str, str] | None = None
+    """Queue name → FARGATE, SPOT or EC2 (batchkit stacks' QueueCapacity output); None when the
+    stack does not say."""
     scheduling_policies: Mapping[str, str] | None = None
     """Queue name → fair-share scheduling policy ARN, for the queues that have one (batchkit
     stacks); None when the stack does not say (ParallelCluster, older batchkit stacks)."""
@@ -220,6 +223,11 @@ def cluster_from_stack(cluster: str, stack: Stack) -> ClusterInfo:
         stack_name=stack.name,
         version=outputs.get("BatchkitVersion"),
         repository_uri=_present(outputs.get("EcrRepositoryUri")),
+        queue_capacity=(
+            _json_map(outputs["QueueCapacity"], "QueueCapacity", stack.name)
+            if "QueueCapacity" in outputs
+            else None
+        ),
         scheduling_policies=(
             _json_map(outputs["SchedulingPolicies"], "SchedulingPolicies", stack.name)
             if "SchedulingPolicies" in outputs

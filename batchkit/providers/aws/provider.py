@@ -96,6 +96,17 @@ class AwsProvider:
             return queue
         return self.cluster.queues.get(queue, queue)
 
+    def queue_capacity(self, queue: str | None) -> str | None:
+        """From the stack's `QueueCapacity` output; None for a stack without it."""
+        capacity = self.cluster.queue_capacity
+        if capacity is None:
+            return None
+        arn = self.queue_arn(queue)
+        for name, kind in capacity.items():
+            if self.cluster.queues.get(name) == arn:
+                return kind
+        return None
+
     def fair_share(self, queue: str | None) -> bool | None:
         """From the stack's `SchedulingPolicies` output; None for a stack without it."""
         policies = self.cluster.scheduling_policies

@@ -111,6 +111,10 @@ class LocalProvider:
         """The local queue's fair-share policy: the one given, else `BATCHKIT_LOCAL_SHARES`."""
         return self._shares if self._shares is not None else policy_from_env()
 
+    def queue_capacity(self, queue: str | None) -> str | None:
+        """The local engine's one queue runs every kind of job, multi-node ones included."""
+        return "EC2" if queue in (None, QUEUE, QUEUE_ARN) else None
+
     def fair_share(self, queue: str | None) -> bool | None:
         if queue not in (None, QUEUE, QUEUE_ARN):
             return None  # an unknown queue: `submit` says so

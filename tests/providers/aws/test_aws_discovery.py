@@ -72,6 +72,18 @@ def test_a_batchkit_stack_brings_its_queues_and_log_group() -> None:
     assert info.log_group == "/batchkit/c/jobs"
     assert list(info.queues) == ["q", "spot"]
     assert set(info.compute_environments) == {"ce", "gpu"}
+    assert info.queue_capacity is None  # an older batchkit stack does not say
+
+
+def test_a_batchkit_stack_says_what_each_queue_runs_on() -> None:
+    outputs = {
+        **PC_OUTPUTS,
+        "BatchkitVersion": "0.2.0",
+        "JobQueues": json.dumps({"spot": "arn:aws:batch:eu-west-1:1:job-queue/spot"}),
+        "QueueCapacity": json.dumps({"spot": "SPOT", "q": "EC2"}),
+    }
+    info = cluster_from_stack("c", stack(outputs=outputs))
+    assert info.queue_capacity == {"spot": "SPOT", "q": "EC2"}
 
 
 def test_rolled_back_updates_are_usable() -> None:
