@@ -22,6 +22,7 @@ from batchkit import __version__
 from batchkit.cli.app import app
 from batchkit.cli.cluster import ClusterEnv
 from batchkit.providers.aws.session import AwsSession
+from tests.fixtures.moto_batch import stack_takes_its_batch_resources
 from tests.infra.moto_cluster import (
     EXAMPLE,
     MOCK_CONFIG,
@@ -50,7 +51,10 @@ class Cli:
 
         return ClusterEnv(
             session=lambda profile, region, cluster: AwsSession(
-                profile=profile, region=region or REGION, cluster=cluster
+                profile=profile,
+                region=region or REGION,
+                cluster=cluster,
+                hooks=[stack_takes_its_batch_resources],
             ),
             sleep=self.sleeps.append,
             confirm=confirm,

@@ -18,6 +18,7 @@ from batchkit.providers.aws.ratelimit import RateLimiter
 from batchkit.providers.aws.session import AwsSession, RetryPolicy
 from batchkit.providers.aws.stacks import ClusterStacks
 from tests.fixtures.fault_proxy import FaultProxy
+from tests.fixtures.moto_batch import stack_takes_its_batch_resources
 from tests.fixtures.moto_server import REGION, Cluster
 from tests.infra.moto_cluster import (
     example_config_text,
@@ -91,6 +92,7 @@ def test_cluster_create_and_delete_through_the_fault_proxy(
             endpoint_url=proxy.url,
             limiter=RateLimiter(sleep=_no_wait),
             retry=RetryPolicy(sleep=_no_wait, rng=random.Random(4)),
+            hooks=[stack_takes_its_batch_resources],
         )
         stacks = ClusterStacks(session, sleep=_no_wait)
         created = stacks.create(config, parameters)

@@ -26,6 +26,7 @@ from batchkit.providers.aws.stacks import (
     StackGateway,
     StackOperationError,
 )
+from tests.fixtures.moto_batch import stack_takes_its_batch_resources
 from tests.infra.moto_cluster import (
     MOCK_CONFIG,
     REGION,
@@ -53,7 +54,8 @@ def config(aws: None) -> ClusterConfig:
 @pytest.fixture
 def stacks(aws: None) -> ClusterStacks:
     sleeps: list[float] = []
-    return ClusterStacks(AwsSession(region=REGION), sleep=sleeps.append)
+    session = AwsSession(region=REGION, hooks=[stack_takes_its_batch_resources])
+    return ClusterStacks(session, sleep=sleeps.append)
 
 
 def test_stack_is_created_and_its_outputs_satisfy_c4(
@@ -200,7 +202,10 @@ def test_a_leftover_check_these_credentials_cannot_make_is_reported_not_fatal(
 ) -> None:
     stacks.create(config, offline_parameters())
     denied = ClusterStacks(
-        AwsSession(region=REGION, hooks=[("before-call.iam.ListRoles", _deny)]),
+        AwsSession(
+            region=REGION,
+            hooks=[("before-call.iam.ListRoles", _deny), stack_takes_its_batch_resources],
+        ),
         sleep=lambda _: None,
     )
     outcome = denied.delete("research")

@@ -8,14 +8,12 @@ and one from the console leave the same nothing behind.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from batchkit.errors import AwsError, BatchkitError, ClusterNotFoundError, ConflictError
-from batchkit.infra.naming import Names
+from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
 from batchkit.providers.aws.errors import Context, translate
+from batchkit.providers.aws.leftovers import Leftovers, registered_for
 from batchkit.providers.aws.session import Api, AwsSession
 from batchkit.providers.aws.stackdeploy import KEEP_DATA_TAG, Outcome, StackGateway
 from batchkit.providers.aws.stackevents import (
@@ -105,7 +103,7 @@ class StackTeardown:
         count = 0
         for page in batch.paginate("describe_job_definitions", status="ACTIVE"):
             for definition in page.get("jobDefinitions", []):
-                if not _registered_for(definition, status.name, role):
+                if not registered_for(definition, status.name, role):
                     continue
                 batch.call(
                     "deregister_job_definition",
@@ -140,39 +138,13 @@ class StackTeardown:
             on_progress(Progress(f"emptied {where} ({count} images)"))
 
     def leftovers(self, status: ClusterStatus) -> list[str]:
-        """What of the cluster still exists after its stack is gone."""
-        names = Names(status.name)
-        left: list[str] = []
-        bucket = status.parameters.get("ResourcesS3Bucket", "")
-        s3 = self._session.client("s3")
-        try:
-            s3.head_bucket(Bucket=bucket)
-            left.append(f"S3 bucket {bucket}")
-        except Exception:  # noqa: S110 - absent (or not ours to see): nothing left to report
-            pass
-        ecr = self._session.client("ecr")
-        try:
-            ecr.describe_repositories(repositoryNames=[names.repository])
-            left.append(f"ECR repository {names.repository}")
-        except Exception:  # noqa: S110
-            pass
-        # The stack is gone by now: a check these credentials may not make (iam:ListRoles is
-        # often denied) is reported as not made, rather than failing a finished delete.
-        logs = self._session.api("logs")
-        for prefix in (f"/batchkit/{names.cluster}/", f"/aws/lambda/{names.prefix}-"):
-            try:
-                groups = logs.call("describe_log_groups", logGroupNamePrefix=prefix)
-            except BatchkitError as err:
-                left.append(f"log groups {prefix}* (not checked: {err.message})")
-                continue
-            left += [f"log group {g['logGroupName']}" for g in groups.get("logGroups", [])]
-        try:
-            roles = self._session.api("iam").call("list_roles", PathPrefix=names.role_path)
-        except BatchkitError as err:
-            left.append(f"IAM roles under {names.role_path} (not checked: {err.message})")
-        else:
-            left += [f"IAM role {r['RoleName']}" for r in roles.get("Roles", [])]
-        return left
+        """What of the cluster still exists after its stack is gone (see `leftovers`)."""
+        return Leftovers(
+            self._session.api,
+            status.name,
+            bucket=status.parameters.get("ResourcesS3Bucket", ""),
+            job_role=status.outputs.get("JobRoleArn"),
+        )()
 
 
 @contextmanager
@@ -192,13 +164,3 @@ def _cleanup_errors(cluster: str, service: str, operation: str, where: str) -> I
         again = f"the stack is untouched: run `batchkit cluster delete {cluster}` again"
         error.hint = f"{error.hint}; {again}" if error.hint else again
         raise error from err
-
-
-def _registered_for(definition: Mapping[str, Any], cluster: str, role: str | None) -> bool:
-    """Whether batchkit registered this job definition on demand for `cluster`."""
-    if not str(definition.get("jobDefinitionName", "")).startswith("batchkit-"):
-        return False
-    tagged = (definition.get("tags") or {}).get(CLUSTER_TAG)
-    if tagged is not None:
-        return bool(tagged == cluster)
-    return bool(role) and str(role) in json.dumps(definition)

@@ -1,0 +1,193 @@
+"""What of a deleted cluster still exists: everything its stack made or batchkit registered.
+
+Each kind of resource is looked up by the name the stack gave it (`batchkit.infra.naming`): the
+bucket, the ECR repository, the log groups, the IAM roles, the Batch compute environments, job
+queues, scheduling policies and job definitions (the stack's and those batchkit registered for
+`--image`), the Lambda functions, the EventBridge rules, the SNS topic, the launch template and
+the CodeBuild project. A lookup that fails (throttling, a network error, a permission these
+credentials lack) is reported as "not checked: why", never as gone: only an answer that says
+"absent" counts as absent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from batchkit.errors import BatchkitError
+from batchkit.infra.naming import Names
+from batchkit.providers.aws.errors import error_code
+from batchkit.providers.aws.session import Api
+from batchkit.providers.aws.submitjob import CLUSTER_TAG
+
+ApiFactory = Callable[[str], Api]
+
+# The answers that mean "there is no such resource" (HeadBucket answers a bare 404).
+ABSENT_CODES = frozenset(
+    {"404", "NoSuchBucket", "NotFound", "RepositoryNotFoundException", "NoSuchEntity"}
+)
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """Look up what remains of cluster `cluster`; `api(service)` gives each service's caller."""
+
+    api: ApiFactory
+    cluster: str
+    bucket: str = ""
+    job_role: str | None = None
+
+    def __call__(self) -> list[str]:
+        left: list[str] = []
+        for kind, check in self._checks():
+            try:
+                left += list(check())
+            except BatchkitError as err:
+                if _absent(err):
+                    continue
+                left.append(f"{kind} (not checked: {err.message})")
+        return left
+
+    def _checks(self) -> list[tuple[str, Callable[[], Iterable[str]]]]:
+        names = Names(self.cluster)
+        checks: list[tuple[str, Callable[[], Iterable[str]]]] = []
+        if self.bucket:
+            checks.append((f"S3 bucket {self.bucket}", self._bucket))
+        checks += [
+            (f"ECR repository {names.repository}", self._repository),
+            (
+                f"log groups /batchkit/{self.cluster}/*",
+                lambda: self._log_groups(f"/batchkit/{self.cluster}/"),
+            ),
+            (
+                f"log groups /aws/lambda/{names.prefix}-*",
+                lambda: self._log_groups(f"/aws/lambda/{names.prefix}-"),
+            ),
+            (f"IAM roles under {names.role_path}", self._roles),
+            (f"Batch job queues {self.cluster}_*", self._queues),
+            (f"Batch compute environments {self.cluster}_*", self._compute_environments),
+            (f"Batch scheduling policies {self.cluster}_*", self._scheduling_policies),
+            ("Batch job definitions of the cluster", self._job_definitions),
+            (f"Lambda functions {names.prefix}-*", self._functions),
+            (f"EventBridge rules {names.prefix}-*", self._rules),
+            (f"SNS topic {names.job_events_topic}", self._topics),
+            (f"EC2 launch template {names.prefix}", self._launch_template),
+            (f"CodeBuild project {names.codebuild_project}", self._project),
+        ]
+        return checks
+
+    def _bucket(self) -> Iterator[str]:
+        self.api("s3").call("head_bucket", Bucket=self.bucket)
+        yield f"S3 bucket {self.bucket}"
+
+    def _repository(self) -> Iterator[str]:
+        name = Names(self.cluster).repository
+        self.api("ecr").call("describe_repositories", repositoryNames=[name])
+        yield f"ECR repository {name}"
+
+    def _log_groups(self, prefix: str) -> Iterator[str]:
+        logs = self.api("logs")
+        for page in logs.paginate("describe_log_groups", logGroupNamePrefix=prefix):
+            for group in page.get("logGroups", []):
+                yield f"log group {group['logGroupName']}"
+
+    def _roles(self) -> Iterator[str]:
+        iam = self.api("iam")
+        pages = iam.paginate(
+            "list_roles", cursor_in="Marker", cursor_out="Marker",
+            PathPrefix=Names(self.cluster).role_path,
+        )  # fmt: skip
+        for page in pages:
+            yield from (f"IAM role {role['RoleName']}" for role in page.get("Roles", []))
+
+    def _queues(self) -> Iterator[str]:
+        for page in self.api("batch").paginate("describe_job_queues"):
+            for queue in page.get("jobQueues", []):
+                if self._ours(queue["jobQueueName"]):
+                    yield f"Batch job queue {queue['jobQueueName']} ({queue.get('state', '')})"
+
+    def _compute_environments(self) -> Iterator[str]:
+        for page in self.api("batch").paginate("describe_compute_environments"):
+            for ce in page.get("computeEnvironments", []):
+                if self._ours(ce["computeEnvironmentName"]):
+                    yield f"Batch compute environment {ce['computeEnvironmentName']}"
+
+    def _scheduling_policies(self) -> Iterator[str]:
+        for page in self.api("batch").paginate("list_scheduling_policies"):
+            for policy in page.get("schedulingPolicies", []):
+                name = str(policy["arn"]).rsplit("/", 1)[-1]
+                if self._ours(name):
+                    yield f"Batch scheduling policy {name}"
+
+    def _job_definitions(self) -> Iterator[str]:
+        batch = self.api("batch")
+        for page in batch.paginate("describe_job_definitions", status="ACTIVE"):
+            for definition in page.get("jobDefinitions", []):
+                name = str(definition["jobDefinitionName"])
+                if self._ours(name) or registered_for(definition, self.cluster, self.job_role):
+                    yield f"Batch job definition {name}:{definition.get('revision', '')}"
+
+    def _functions(self) -> Iterator[str]:
+        prefix = f"{Names(self.cluster).prefix}-"
+        pages = self.api("lambda").paginate(
+            "list_functions", cursor_in="Marker", cursor_out="NextMarker"
+        )
+        for page in pages:
+            for function in page.get("Functions", []):
+                if str(function["FunctionName"]).startswith(prefix):
+                    yield f"Lambda function {function['FunctionName']}"
+
+    def _rules(self) -> Iterator[str]:
+        prefix = f"{Names(self.cluster).prefix}-"
+        pages = self.api("events").paginate(
+            "list_rules", cursor_in="NextToken", cursor_out="NextToken", NamePrefix=prefix
+        )
+        for page in pages:
+            yield from (f"EventBridge rule {rule['Name']}" for rule in page.get("Rules", []))
+
+    def _topics(self) -> Iterator[str]:
+        topic = Names(self.cluster).job_events_topic
+        sns = self.api("sns")
+        pages = sns.paginate("list_topics", cursor_in="NextToken", cursor_out="NextToken")
+        for page in pages:
+            for item in page.get("Topics", []):
+                if str(item["TopicArn"]).rsplit(":", 1)[-1] == topic:
+                    yield f"SNS topic {topic}"
+
+    def _launch_template(self) -> Iterator[str]:
+        name = Names(self.cluster).prefix
+        answer = self.api("ec2").call(
+            "describe_launch_templates",
+            Filters=[{"Name": "launch-template-name", "Values": [name]}],
+        )
+        if answer.get("LaunchTemplates"):
+            yield f"EC2 launch template {name}"
+
+    def _project(self) -> Iterator[str]:
+        name = Names(self.cluster).codebuild_project
+        answer = self.api("codebuild").call("batch_get_projects", names=[name])
+        if answer.get("projects"):
+            yield f"CodeBuild project {name}"
+
+    def _ours(self, name: str) -> bool:
+        """Batch names of this cluster: `<cluster>_…` (cluster names have no `_`, so no other
+        cluster's resources match)."""
+        return name.startswith(f"{self.cluster}_")
+
+
+def registered_for(definition: Mapping[str, Any], cluster: str, role: str | None) -> bool:
+    """Whether batchkit registered this job definition on demand for `cluster`."""
+    if not str(definition.get("jobDefinitionName", "")).startswith("batchkit-"):
+        return False
+    tagged = (definition.get("tags") or {}).get(CLUSTER_TAG)
+    if tagged is not None:
+        return bool(tagged == cluster)
+    return bool(role) and str(role) in json.dumps(definition)
+
+
+def _absent(err: BatchkitError) -> bool:
+    """The lookup's answer was "no such resource" (the botocore error is the cause)."""
+    cause = err.__cause__
+    return cause is not None and error_code(cause) in ABSENT_CODES
