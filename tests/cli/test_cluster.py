@@ -452,3 +452,28 @@ def test_help_says_a_named_cluster_takes_its_profile_and_region_from_the_user_co
     text = " ".join(result.stdout.split())
     assert "--profile PROFILE AWS profile (default: the cluster's in config.yaml" in text
     assert "--region REGION AWS region (default: the cluster's in config.yaml" in text
+
+
+def test_status_says_when_subscriptions_cannot_be_read(cli: Cli, deployed: list[str]) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    def deny(**_: object) -> tuple[AWSResponse, dict[str, object]]:
+        error = {"Code": "AuthorizationError", "Message": "not allowed to list subscriptions"}
+        parsed = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return AWSResponse("https://injected", 403, {}, None), parsed  # type: ignore[arg-type]
+
+    env = ClusterEnv(
+        session=lambda profile, region, cluster: AwsSession(
+            profile=profile,
+            region=region or REGION,
+            cluster=cluster,
+            hooks=[("before-call.sns.ListSubscriptionsByTopic", deny)],
+        ),
+        sleep=cli.sleeps.append,
+        confirm=lambda _: True,
+        environ=cli.environ,
+    )
+    result = CliRunner().invoke(app, ["cluster", "status", "research"], obj=env)
+    assert result.exit_code == 0, result.output
+    assert "status:   CREATE_COMPLETE" in result.stdout
+    assert "notify:   not checked (" in result.stdout
