@@ -352,3 +352,22 @@ def test_short_image_names_resolve_to_the_clusters_ecr_images(provider: AwsProvi
         jobDefinitions=[job.job_definition]
     )["jobDefinitions"]
     assert definition["containerProperties"]["image"] == f"{uri}:tools"
+
+
+def test_fair_share_queues_come_from_the_stacks_scheduling_policies(provider: AwsProvider) -> None:
+    from batchkit.providers.aws.discovery import ClusterInfo
+
+    arn = "arn:aws:batch:us-east-1:123456789012:job-queue/"
+    info: ClusterInfo = dataclasses.replace(
+        provider.cluster,
+        job_queue=f"{arn}lab_cpu",
+        queues={"cpu": f"{arn}lab_cpu", "shared": f"{arn}lab_shared"},
+        scheduling_policies={"shared": "arn:aws:batch:us-east-1:123456789012:scheduling-policy/x"},
+    )
+    shared = AwsProvider(provider.session, info)
+    assert shared.fair_share("shared") is True
+    assert shared.fair_share(f"{arn}lab_shared") is True  # by ARN
+    assert shared.fair_share(None) is False  # the default queue, cpu
+    assert shared.fair_share("cpu") is False
+    unknown = AwsProvider(provider.session, dataclasses.replace(info, scheduling_policies=None))
+    assert unknown.fair_share("shared") is None  # a stack that does not say: AWS decides
