@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--executor", choices=("auto", "process", "docker"), default="auto")
     add("-q", "--queue", metavar="QUEUE", help="job queue (default: the cluster's)")
     add("--spot-retry", action="store_true", help="AWS: retry only when a Spot host is reclaimed")
+    add("--share", metavar="ID", help="fair-share queues: the share the job belongs to")
+    add("--priority", type=int, metavar="N", help="fair-share queues: priority in the share")
     add("--wait", action="store_true", help="wait, then print the output")
     add("--follow", action="store_true", help="print the output as it comes")
     add("arguments", nargs="*", help="arguments of the script (after --)")
@@ -164,6 +166,8 @@ class CellMagic:
             queue=options.queue,
             executor=options.executor,
             spot_retry=options.spot_retry,
+            share=options.share,
+            priority=options.priority,
         )
         blacklist = None
         if options.env_blacklist is None:  # as `sub`: the user config's list, else awsbsub's

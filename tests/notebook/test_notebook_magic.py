@@ -137,3 +137,10 @@ def test_spot_retry_and_the_configured_env_blacklist(magic: Magic, isolated_envi
     assert request.tags["batchkit:spot-retry"] == "true"
     folder = (request.s3_folder_url or "")[len("s3://fake-bucket/") :]
     assert folder + "cell.env.sh" not in magic.fake.objects.items  # MINE left out, TOKEN_A too
+
+
+def test_share_and_priority_reach_the_submission(magic: Magic) -> None:
+    magic.fake.fair_share_queues = frozenset({"shared"})
+    magic.run("-q shared --share genomics --priority 40", "echo hi\n")
+    (request,) = magic.fake.requests
+    assert (request.queue, request.share, request.priority) == ("shared", "genomics", 40)
