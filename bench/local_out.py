@@ -71,6 +71,7 @@ def main() -> int:
         home = Path(tmp) / "home"
         env = {**os.environ, "BATCHKIT_HOME": str(home)}
         env.pop("BATCHKIT_CLUSTER", None)
+        env.pop("PYTHONUNBUFFERED", None)  # it would make the baseline write line by line
         single = submit(env, "seq", str(args.lines))
         per_child = args.lines // args.array
         array = submit(env, "-a", str(args.array), "seq", str(per_child))
@@ -79,6 +80,8 @@ def main() -> int:
         exe = str(BIN / "batchkit")
         cases = {
             "plain Python copy loop": ([sys.executable, "-c", COPY, str(biggest)], args.lines),
+            "python -c pass (start-up)": ([sys.executable, "-c", "pass"], 0),
+            "batchkit out --help (start-up)": ([exe, "out", "--help"], -1),
             "batchkit out": ([exe, "out", single], args.lines),
             "batchkit out --raw": ([exe, "out", "--raw", single], args.lines),
             "batchkit out -t 20": ([exe, "out", "-t", "20", single], 20),
@@ -111,6 +114,7 @@ def main() -> int:
     print("-" * len(header))
     for label, (_, expected) in cases.items():
         wall, rss, lines = best[label]
+        expected = lines if expected < 0 else expected
         print(
             f"{label:<34} {wall:>8.3f} {wall / base:>7.2f} {rss:>8.1f} {lines:>10,} {expected:>10,}"
         )

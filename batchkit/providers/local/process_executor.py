@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from batchkit.providers.local.executor import (
     REASON_FILE_VARIABLE,
@@ -39,6 +40,9 @@ EXIT_GRACE_S = 1.0
 """How long `poll` waits for the last output after the process exits (a daemonized grandchild may
 hold the pipe open forever; the attempt must still end)."""
 
+
+PUMP_IDLE_S = 2.0
+"""How long the output thread waits for a next attempt before it ends."""
 
 ENTRYPOINT = folder("dockerfiles") / "scripts" / "batchkit-entrypoint"
 """The preset images' entrypoint: a node of a multi-node job runs through it here too, for the
@@ -123,8 +127,68 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+class _Pump:
+    """One thread that moves the output of every running attempt of an executor into its log,
+    and notices each exit (a pidfd per process where Linux has them): no thread per attempt.
+
+    The thread starts with the first attempt and ends once no attempt has been left for
+    `PUMP_IDLE_S`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[ProcessRun] = []
+        self._thread: threading.Thread | None = None
+        self._wake_w = -1
+
+    def add(self, run: ProcessRun) -> None:
+        with self._lock:
+            self._pending.append(run)
+            if self._thread is None:
+                wake_r, self._wake_w = os.pipe()
+                os.set_blocking(wake_r, False)
+                self._thread = threading.Thread(
+                    target=self._loop, args=(wake_r,), name="batchkit-output", daemon=True
+                )
+                self._thread.start()
+            else:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    os.write(self._wake_w, b"\0")
+
+    def _loop(self, wake_r: int) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(wake_r, selectors.EVENT_READ, None)
+        watched = 0
+        idle = False
+        try:
+            while True:
+                with self._lock:
+                    for run in self._pending:
+                        for fd in run.watch():
+                            selector.register(fd, selectors.EVENT_READ, run)
+                            watched += 1
+                    self._pending.clear()
+                    if not watched and idle:
+                        self._thread = None
+                        os.close(self._wake_w)
+                        return
+                events = selector.select(None if watched else PUMP_IDLE_S)
+                idle = not watched and not events
+                for key, _ in events:
+                    if key.data is None:
+                        with contextlib.suppress(BlockingIOError, OSError):
+                            os.read(wake_r, 4096)
+                    elif key.data.ready(key.fd):
+                        selector.unregister(key.fd)
+                        key.data.release(key.fd)
+                        watched -= 1
+        finally:
+            selector.close()
+            os.close(wake_r)
+
+
 class ProcessRun:
-    """One running attempt: a process group whose output is pumped into a log sink."""
+    """One running attempt: a process group whose output the executor's pump moves into a log
+    sink."""
 
     def __init__(
         self,
@@ -133,6 +197,7 @@ class ProcessRun:
         clock: Callable[[], int],
         on_output_end: Callable[[], None] | None = None,
         workdir: Path | None = None,
+        pump: _Pump | None = None,
     ) -> None:
         self._on_output_end = on_output_end
         self._workdir = workdir
@@ -140,44 +205,74 @@ class ProcessRun:
         self._pgid = process.pid
         self._start_time = process_start_time(process.pid)
         self._clock = clock
+        self._log = log
         self._exited_at: float | None = None
         self._code: int | None = None
+        self._pending = b""
         self._drained = threading.Event()
-        """Set once all the output is in the log (before `on_output_end` wakes the scheduler)."""
+        """Set once all the output is in the log."""
+        self._pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):  # opened before anyone can reap it
+            self._pidfd = os.pidfd_open(process.pid)
+        self._gone = False
+        """Whether the pump saw the process exit (its pidfd became readable)."""
         assert process.stdout is not None
-        self._pump = threading.Thread(
-            target=self._pump_lines, args=(process.stdout, log), daemon=True
-        )
-        self._pump.start()
+        self._stdout = process.stdout
+        (pump or _Pump()).add(self)
 
-    def _pump_lines(self, stream: IO[bytes], log: LogSink) -> None:
-        """Move the output into `log` as it comes, the complete lines of each read in one call;
-        a line longer than MAX_LINE becomes several events, an unterminated last line one."""
-        pending = b""
-        try:
-            with stream:
-                while chunk := os.read(stream.fileno(), READ_SIZE):
-                    *lines, pending = (pending + chunk).split(b"\n")
-                    while len(pending) > MAX_LINE:
-                        lines.append(pending[:MAX_LINE])
-                        pending = pending[MAX_LINE:]
-                    if lines:
-                        log.extend(_messages(lines), self._clock())
-                if pending:
-                    log.extend(_messages([pending]), self._clock())
-        finally:
-            self._drained.set()
-            if self._on_output_end is not None:
-                self._wait_exit()
-                self._on_output_end()
+    def watch(self) -> list[int]:
+        """The descriptors the pump waits on: the output pipe, and the process's pidfd."""
+        fds = [self._stdout.fileno()]
+        if self._pidfd is not None:
+            fds.append(self._pidfd)
+        return fds
 
-    def _wait_exit(self) -> None:
-        """Wait (without reaping) until the process has exited: the output usually ends as it
-        exits, and a scheduler woken a moment too early would see it still running and sleep a
-        whole period."""
-        if hasattr(os, "waitid"):
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOWAIT)
+    def ready(self, fd: int) -> bool:
+        """The pump's call when `fd` is readable; True when it is done with `fd` (the pump then
+        stops watching it and calls `release`)."""
+        if fd == self._pidfd:
+            self._gone = True
+            self._maybe_ended()
+            return True
+        chunk = b""
+        with contextlib.suppress(OSError):
+            chunk = os.read(fd, READ_SIZE)
+        if chunk:
+            self._take(chunk)
+            return False
+        if self._pending:
+            self._log.extend(_messages([self._pending]), self._clock())
+            self._pending = b""
+        self._drained.set()
+        self._maybe_ended()
+        return True
+
+    def release(self, fd: int) -> None:
+        """Close `fd` once the pump no longer watches it."""
+        if fd == self._pidfd:
+            self._pidfd = None
+            os.close(fd)
+        else:
+            self._stdout.close()
+
+    def _take(self, chunk: bytes) -> None:
+        """Log the complete lines of `chunk` in one call; a line longer than MAX_LINE becomes
+        several events, an unterminated last line waits for the rest."""
+        *lines, pending = (self._pending + chunk).split(b"\n")
+        while len(pending) > MAX_LINE:
+            lines.append(pending[:MAX_LINE])
+            pending = pending[MAX_LINE:]
+        self._pending = pending
+        if lines:
+            self._log.extend(_messages(lines), self._clock())
+
+    def _maybe_ended(self) -> None:
+        """Wake the scheduler once the output is drained and the process has exited (or, with no
+        pidfd to tell, once the output is drained: it has most likely exited)."""
+        if self._on_output_end is None or not self._drained.is_set():
+            return
+        if self._gone or self._pidfd is None:
+            self._on_output_end()
 
     def poll(self) -> int | None:
         if self._code is None:
@@ -235,6 +330,7 @@ class ProcessExecutor:
         almost always when it exits: the scheduler uses it to wake up at once."""
         self._clock = clock
         self._on_output_end = on_output_end
+        self._pump = _Pump()
 
     def start(self, spec: RunSpec, log: LogSink) -> ProcessRun:
         spec.workdir.mkdir(parents=True, exist_ok=True)
@@ -249,7 +345,9 @@ class ProcessExecutor:
             start_new_session=True,
             close_fds=True,
         )
-        return ProcessRun(process, log, self._clock, self._on_output_end, spec.workdir)
+        return ProcessRun(
+            process, log, self._clock, self._on_output_end, spec.workdir, pump=self._pump
+        )
 
     def reap_orphan(self, identity: Mapping[str, Any]) -> None:
         """Kill what is left of an attempt whose worker died, unless its pid was reused.

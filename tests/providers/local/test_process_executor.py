@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -165,3 +166,23 @@ def test_reap_orphan_leaves_a_reused_pid_alone(tmp_path: Path) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_attempts_share_one_output_thread_and_each_wakes_the_scheduler_once_ended(
+    tmp_path: Path,
+) -> None:
+    woken: list[int] = []
+    executor = ProcessExecutor(clock=FakeClock(), on_output_end=lambda: woken.append(1))
+    before = threading.active_count()
+    sinks = [ListSink() for _ in range(6)]
+    runs = [
+        executor.start(
+            _spec(tmp_path / str(i), "/bin/sh", "-c", f"seq 1 {2000 * (i + 1)}; exit {i}"), sink
+        )
+        for i, sink in enumerate(sinks)
+    ]
+    assert threading.active_count() <= before + 1, "one pump thread, not one per attempt"
+    assert [_wait_exit(run) for run in runs] == list(range(6))
+    for i, sink in enumerate(sinks):
+        assert [m for _, m in sink.events] == [str(n) for n in range(1, 2000 * (i + 1) + 1)]
+    wait_until(lambda: len(woken) == 6, 5, "every attempt to wake the scheduler")
