@@ -1,19 +1,25 @@
 """A platform team's cluster on a moto server, through the installed `batchkit` command: every
 volume kind (ONTAP, OpenZFS, EBS), notifications, fair share and the submitter policy; created,
-inspected, used and deleted cleanly."""
+inspected, used and deleted cleanly (the delete runs in-process, see below)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import boto3
 from moto.events.models import EventPattern
+from typer.testing import CliRunner
 
+from batchkit.cli.app import app
+from batchkit.cli.cluster import ClusterEnv
+from batchkit.providers.aws.session import AwsSession
 from tests.e2e_aws.conftest import Run
+from tests.fixtures.moto_batch import stack_takes_its_batch_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -141,8 +147,21 @@ def test_platform_cluster_lifecycle(
     stat = batchkit("stat", "-c", "platform", "-s", "ALL")
     assert stat.code == 0 and job_id[1] in stat.out
 
-    deleted = batchkit("cluster", "delete", "platform", "-y")
-    assert deleted.code == 0, deleted.err
+    # Deleted through the same command in this process, where the session can carry the hook
+    # that deletes the stack's Batch resources with it, as AWS does and moto does not.
+    env = ClusterEnv(
+        session=lambda profile, region, cluster: AwsSession(
+            profile=profile,
+            region=region or REGION,
+            cluster=cluster,
+            hooks=[stack_takes_its_batch_resources],
+        ),
+        sleep=lambda _: None,
+        confirm=lambda _: True,
+        environ=dict(os.environ),
+    )
+    deleted = CliRunner().invoke(app, ["cluster", "delete", "platform", "-y"], obj=env)
+    assert deleted.exit_code == 0, deleted.output
     assert (
         boto3.client("cloudformation", region_name=REGION).list_stacks(
             StackStatusFilter=["CREATE_COMPLETE"]
