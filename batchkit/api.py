@@ -33,6 +33,8 @@ from batchkit.providers.base import Provider
 
 if TYPE_CHECKING:
     from batchkit import handles
+    from batchkit.doctor.findings import Finding, Report
+    from batchkit.doctor.runner import Doctor
     from batchkit.jobspecs import DependencyLike, MapOptions
 
 
@@ -264,6 +266,32 @@ class Cluster:
 
     def hosts(self) -> list[Host]:
         return self.provider.hosts()
+
+    def doctor(self, job_id: str | None = None, *, older_than: float = 600.0) -> Report:
+        """Why a job waits or failed, and what to change (`batchkit doctor`): the findings about
+        `job_id`, or without one about the whole cluster (every queue and compute environment,
+        and every job RUNNABLE or STARTING for more than `older_than` seconds)."""
+        doctor = self._doctor()
+        return doctor.job(job_id) if job_id else doctor.cluster(older_than)
+
+    def why(self, job: Job) -> Finding | None:
+        """The doctor's leading finding about a RUNNABLE, PENDING or FAILED job, from the few
+        calls `stat` can afford (no log, no network checks); None when nothing stands out."""
+        return self._doctor().why(job)
+
+    def _doctor(self) -> Doctor:
+        from batchkit.doctor.runner import Doctor
+
+        facts: Any
+        if self.provider.kind == "local":
+            from batchkit.providers.local.facts import LocalDoctorFacts
+            from batchkit.providers.local.provider import LocalProvider
+
+            assert isinstance(self.provider, LocalProvider)
+            facts = LocalDoctorFacts(self.provider)
+        else:
+            facts = getattr(self.provider, "doctor_facts")()  # noqa: B009 - AWS only
+        return Doctor(self.provider, facts, clock=self._clock)
 
     def _waiter(self, interval: float, max_interval: float | None = None) -> Waiter:
         """Polls that grow from `interval` up to `max_interval`: by default 10 s on AWS (Batch's

@@ -75,6 +75,15 @@ class AwsError(BatchkitError):
     exit_code = ExitCode.AWS
 
 
+class AccessDeniedError(AwsError):
+    """AWS refused a call for want of a permission (`permission` is `service:Action`, e.g.
+    `ec2:DescribeRouteTables`). The doctor reports such a check as not made."""
+
+    def __init__(self, message: str, *, permission: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.permission = permission
+
+
 class ConflictError(BatchkitError):
     exit_code = ExitCode.CONFLICT
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from batchkit.cli import kill, local, out, queues, stat, sub
+from batchkit.cli import doctor, kill, local, out, queues, stat, sub
 from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.completion import (
     InstallCompletionOption,
@@ -121,6 +121,7 @@ app.command("out", cls=PlainCommand)(out.out)
 app.command("kill", cls=PlainCommand)(kill.kill)
 app.command("queues", cls=PlainCommand)(queues.queues)
 app.command("hosts", cls=PlainCommand)(queues.hosts)
+app.command("doctor", cls=PlainCommand)(doctor.doctor)
 app.add_typer(local.app, name="local")
 
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from batchkit.computemodel import ComputeEnvironment
 from batchkit.models import (
     Attempt,
     Dependency,
@@ -216,6 +217,34 @@ def queue_from_detail(detail: Mapping[str, Any]) -> Queue:
     )
 
 
+def compute_environment_from_detail(detail: Mapping[str, Any]) -> ComputeEnvironment:
+    """A `ComputeEnvironment` from one DescribeComputeEnvironments item."""
+    resources: Mapping[str, Any] = detail.get("computeResources") or {}
+    template = resources.get("launchTemplate") or {}
+    bid = resources.get("bidPercentage")
+    return ComputeEnvironment(
+        name=str(detail["computeEnvironmentName"]),
+        arn=str(detail.get("computeEnvironmentArn", "")),
+        state=str(detail.get("state", "")),
+        status=str(detail.get("status", "")),
+        status_reason=detail.get("statusReason"),
+        type=str(detail.get("type", "MANAGED")),
+        compute_type=resources.get("type"),
+        min_vcpus=int(resources.get("minvCpus") or 0),
+        desired_vcpus=int(resources.get("desiredvCpus") or 0),
+        max_vcpus=int(resources.get("maxvCpus") or 0),
+        instance_types=tuple(str(t) for t in resources.get("instanceTypes") or ()),
+        subnets=tuple(str(s) for s in resources.get("subnets") or ()),
+        security_groups=tuple(str(g) for g in resources.get("securityGroupIds") or ()),
+        ecs_cluster_arn=detail.get("ecsClusterArn"),
+        service_role=detail.get("serviceRole"),
+        instance_role=resources.get("instanceRole"),
+        bid_percentage=int(bid) if bid is not None else None,
+        allocation_strategy=resources.get("allocationStrategy"),
+        launch_template=template.get("launchTemplateName") or template.get("launchTemplateId"),
+    )
+
+
 class BatchGateway:
     """AWS Batch, spoken in `batchkit.models`."""
 
@@ -304,6 +333,18 @@ class BatchGateway:
         for page in self._api.paginate("describe_job_queues", jobQueues=list(names)):
             queues.extend(queue_from_detail(item) for item in page.get("jobQueues") or ())
         return queues
+
+    def describe_compute_environments(self, names: Sequence[str]) -> list[ComputeEnvironment]:
+        """These compute environments (names or ARNs; none: every one in the region)."""
+        found: list[ComputeEnvironment] = []
+        for page in self._api.paginate(
+            "describe_compute_environments", computeEnvironments=list(names)
+        ):
+            found.extend(
+                compute_environment_from_detail(item)
+                for item in page.get("computeEnvironments") or ()
+            )
+        return found
 
     def ecs_cluster_arns(self, compute_environments: Sequence[str]) -> list[str]:
         """The ECS clusters behind these compute environments (Fargate ones have none)."""

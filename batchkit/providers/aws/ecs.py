@@ -66,6 +66,14 @@ class EcsGateway:
         self._ecs = ecs
         self._ec2 = ec2
 
+    def container_instance_count(self, ecs_cluster: str) -> int:
+        """How many container instances have joined this ECS cluster (ListContainerInstances,
+        100 a page; no more than one page is read: the doctor only asks "none or some")."""
+        response = self._ecs.call(
+            "list_container_instances", resource=ecs_cluster, cluster=ecs_cluster, maxResults=100
+        )
+        return len(response.get("containerInstanceArns") or ())
+
     def hosts(self, ecs_clusters: Sequence[str]) -> list[Host]:
         instances: list[dict[str, Any]] = []
         for cluster in ecs_clusters:

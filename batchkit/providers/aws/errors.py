@@ -29,6 +29,7 @@ from botocore.exceptions import (
 )
 
 from batchkit.errors import (
+    AccessDeniedError,
     AwsError,
     BatchkitError,
     ClusterNotFoundError,
@@ -279,8 +280,9 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         lambda e: error_code(e) in ACCESS_DENIED_CODES,
-        lambda e, c: AwsError(
+        lambda e, c: AccessDeniedError(
             f"access denied: {c.service}:{c.operation}{_about(c)}: {error_message(e)}",
+            permission=f"{c.service}:{c.operation}",
             hint=f"grant the caller permission for {c.service}:{c.operation} on this resource "
             "(the batchkit user policy is printed by `batchkit cluster template`)",
         ),

@@ -25,6 +25,8 @@ from batchkit.models import (
 )
 from batchkit.providers.aws.batch import DESCRIBE_CHUNK, BatchGateway, LogTarget, in_parallel
 from batchkit.providers.aws.discovery import ClusterInfo
+from batchkit.providers.aws.doctorfacts import AwsDoctorFacts
+from batchkit.providers.aws.ec2 import Ec2Gateway
 from batchkit.providers.aws.ecr import EcrGateway
 from batchkit.providers.aws.ecs import EcsGateway
 from batchkit.providers.aws.errors import AmbiguousCallError
@@ -56,6 +58,7 @@ class AwsProvider:
         objects: S3ObjectStore | None = None,
         ecs: EcsGateway | None = None,
         ecr: EcrGateway | None = None,
+        ec2: Ec2Gateway | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -69,6 +72,7 @@ class AwsProvider:
         self._objects = objects or S3ObjectStore(session.api("s3"), cluster.bucket)
         self._ecs = ecs
         self._ecr = ecr
+        self._ec2 = ec2
         self._retry = retry or session.retry
         self._clock = clock
         self._definitions: dict[str, str] = {}
@@ -433,8 +437,21 @@ class AwsProvider:
         ecs_clusters = self._batch.ecs_cluster_arns(ces)
         if not ecs_clusters:
             return []
-        ecs = self._ecs or EcsGateway(self.session.api("ecs"), self.session.api("ec2"))
-        return ecs.hosts(ecs_clusters)
+        return self._ecs_gateway().hosts(ecs_clusters)
+
+    def _ecs_gateway(self) -> EcsGateway:
+        if self._ecs is None:
+            self._ecs = EcsGateway(self.session.api("ecs"), self.session.api("ec2"))
+        return self._ecs
+
+    def doctor_facts(self) -> AwsDoctorFacts:
+        """What `batchkit doctor` reads about this cluster (read-only, through the gateways)."""
+        if self._ec2 is None:
+            self._ec2 = Ec2Gateway(self.session.api("ec2"))
+        queues = list(self.cluster.queues.values()) or [self.cluster.job_queue]
+        return AwsDoctorFacts(
+            self.cluster.region, queues, batch=self._batch, ec2=self._ec2, ecs=self._ecs_gateway()
+        )
 
 
 def with_region(environment: Mapping[str, str], region: str) -> dict[str, str]:

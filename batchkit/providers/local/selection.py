@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from docker.errors import DockerException
+from docker.errors import DockerException, ImageNotFound
 
 from batchkit.errors import EngineError, UsageError
 from batchkit.providers.local.docker_executor import DockerExecutor
@@ -275,6 +275,18 @@ class ExecutorSelection:
             base_images=base_images,
             error=error,
         )
+
+    def has_image(self, image: str) -> bool | None:
+        """Whether the Docker engine holds `image` (None: no engine answers, or it failed)."""
+        if not self._probe.status().reachable:
+            return None
+        try:
+            self._probe.client().images.get(image)
+        except ImageNotFound:
+            return False
+        except (DockerException, OSError, EngineError):
+            return None
+        return True
 
     def _default_docker_executor(self, client: Any, endpoint: str) -> Executor:
         return DockerExecutor(client, endpoint=endpoint, home=self._home)

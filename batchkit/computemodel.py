@@ -1,0 +1,112 @@
+"""The compute side of the Batch data model, as `batchkit doctor` reads it: compute environments,
+instance types, subnets and their routes, security groups, Spot prices.
+
+Plain frozen dataclasses, like `batchkit.models`: the AWS gateways turn responses into these, the
+doctor's rules read only these. A leaf: it imports nothing from batchkit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ComputeEnvironment:
+    """One DescribeComputeEnvironments item, flattened. `compute_type` is EC2, SPOT, FARGATE or
+    FARGATE_SPOT (None for an UNMANAGED environment)."""
+
+    name: str
+    arn: str
+    state: str
+    status: str
+    status_reason: str | None = None
+    type: str = "MANAGED"
+    compute_type: str | None = None
+    min_vcpus: int = 0
+    desired_vcpus: int = 0
+    max_vcpus: int = 0
+    instance_types: tuple[str, ...] = ()
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    ecs_cluster_arn: str | None = None
+    service_role: str | None = None
+    instance_role: str | None = None
+    bid_percentage: int | None = None
+    allocation_strategy: str | None = None
+    launch_template: str | None = None
+
+    @property
+    def is_fargate(self) -> bool:
+        return self.compute_type in ("FARGATE", "FARGATE_SPOT")
+
+    @property
+    def is_spot(self) -> bool:
+        return self.compute_type in ("SPOT", "FARGATE_SPOT")
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """One DescribeInstanceTypes item: what an instance offers. Memory in MiB."""
+
+    name: str
+    vcpus: int
+    memory: int
+    gpus: int = 0
+    architectures: tuple[str, ...] = ("x86_64",)
+
+
+@dataclass(frozen=True)
+class Route:
+    destination: str
+    target: str
+    """The target's id: `igw-…`, `nat-…`, `local`, `vpce-…`, `eni-…`, `tgw-…`, `pcx-…`."""
+
+    @property
+    def is_default(self) -> bool:
+        return self.destination in ("0.0.0.0/0", "::/0")
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """A subnet, the routes of its route table (its own, or the VPC's main table) and whether
+    instances launched in it get a public IPv4 address."""
+
+    subnet_id: str
+    vpc_id: str
+    availability_zone: str = ""
+    public_ip_on_launch: bool = False
+    routes: tuple[Route, ...] = ()
+
+    def default_route(self) -> Route | None:
+        return next((route for route in self.routes if route.is_default), None)
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    group_id: str
+    name: str = ""
+    egress_rules: int = 0
+    """How many outbound rules it has (AWS adds allow-all to a new group; 0 means none)."""
+
+
+@dataclass(frozen=True)
+class NatGateway:
+    nat_gateway_id: str
+    subnet_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class VpcEndpoint:
+    service_name: str
+    """e.g. `com.amazonaws.us-east-1.ecr.dkr`."""
+    endpoint_type: str
+    subnets: tuple[str, ...] = ()
+    route_tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpotPrice:
+    instance_type: str
+    availability_zone: str
+    price: float
