@@ -27,7 +27,7 @@ from batchkit.jobs import query
 from batchkit.jobs.kill import KillResult, kill_jobs
 from batchkit.jobs.logtail import DEFAULT_PERIOD, AttemptChoice, BatchItem, LogTail, TailItem
 from batchkit.jobs.submission import Submitter
-from batchkit.jobs.waiting import Waiter
+from batchkit.jobs.waiting import StuckWatch, Waiter
 from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
 from batchkit.providers.base import Provider
 
@@ -62,6 +62,8 @@ def connect(
 
 
 AWS_MAX_POLL_S = 10.0
+AWS_STUCK_AFTER_S = 600.0
+LOCAL_STUCK_AFTER_S = 60.0
 LOCAL_MAX_POLL_S = 2.0
 
 
@@ -225,11 +227,15 @@ class Cluster:
         follow: bool = False,
         period: float = DEFAULT_PERIOD,
         attempt: AttemptChoice = None,
+        stuck: StuckWatch | None = None,
     ) -> Iterator[TailItem]:
         """The job's output (see `batchkit.jobs.logtail`): the latest attempt of a retried job,
-        or `attempt` N (from 1) or "all"."""
+        or `attempt` N (from 1) or "all". `stuck` (see `stuck_watch`) sees the job while
+        following."""
         tailer = LogTail(self.provider, sleep=self._sleep, clock=self._monotonic, period=period)
-        return tailer.read(job_id, head=head, tail=tail, follow=follow, attempt=attempt)
+        return tailer.read(
+            job_id, head=head, tail=tail, follow=follow, attempt=attempt, stuck=stuck
+        )
 
     def log_batches(
         self,
@@ -253,9 +259,10 @@ class Cluster:
         timeout: float | None = None,
         interval: float = 1.0,
         max_interval: float | None = None,
+        stuck: StuckWatch | None = None,
     ) -> Iterator[Job]:
-        """The job at each status change, until it ends."""
-        return self._waiter(interval, max_interval).watch(job_id, timeout=timeout)
+        """The job at each status change, until it ends (`stuck`: see `stuck_watch`)."""
+        return self._waiter(interval, max_interval).watch(job_id, timeout=timeout, stuck=stuck)
 
     def wait(self, job_id: str, *, timeout: float | None = None, interval: float = 1.0) -> Job:
         """Block until the job is SUCCEEDED or FAILED; return it."""
@@ -271,26 +278,67 @@ class Cluster:
         """Why a job waits or failed, and what to change (`batchkit doctor`): the findings about
         `job_id`, or without one about the whole cluster (every queue and compute environment,
         and every job RUNNABLE or STARTING for more than `older_than` seconds)."""
-        doctor = self._doctor()
+        doctor = self._doctor(required=True)
+        assert doctor is not None
         return doctor.job(job_id) if job_id else doctor.cluster(older_than)
 
     def why(self, job: Job) -> Finding | None:
         """The doctor's leading finding about a RUNNABLE, PENDING or FAILED job, from the few
         calls `stat` can afford (no log, no network checks); None when nothing stands out."""
-        return self._doctor().why(job)
+        from batchkit.errors import BatchkitError
 
-    def _doctor(self) -> Doctor:
+        doctor = self._doctor(required=False)
+        if doctor is None:
+            return None
+        try:
+            return doctor.why(job)
+        except BatchkitError:  # `stat` must not fail because an explanation could not be had
+            return None
+
+    def stuck_watch(
+        self, notify: Callable[[Finding], None], *, after: float | None = None
+    ) -> StuckWatch:
+        """A watch for `watch`/`logs`: once a job has stayed RUNNABLE for `after` seconds
+        (default 10 minutes on AWS, 1 minute on the local engine), ask the doctor once and hand
+        its leading finding to `notify`. A doctor that fails says nothing (waiting goes on)."""
+        if after is None:
+            after = LOCAL_STUCK_AFTER_S if self.provider.kind == "local" else AWS_STUCK_AFTER_S
+
+        def on_stuck(job: Job) -> None:
+            from batchkit.errors import BatchkitError
+
+            try:
+                finding = self.doctor(job.job_id).leading
+            except BatchkitError:
+                return
+            if finding is not None:
+                notify(finding)
+
+        return StuckWatch(after, on_stuck, clock=self._monotonic)
+
+    def _doctor(self, *, required: bool) -> Doctor | None:
+        """The doctor for this cluster's provider: the local engine's facts, or those the AWS
+        provider offers (`doctor_facts`); None (or an error when `required`) for a provider
+        that offers none."""
         from batchkit.doctor.runner import Doctor
+        from batchkit.providers.local.provider import LocalProvider
 
         facts: Any
-        if self.provider.kind == "local":
+        if isinstance(self.provider, LocalProvider):
             from batchkit.providers.local.facts import LocalDoctorFacts
-            from batchkit.providers.local.provider import LocalProvider
 
-            assert isinstance(self.provider, LocalProvider)
             facts = LocalDoctorFacts(self.provider)
+        elif callable(offer := getattr(self.provider, "doctor_facts", None)):
+            facts = offer()
+        elif required:
+            from batchkit.errors import UsageError
+
+            raise UsageError(
+                f"cluster {self.name!r} ({self.provider.kind}) cannot be diagnosed",
+                hint="batchkit doctor works on AWS clusters and the local engine",
+            )
         else:
-            facts = getattr(self.provider, "doctor_facts")()  # noqa: B009 - AWS only
+            return None
         return Doctor(self.provider, facts, clock=self._clock)
 
     def _waiter(self, interval: float, max_interval: float | None = None) -> Waiter:

@@ -20,8 +20,10 @@ from batchkit.models import Job as JobInfo
 from batchkit.models import JobKind, JobStatus, LogEvent
 
 if TYPE_CHECKING:
+    from batchkit.doctor.findings import Finding, Report
     from batchkit.jobs.kill import KillResult
     from batchkit.jobs.logtail import AttemptChoice, TailItem
+    from batchkit.jobs.waiting import StuckWatch
     from batchkit.providers.base import Provider
 
 ProgressCallback = Callable[[JobInfo], None]
@@ -52,7 +54,14 @@ class ClusterLike(Protocol):
         timeout: float | None = ...,
         interval: float = ...,
         max_interval: float | None = ...,
+        stuck: StuckWatch | None = ...,
     ) -> Iterator[JobInfo]: ...
+
+    def stuck_watch(
+        self, notify: Callable[[Finding], None], *, after: float | None = ...
+    ) -> StuckWatch: ...
+
+    def doctor(self, job_id: str | None = ..., *, older_than: float = ...) -> Report: ...
 
     def logs(
         self,
@@ -113,8 +122,16 @@ class Job:
         """Block until the job is SUCCEEDED or FAILED and return this handle (it does not raise
         when the job failed: look at `status`, or call `result()`). `progress=True` shows a bar
         (HTML in Jupyter, a line on stderr elsewhere); a callable receives each snapshot.
-        Raises `WaitTimeoutError` after `timeout` seconds."""
+        Raises `WaitTimeoutError` after `timeout` seconds. A job still RUNNABLE after a while
+        (10 minutes on AWS, 1 on the local engine) gets the doctor's leading finding shown once
+        beside the progress."""
         observer = _observer(progress, self)
+        notice = getattr(observer, "notice", None)
+        stuck = (
+            self._cluster.stuck_watch(lambda finding: notice(self.job_id, finding))
+            if callable(notice)
+            else None
+        )
         final = self._info
         try:
             for final in self._cluster.watch(
@@ -122,6 +139,7 @@ class Job:
                 timeout=timeout,
                 interval=WAIT_INTERVAL_S,
                 max_interval=WAIT_MAX_INTERVAL_S,
+                stuck=stuck,
             ):
                 self._info = final
                 observer(final)
@@ -130,6 +148,11 @@ class Job:
             if callable(close):
                 close(final)
         return self
+
+    def doctor(self) -> Report:
+        """Why this job waits or failed, and what to change (`batchkit doctor JOB_ID`): the
+        findings, most likely cause first (`.leading`, `.has_problem`); a table in Jupyter."""
+        return self._cluster.doctor(self.job_id)
 
     # --- output ---------------------------------------------------------------------------------
 

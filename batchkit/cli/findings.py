@@ -43,8 +43,3 @@ def report_text(report: Report, *, colour: bool = False) -> str:
         else "no problem found"
     )
     return "\n".join([title, "", *blocks, "", verdict]) + "\n"
-
-
-def why_line(job_id: str, finding: Finding) -> str:
-    """`stat`'s and `sub --wait`'s one line: the leading finding."""
-    return f"why {job_id}: {finding.summary()}"

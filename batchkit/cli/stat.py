@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,7 +18,10 @@ from batchkit.cli.context import (
     session,
 )
 from batchkit.errors import ExitCode
-from batchkit.models import ACTIVE_STATUSES
+from batchkit.models import ACTIVE_STATUSES, Job, JobStatus
+
+if TYPE_CHECKING:
+    from batchkit.doctor.findings import Finding
 
 DEFAULT_STATUSES = ",".join(status.value for status in ACTIVE_STATUSES)
 
@@ -72,12 +76,37 @@ def stat(
             )
             show_details = details
         alias = as_awsbatch_cli(ctx)
+        # for jobs asked by id: the doctor's one-line "why" of a RUNNABLE, PENDING or FAILED job
+        # (not as awsbstat, whose output stays awsbstat's)
+        why = (
+            {job.job_id: cluster_obj.why(job) for job in _explainable(jobs)}
+            if job_ids and not alias
+            else {}
+        )
         if json_:
-            term.json([output.job_json(job) for job in jobs])
+            term.json([_with_why(output.job_json(job), why.get(job.job_id)) for job in jobs])
         elif show_details:
             term.data(output.job_details(jobs))
         elif jobs or not missing or alias:  # awsbstat prints its (empty) table regardless
             term.data(output.job_table(jobs, term))
+        if not json_:
+            for job_id, finding in why.items():
+                if finding is not None:
+                    term.message(finding.why(job_id))
         if missing:
             term.message(output.jobs_not_found(missing, awsbatch_cli=alias))
             raise typer.Exit(int(ExitCode.NOT_FOUND))
+
+
+WHY_LIMIT = 10
+"""`stat` explains at most this many jobs (each RUNNABLE one costs two calls)."""
+
+
+def _explainable(jobs: Sequence[Job]) -> list[Job]:
+    wanted = (JobStatus.RUNNABLE, JobStatus.PENDING, JobStatus.FAILED)
+    top = [job for job in jobs if job.status in wanted and not job.id.is_child]
+    return top[:WHY_LIMIT]
+
+
+def _with_why(data: dict[str, Any], finding: Finding | None) -> dict[str, Any]:
+    return {**data, "why": finding.to_dict()} if finding is not None else data

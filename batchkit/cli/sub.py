@@ -263,9 +263,11 @@ def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: b
     from batchkit.cli.output import failure_reason, log_line, progress
     from batchkit.jobs.logtail import AttemptStart
 
+    # a job still RUNNABLE after a while: the doctor's leading finding, once, on stderr
+    stuck = cluster.stuck_watch(lambda finding: term.message(finding.why(job.job_id)))
     final = job
     if follow:
-        for item in cluster.logs(job.job_id, follow=True, period=1.0):
+        for item in cluster.logs(job.job_id, follow=True, period=1.0, stuck=stuck):
             text, is_data = log_line(item, raw=False)
             if is_data and not json_:
                 term.data(text)
@@ -274,7 +276,7 @@ def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: b
         final = cluster.describe(job.job_id)
         term.message(progress(final))
     else:
-        for final in cluster.watch(job.job_id):
+        for final in cluster.watch(job.job_id, stuck=stuck):
             term.status(progress(final))
         term.end_status()
     reason = failure_reason(final)

@@ -54,6 +54,10 @@ class Finding:
         fix = f"; fix: {self.fix}" if self.fix else ""
         return f"{self.seen}{fix}"
 
+    def why(self, job_id: str) -> str:
+        """The one line `stat` and `sub --wait` show: `why <job>: <seen>; fix: <fix>`."""
+        return f"why {job_id}: {self.summary()}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,

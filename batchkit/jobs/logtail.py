@@ -16,13 +16,16 @@ import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from batchkit.errors import UsageError
 from batchkit.jobs.query import describe_job
 from batchkit.jobs.validation import check_attempt
 from batchkit.models import Attempt, Job, LogEvent
 from batchkit.providers.base import Provider
+
+if TYPE_CHECKING:
+    from batchkit.jobs.waiting import StuckWatch
 
 DEFAULT_PERIOD = 5.0
 ALL_ATTEMPTS = "all"
@@ -108,6 +111,7 @@ class LogTail:
         self._sleep = sleep
         self._clock = clock
         self.period = period
+        self._stuck: StuckWatch | None = None
 
     def read(
         self,
@@ -117,11 +121,15 @@ class LogTail:
         tail: int | None = None,
         follow: bool = False,
         attempt: AttemptChoice = None,
+        stuck: StuckWatch | None = None,
     ) -> Iterator[TailItem]:
         """The output of `job_id`: its first `head` lines, its last `tail` lines, or all of it;
         with `follow`, then new lines as they come until the job has ended. `attempt`: which
-        attempt of a retried job (default the latest; a number from 1, or "all")."""
-        for item in self.read_batches(job_id, head=head, tail=tail, follow=follow, attempt=attempt):
+        attempt of a retried job (default the latest; a number from 1, or "all"). `stuck` sees
+        the job at every poll while following."""
+        for item in self.read_batches(
+            job_id, head=head, tail=tail, follow=follow, attempt=attempt, stuck=stuck
+        ):
             if isinstance(item, LogBatch):
                 yield from item.lines()
             else:
@@ -135,9 +143,11 @@ class LogTail:
         tail: int | None = None,
         follow: bool = False,
         attempt: AttemptChoice = None,
+        stuck: StuckWatch | None = None,
     ) -> Iterator[BatchItem]:
         """As `read`, with the lines of each page read together in a `LogBatch`: every page is
         yielded as soon as it is read, so memory stays at a page whatever the stream's size."""
+        self._stuck = stuck
         job = self._describe(job_id)
         if attempt is not None:
             _check_attempt_choice(job, attempt, follow)
@@ -153,7 +163,10 @@ class LogTail:
             yield from self._read_attempts(job, head, tail, attempt)
 
     def _describe(self, job_id: str) -> Job:
-        return describe_job(self._provider, job_id)
+        job = describe_job(self._provider, job_id)
+        if self._stuck is not None:
+            self._stuck.see(job)
+        return job
 
     def _read_attempts(
         self, job: Job, head: int | None, tail: int | None, choice: AttemptChoice

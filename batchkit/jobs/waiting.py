@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from batchkit.errors import BatchkitError, ExitCode
 from batchkit.jobs.query import describe_job
-from batchkit.models import Job
+from batchkit.models import Job, JobStatus
 from batchkit.providers.base import Provider
 
 
@@ -25,6 +25,36 @@ class WaitTimeoutError(BatchkitError):
             hint=f"wait longer, or see it with `batchkit stat {job.job_id}`",
         )
         self.job = job
+
+
+class StuckWatch:
+    """Calls `on_stuck(job)` once, when a job has been seen RUNNABLE for `after` seconds in a
+    row (by the injected clock). Waiting and following hand it every job they describe; what
+    `on_stuck` does (ask the doctor, tell the user) is the caller's business."""
+
+    def __init__(
+        self,
+        after: float,
+        on_stuck: Callable[[Job], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.after = after
+        self._on_stuck = on_stuck
+        self._clock = clock
+        self._since: float | None = None
+        self.fired = False
+
+    def see(self, job: Job) -> None:
+        if job.status is not JobStatus.RUNNABLE:
+            self._since = None
+            return
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if not self.fired and now - self._since >= self.after:
+            self.fired = True
+            self._on_stuck(job)
 
 
 class Waiter:
@@ -43,13 +73,18 @@ class Waiter:
         self._interval = interval
         self._max_interval = max_interval
 
-    def watch(self, job_id: str, *, timeout: float | None = None) -> Iterator[Job]:
-        """Yield the job now and at every change until it is SUCCEEDED or FAILED."""
+    def watch(
+        self, job_id: str, *, timeout: float | None = None, stuck: StuckWatch | None = None
+    ) -> Iterator[Job]:
+        """Yield the job now and at every change until it is SUCCEEDED or FAILED; `stuck` sees
+        every poll."""
         deadline = None if timeout is None else self._clock() + timeout
         interval = self._interval
         last: tuple[object, ...] | None = None
         while True:
             job = describe_job(self._provider, job_id)
+            if stuck is not None:
+                stuck.see(job)
             state = (job.status, tuple(sorted(job.status_summary.items())))
             if state != last:
                 last = state

@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from batchkit.doctor.findings import Finding
 from batchkit.models import Job
-from batchkit.notebook.render import progress_html, progress_text
+from batchkit.notebook.render import notice_html, progress_html, progress_text
 
 
 def in_notebook() -> bool:
@@ -37,6 +38,12 @@ class HtmlProgress:
     def close(self, job: Job) -> None:
         self(job)
 
+    def notice(self, job_id: str, finding: Finding) -> None:
+        """The doctor's leading finding about a job that stays RUNNABLE, shown once."""
+        from IPython.display import HTML, display
+
+        display(HTML(notice_html(job_id, finding)))  # type: ignore[no-untyped-call]
+
 
 class TextProgress:
     """A status line on `stream`: rewritten in place on a terminal, else one line per change."""
@@ -57,6 +64,13 @@ class TextProgress:
             self._width = max(self._width, len(line))
         else:
             self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def notice(self, job_id: str, finding: Finding) -> None:
+        """The doctor's leading finding about a job that stays RUNNABLE, on its own line."""
+        if self._tty and self._last:
+            self._stream.write("\n")
+        self._stream.write(finding.why(job_id) + "\n")
         self._stream.flush()
 
     def close(self, job: Job) -> None:

@@ -33,6 +33,7 @@ class SeenBatch(BatchGateway):
         *,
         jobs: Mapping[str, Mapping[str, Any]] | None = None,
         environments: Mapping[str, Mapping[str, Any]] | None = None,
+        every: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             session.api("batch"),
@@ -41,18 +42,20 @@ class SeenBatch(BatchGateway):
         )
         self.jobs: dict[str, Mapping[str, Any]] = dict(jobs or {})
         self.environments: dict[str, Mapping[str, Any]] = dict(environments or {})
+        self.every: dict[str, Any] = dict(every or {})
+        """Fields replaced in every job not named in `jobs` (e.g. a status)."""
+
+    def _seen(self, job: Job) -> Job:
+        return dataclasses.replace(job, **self.jobs.get(job.job_id, self.every))
 
     def describe_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        return [
-            dataclasses.replace(job, **self.jobs.get(job.job_id, {}))
-            for job in super().describe_jobs(job_ids)
-        ]
+        return [self._seen(job) for job in super().describe_jobs(job_ids)]
 
     def list_jobs(self, queue: str, status: JobStatus) -> list[Job]:
         seen: dict[str, Job] = {}
         for listed in {status, JobStatus.SUCCEEDED}:
             for job in super().list_jobs(queue, listed):
-                seen[job.job_id] = dataclasses.replace(job, **self.jobs.get(job.job_id, {}))
+                seen[job.job_id] = self._seen(job)
         return [job for job in seen.values() if job.status is status]
 
     def describe_compute_environments(self, names: Sequence[str]) -> list[ComputeEnvironment]:

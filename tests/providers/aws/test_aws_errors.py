@@ -9,7 +9,13 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from batchkit.errors import AwsError, ClusterNotFoundError, ExitCode, NotFoundError
+from batchkit.errors import (
+    AccessDeniedError,
+    AwsError,
+    ClusterNotFoundError,
+    ExitCode,
+    NotFoundError,
+)
 from batchkit.providers.aws.errors import (
     AmbiguousCallError,
     AwsNotFoundError,
@@ -53,7 +59,8 @@ def test_missing_region_says_how_to_set_it() -> None:
 @pytest.mark.parametrize("code", ["AccessDenied", "AccessDeniedException", "UnauthorizedOperation"])
 def test_access_denied_names_the_action(code: str) -> None:
     err = translate(client_error(code, "not allowed", 403), CTX)
-    assert type(err) is AwsError
+    assert type(err) is AccessDeniedError and isinstance(err, AwsError)
+    assert err.permission == "batch:SubmitJob"  # what the doctor reports as "not checked"
     assert "access denied: batch:SubmitJob (job hello)" in err.message
     assert err.hint and "batch:SubmitJob" in err.hint
 
