@@ -1,13 +1,16 @@
 """The compute side of the Batch data model, as `batchkit doctor` reads it: compute environments,
-instance types, subnets and their routes, security groups, Spot prices.
+instance types, subnets and their routes, security groups, Spot prices; and the local engine's
+state (`LocalScene`).
 
 Plain frozen dataclasses, like `batchkit.models`: the AWS gateways turn responses into these, the
-doctor's rules read only these. A leaf: it imports nothing from batchkit.
+doctor's rules read only these. A leaf: it imports only `batchkit.models`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from batchkit.models import Resources
 
 
 @dataclass(frozen=True)
@@ -110,3 +113,22 @@ class SpotPrice:
     instance_type: str
     availability_zone: str
     price: float
+
+
+@dataclass(frozen=True)
+class LocalScene:
+    """What the local engine reports about itself (see `providers.local.facts`)."""
+
+    total: Resources
+    free: Resources
+    running_jobs: int
+    waiting_jobs: int
+    worker_pid: int | None
+    worker_log_tail: tuple[str, ...] = ()
+    docker_reachable: bool = False
+    docker_endpoint: str = ""
+    docker_error: str | None = None
+    image_present: bool | None = None
+    """Whether the job's image is in the Docker engine (None: no image, or not known)."""
+    executor: str = "auto"
+    """The executor the job asked for (`--executor`)."""

@@ -2,9 +2,9 @@
 
     top        batchkit (the package), __main__, cli/, notebook/
     api        api.py, handles.py
-    core       jobs/, infra/, images/, functions/, jobspecs.py
+    core       jobs/, infra/, images/, functions/, doctor/, jobspecs.py
     providers  providers/ (aws/, local/, and what both speak)
-    leaves     models.py, errors.py, config.py, shipped.py, version.py
+    leaves     models.py, computemodel.py, errors.py, config.py, shipped.py, version.py
 
 A module imports its own layer and the layers below it, never above; no modules import each other
 in a loop; only providers/aws imports boto3 and botocore; only cli/ and notebook/ import typer,
@@ -37,9 +37,11 @@ PLACES: dict[str, str] = {
     "batchkit.infra": "core",
     "batchkit.images": "core",
     "batchkit.functions": "core",
+    "batchkit.doctor": "core",
     "batchkit.jobspecs": "core",
     "batchkit.providers": "providers",
     "batchkit.models": "leaves",
+    "batchkit.computemodel": "leaves",
     "batchkit.errors": "leaves",
     "batchkit.config": "leaves",
     "batchkit.shipped": "leaves",

@@ -5,32 +5,12 @@ crashed. Dependencies and failures share the AWS rules (`queueing.dependencies`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from batchkit.computemodel import LocalScene
 from batchkit.doctor.findings import Finding, Verdict
 from batchkit.doctor.scene import number
 from batchkit.models import Job, JobStatus, Resources
 
 CAPACITY_VARIABLES = "BATCHKIT_LOCAL_VCPUS, BATCHKIT_LOCAL_MEMORY (MiB), BATCHKIT_LOCAL_GPUS"
-
-
-@dataclass(frozen=True)
-class LocalScene:
-    """What the local engine reports about itself (see `providers.local.facts`)."""
-
-    total: Resources
-    free: Resources
-    running_jobs: int
-    waiting_jobs: int
-    worker_pid: int | None
-    worker_log_tail: tuple[str, ...] = ()
-    docker_reachable: bool = False
-    docker_endpoint: str = ""
-    docker_error: str | None = None
-    image_present: bool | None = None
-    """Whether the job's image is in the Docker engine (None: no image, or not known)."""
-    executor: str = "auto"
-    """The executor the job asked for (`--executor`)."""
 
 
 def _fits(need: Resources, count: int, have: Resources) -> bool:

@@ -10,13 +10,13 @@ from typing import Protocol
 from batchkit.computemodel import (
     ComputeEnvironment,
     InstanceType,
+    LocalScene,
     NatGateway,
     SecurityGroup,
     SpotPrice,
     Subnet,
     VpcEndpoint,
 )
-from batchkit.doctor.localrules import LocalScene
 from batchkit.models import Job, Queue
 
 

@@ -8,7 +8,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from batchkit.doctor.localrules import LocalScene
+from batchkit.computemodel import LocalScene
 from batchkit.models import Job, Resources
 from batchkit.providers.local.provider import LocalProvider
 from batchkit.providers.local.worker import worker_pid
