@@ -102,8 +102,10 @@ def mount_script(volumes: list[VolumeConfig]) -> str:
 def user_data(scripts: list[str]) -> str:
     """The launch template's user data: `scripts` as the parts of a MIME multipart archive.
     Batch merges its own user data with a launch template's only in that form (Batch User Guide,
-    "Use Amazon EC2 launch templates with AWS Batch"). The ECS agent starts after cloud-init's
-    scripts, so the volumes are mounted before the first container."""
+    "Use Amazon EC2 launch templates with AWS Batch"). On the ECS-optimized AMIs the container
+    agent starts after the user data scripts have run (which is how user data configures it
+    through /etc/ecs/ecs.config: Amazon ECS Developer Guide, "Bootstrapping Amazon ECS Linux
+    container instances to pass data"), so the volumes are mounted before the first job."""
     parts: list[str] = []
     for script in scripts:
         parts += [
