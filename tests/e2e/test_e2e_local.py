@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -261,3 +262,31 @@ def test_foreground_worker_runs_jobs_and_leaves_when_idle(isolated_environment: 
         if worker.poll() is None:
             worker.kill()
     assert worker_pid(isolated_environment) is None
+
+
+def test_a_fresh_engine_after_a_job_with_env_is_private_to_its_owner(
+    isolated_environment: Path,
+) -> None:
+    """$BATCHKIT_HOME 0700; the database and the staged `-e` file (a secret the user named) are
+    0600, their folder 0700: no other local user can read them or drop a file there."""
+    os.environ["MY_API_KEY"] = "s3cr3t"
+    try:
+        proc = run("sub", "-e", "MY_API_KEY", "--wait", "sh", "-c", 'test "$MY_API_KEY" = s3cr3t')
+    finally:
+        del os.environ["MY_API_KEY"]
+    assert proc.returncode == 0, proc.stderr
+    home = isolated_environment
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(home) == 0o700
+    databases = [home / "engine.db", *home.glob("engine.db-*")]
+    assert len(databases) >= 2 and {mode(p) for p in databases} == {0o600}
+    [env_file] = (home / "s3").rglob("*.env.sh")
+    assert mode(env_file) == 0o600 and mode(env_file.parent) == 0o700
+    assert mode(home / "s3") == 0o700
+    writable_by_others = [
+        p for p in home.rglob("*") if p.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ]
+    assert writable_by_others == []

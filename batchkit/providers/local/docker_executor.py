@@ -42,6 +42,8 @@ from batchkit.providers.local.executor import (
     read_reason,
     reason_file,
 )
+from batchkit.providers.local.imageuser import hand_over, image_owner
+from batchkit.providers.local.private import private_dir
 
 # Variables of the host's base environment that describe the host, not the image: the image's own
 # PATH must win, the host's HOME and TMPDIR do not exist in the container, USER/LOGNAME/SHELL name
@@ -371,27 +373,42 @@ class DockerExecutor:
         self._drop_env = frozenset(drop_env)
         self._clock = clock
         self._host_cpus: float | None = None
+        self._owners: dict[str, tuple[int, int]] = {}
 
     @property
     def home(self) -> Path:
         return self._home
 
+    def _image_owner(self, image: str) -> tuple[int, int]:
+        """The uid and gid an image's processes run as (its `USER`, names looked up in its own
+        /etc/passwd and /etc/group), asked once per image."""
+        if image not in self._owners:
+            try:
+                self._owners[image] = image_owner(self._client, image)
+            except (DockerException, OSError, KeyError, ValueError) as err:
+                raise EngineError(
+                    f"cannot tell which user image {image} runs as: {err}",
+                    hint="give the image a numeric USER (uid:gid), or run batchkit as that user",
+                ) from err
+        return self._owners[image]
+
     def start(self, spec: RunSpec, log: LogSink) -> DockerRun:
         if spec.image is not None:
             spec = dataclasses.replace(spec, image=self._local_image(spec.image, spec.job_id))
-        spec.workdir.mkdir(parents=True, exist_ok=True)
-        if self._user is None:
-            # The image's own user (often not root, e.g. uid 1000 in batchkit's presets) must be
-            # able to write its working directory, as it can on a Batch host's scratch disk.
-            spec.workdir.chmod(0o777)
+        private_dir(spec.workdir)
+        owned = [spec.workdir]
         if spec.stage_dir is not None:
             # A job with nothing staged still gets its (empty) folder, as `aws s3 sync` would;
-            # function jobs store their results beside it, writable by the image's user.
-            spec.stage_dir.mkdir(parents=True, exist_ok=True)
-            results = results_dir(spec.stage_dir)
-            results.mkdir(parents=True, exist_ok=True)
-            if self._user is None:
-                results.chmod(0o777)
+            # function jobs store their results beside it.
+            private_dir(spec.stage_dir)
+            results = private_dir(results_dir(spec.stage_dir))
+            owned += [spec.stage_dir, results]
+        if self._user is None:
+            # batchkit runs as root, the container as the image's own user (uid 1000 in the
+            # presets): that user, not the world, gets the job's private directories.
+            uid, gid = self._image_owner(str(spec.image))
+            for path in owned:
+                hand_over(path, uid, gid)
         name = container_name(spec.job_id, spec.attempt, uuid.uuid4().hex[:8])
         options = container_options(
             spec,

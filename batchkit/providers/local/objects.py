@@ -7,11 +7,13 @@ directory, a local job reads it straight from disk (`BATCHKIT_JOB_STAGE_DIR`) in
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
 from batchkit.errors import NotFoundError, UsageError
+from batchkit.providers.local.private import private_dir
 
 BUCKET = "batchkit-local"
 URL_PREFIX = f"s3://{BUCKET}/"
@@ -33,13 +35,12 @@ class LocalObjectStore:
 
     def put(self, key: str, body: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+        private_dir(self._root)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")  # 0600: the owner's alone
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(body)
-            # mkstemp makes 0600 files; a container's non-root user must read the staged folder.
-            Path(tmp).chmod(0o644)
             Path(tmp).replace(path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -48,8 +49,18 @@ class LocalObjectStore:
     def get(self, key: str) -> bytes:
         path = self._path(key)
         try:
-            return path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            # never through a link: an object is the file written at its own key
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                return handle.read()
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise NotFoundError(
+                    f"object {self.url(key)} is a link, not a file written at its key",
+                    hint=f"remove {path}: nothing in the local bucket is ever a link",
+                ) from None
+            if not isinstance(err, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+                raise
             raise NotFoundError(
                 f"object {self.url(key)} not found",
                 hint=f"the local bucket lives in {self.bucket_dir}",

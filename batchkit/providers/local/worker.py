@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from batchkit.errors import ConflictError
 from batchkit.providers.local.capacity import Capacity
+from batchkit.providers.local.private import private_home
 from batchkit.providers.local.store import Store
 
 if TYPE_CHECKING:
@@ -132,8 +133,7 @@ def spawn_worker(
     environment: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a detached background worker for `home` (its stderr goes to `<home>/worker.log`)."""
-    home = home.absolute()  # the worker runs inside the home: a relative path would nest there
-    home.mkdir(parents=True, exist_ok=True)
+    home = private_home(home.absolute())  # the worker runs inside it: absolute, not nested
     argv = [
         sys.executable,
         "-m",
