@@ -11,9 +11,12 @@ JSON, a child row only its own state), `attempts` (one row per attempt of a row 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
+from batchkit.errors import EngineError
 from batchkit.models import JobStatus
+from batchkit.providers.local.private import create_private_file, private_file, private_home
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000
@@ -74,14 +77,64 @@ ACTIVE = tuple(s.value for s in JobStatus if not s.is_final)
 def connect(path: Path) -> sqlite3.Connection:
     """Open `path` (creating it and its directory) in autocommit mode, WAL, with the busy
     timeout; the caller creates the schema in its first write transaction (`create_schema`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_home(path.parent)
+    check_not_emptied(path)
+    create_private_file(path)  # SQLite gives the -wal and -shm files the database's mode
+    private_file(path)
     db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":  # pragma: no cover - only on exotic filesystems
-        db.execute(f"PRAGMA journal_mode = {mode}")
-    db.execute("PRAGMA synchronous = NORMAL")
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # pragma: no cover - only on exotic filesystems
+            db.execute(f"PRAGMA journal_mode = {mode}")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header
+    except sqlite3.DatabaseError as err:
+        db.close()
+        if is_damage(err):
+            raise damaged(path, err) from err
+        raise
     return db
+
+
+# Errors that mean the file itself is damaged, not busy or unwritable (SQLite result codes).
+DAMAGE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+EMPTIED_AFTER_S = 10.0
+"""A 0-byte engine.db older than this, beside job state, was emptied rather than just made."""
+
+
+def is_damage(err: sqlite3.Error) -> bool:
+    name = getattr(err, "sqlite_errorname", "") or ""
+    return any(name.startswith(code) for code in DAMAGE)
+
+
+def damaged(path: Path, err: BaseException | str, *, recoverable: bool = True) -> EngineError:
+    aside = path.with_name(path.name + ".damaged")
+    recover = (
+        f"recover what is left of its jobs with `sqlite3 {aside} .recover | sqlite3 "
+        f"{path.with_name('recovered.db')}`; "
+        if recoverable
+        else "nothing is left in it to recover; "
+    )
+    return EngineError(
+        f"the local engine's database {path} is damaged: {err}",
+        hint=f"move it aside (`mv {path} {aside}`; batchkit then starts an empty engine); "
+        f"{recover}the jobs' output stays in {path.parent / 'logs'}",
+    )
+
+
+def check_not_emptied(path: Path, now: float | None = None) -> None:
+    """A 0-byte engine.db that has been so for a while, beside the state of earlier jobs, lost
+    its jobs (a full disk, a careless copy): say so rather than silently start afresh. (A new
+    engine's file is 0 bytes only between its creation and its first write.)"""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    earlier_jobs = any((path.parent / name).is_dir() for name in ("work", "logs"))
+    age = (time.time() if now is None else now) - info.st_mtime
+    if info.st_size == 0 and earlier_jobs and age > EMPTIED_AFTER_S:
+        raise damaged(path, "it is empty (0 bytes) although jobs ran here", recoverable=False)
 
 
 def has_schema(db: sqlite3.Connection) -> bool:
