@@ -61,6 +61,42 @@ def submit(env: dict[str, str], *args: str) -> str:
     return str(json.loads(done.stdout)["jobId"])
 
 
+RATE_JOB = (
+    "import sys, time\n"
+    "rate, seconds = int(sys.argv[1]), int(sys.argv[2])\n"
+    "start = time.monotonic()\n"
+    "for second in range(seconds):\n"
+    "    for tick in range(100):\n"
+    "        sys.stdout.write(''.join(f'{second}.{tick}.{i}\\n' for i in range(rate // 100)))\n"
+    "        sys.stdout.flush()\n"
+    "        time.sleep(max(0.0, start + second + (tick + 1) / 100 - time.monotonic()))\n"
+)
+
+
+def follow(env: dict[str, str], sink: Path, rate: int, seconds: int) -> tuple[int, float]:
+    """`out -s` of a job printing `rate` lines a second for `seconds`: (lines followed, seconds
+    between the job's end and the end of `out -s`)."""
+    exe = str(BIN / "batchkit")
+    done = subprocess.run(
+        [exe, "sub", "--json", sys.executable, "-c", RATE_JOB, str(rate), str(seconds)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    job_id = str(json.loads(done.stdout)["jobId"])
+    with sink.open("wb") as out:
+        subprocess.run([exe, "out", "-s", "-sp", "1", job_id], env=env, stdout=out, check=True)
+    ended = time.time()
+    stat = subprocess.run(
+        [exe, "stat", "--json", job_id], env=env, capture_output=True, text=True, check=True
+    )
+    stopped = json.loads(stat.stdout)[0]["stoppedAt"] / 1000
+    with sink.open("rb") as f:
+        lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+    return lines, ended - stopped
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -102,6 +138,8 @@ def main() -> int:
                     max(rss, old[1]) if old else rss,
                     lines,
                 )
+        rate, seconds = 50_000, 4
+        followed, lag = follow(env, Path(tmp) / "follow.txt", rate, seconds)
         pid = worker_pid(home)
         if pid and pid > 0:
             os.kill(pid, signal.SIGTERM)
@@ -118,6 +156,10 @@ def main() -> int:
         print(
             f"{label:<34} {wall:>8.3f} {wall / base:>7.2f} {rss:>8.1f} {lines:>10,} {expected:>10,}"
         )
+    print(
+        f"out -s of a job printing {rate:,} lines/s for {seconds} s: {followed:,} of "
+        f"{rate * seconds:,} lines, done {lag:.2f} s after the job ended (polls every 1 s)"
+    )
     return 0
 
 
