@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from batchkit.infra import cleanup
 from batchkit.infra.cfn import Json, sub
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names
@@ -53,7 +54,7 @@ def widgets(config: ClusterConfig) -> list[Json]:
     names = Names.of(config)
     events = names.job_events_log_group
     project = names.codebuild_project
-    cleanup = [names.lambda_function(purpose) for purpose in ("empty-ecr", "empty-s3")]
+    functions = [names.lambda_function(purpose) for _, purpose, _ in cleanup.FUNCTIONS.values()]
     placed: list[Json] = [
         _insights(
             "Jobs by status (state changes per 5 minutes)",
@@ -95,7 +96,7 @@ def widgets(config: ClusterConfig) -> list[Json]:
             "Cleanup Lambda errors",
             [
                 ["AWS/Lambda", metric, "FunctionName", function]
-                for function in cleanup
+                for function in functions
                 for metric in ("Errors", "Invocations")
             ],
         ),

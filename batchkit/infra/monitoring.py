@@ -21,36 +21,27 @@ def _queues(config: ClusterConfig) -> list[Json]:
     return [ref(queue_id(queue)) for queue in config.queues]
 
 
-def notification_pattern(config: ClusterConfig) -> Json:
-    """This cluster's queues only, the statuses asked for only (and blocked-queue events when
-    BLOCKED is asked for). EventBridge `$or` joins the two event kinds, whose `status` fields
-    mean different things (a blocked queue's job is RUNNABLE)."""
-    notify = config.notifications
-    kinds: list[Json] = []
-    if notify.job_statuses:
-        kinds.append(
-            {
-                "detail-type": [STATE_CHANGE],
-                "detail": {"jobQueue": _queues(config), "status": notify.job_statuses},
-            }
-        )
-    if notify.blocked:
-        kinds.append({"detail-type": [QUEUE_BLOCKED], "detail": {"jobQueue": _queues(config)}})
-    if len(kinds) == 1:
-        return {"source": ["aws.batch"], **kinds[0]}
-    return {"source": ["aws.batch"], "$or": kinds}
+def state_change_pattern(config: ClusterConfig) -> Json:
+    """This cluster's queues only, the statuses asked for only."""
+    return {
+        "source": ["aws.batch"],
+        "detail-type": [STATE_CHANGE],
+        "detail": {"jobQueue": _queues(config), "status": config.notifications.job_statuses},
+    }
 
 
-def notification_message(config: ClusterConfig) -> Json:
-    """An input transformer: the message names the job, its status, the reason and the command
-    that prints its output. A string template is quoted JSON (EventBridge User Guide, "Amazon
+def queue_blocked_pattern(config: ClusterConfig) -> Json:
+    """A RUNNABLE job blocking one of this cluster's queues."""
+    return {
+        "source": ["aws.batch"],
+        "detail-type": [QUEUE_BLOCKED],
+        "detail": {"jobQueue": _queues(config)},
+    }
+
+
+def _message(text: str) -> Json:
+    """An input transformer. A string template is quoted JSON (EventBridge User Guide, "Amazon
     EventBridge input transformation"); EventBridge escapes the values it puts in."""
-    cluster = config.name
-    text = (
-        f"batchkit cluster {cluster}: job <name> (<job>) is <status>. "
-        f"Reason: <reason>. Queue: <queue>. "
-        f"Read its output with: batchkit out <job> -c {cluster}"
-    )
     return {
         "InputPathsMap": {
             "job": "$.detail.jobId",
@@ -63,23 +54,65 @@ def notification_message(config: ClusterConfig) -> Json:
     }
 
 
-def job_state_rule(config: ClusterConfig) -> Json:
+def state_change_message(config: ClusterConfig) -> Json:
+    """Which job, its status, the reason, and the command that prints its output."""
+    cluster = config.name
+    return _message(
+        f"batchkit cluster {cluster}: job <name> (<job>) is <status>. "
+        f"Reason: <reason>. Queue: <queue>. "
+        f"Read its output with: batchkit out <job> -c {cluster}"
+    )
+
+
+def queue_blocked_message(config: ClusterConfig) -> Json:
+    """Which queue, the job that blocks it, why, and the command that shows the job."""
+    cluster = config.name
+    return _message(
+        f"batchkit cluster {cluster}: queue <queue> is blocked: job <name> (<job>) stays "
+        f"<status>. Reason: <reason>. See the job with: batchkit stat -c {cluster} <job>"
+    )
+
+
+def _rule(config: ClusterConfig, name: str, what: str, pattern: Json, message: Json) -> Json:
     return {
         "Type": "AWS::Events::Rule",
         "Properties": {
-            "Name": Names.of(config).job_state_rule,
-            "Description": f"Job notifications of batchkit cluster {config.name}",
+            "Name": name,
+            "Description": f"{what} of batchkit cluster {config.name}",
             "State": "ENABLED",
-            "EventPattern": notification_pattern(config),
+            "EventPattern": pattern,
             "Targets": [
                 {
                     "Id": "job-events-topic",
                     "Arn": ref("JobEventsTopic"),
-                    "InputTransformer": notification_message(config),
+                    "InputTransformer": message,
                 }
             ],
         },
     }
+
+
+def notification_rules(config: ClusterConfig) -> Json:
+    """One rule per kind of event asked for, each with its own message."""
+    names = Names.of(config)
+    rules: Json = {}
+    if config.notifications.job_statuses:
+        rules["JobStateRule"] = _rule(
+            config,
+            names.job_state_rule,
+            "Job notifications",
+            state_change_pattern(config),
+            state_change_message(config),
+        )
+    if config.notifications.blocked:
+        rules["QueueBlockedRule"] = _rule(
+            config,
+            names.queue_blocked_rule,
+            "Blocked-queue notifications",
+            queue_blocked_pattern(config),
+            queue_blocked_message(config),
+        )
+    return rules
 
 
 def topic(config: ClusterConfig) -> Json:
@@ -92,8 +125,8 @@ def topic(config: ClusterConfig) -> Json:
     }
 
 
-def topic_policy() -> Json:
-    """EventBridge may publish to the topic, for this rule only."""
+def topic_policy(rules: list[str]) -> Json:
+    """EventBridge may publish to the topic, for these rules only."""
     return {
         "Type": "AWS::SNS::TopicPolicy",
         "Properties": {
@@ -102,13 +135,13 @@ def topic_policy() -> Json:
                 "Version": "2012-10-17",
                 "Statement": [
                     {
-                        "Sid": "JobStateRulePublishes",
+                        "Sid": "JobRulesPublish",
                         "Effect": "Allow",
                         "Principal": {"Service": "events.amazonaws.com"},
                         "Action": "sns:Publish",
                         "Resource": ref("JobEventsTopic"),
                         "Condition": {
-                            "ArnEquals": {"aws:SourceArn": get_att("JobStateRule", "Arn")}
+                            "ArnEquals": {"aws:SourceArn": [get_att(r, "Arn") for r in rules]}
                         },
                     }
                 ],
@@ -188,10 +221,11 @@ def event_log_policy(config: ClusterConfig) -> Json:
 
 def resources(config: ClusterConfig) -> Json:
     names = Names.of(config)
+    rules = notification_rules(config)
     return {
         "JobEventsTopic": topic(config),
-        "JobEventsTopicPolicy": topic_policy(),
-        "JobStateRule": job_state_rule(config),
+        "JobEventsTopicPolicy": topic_policy(list(rules)),
+        **rules,
         **subscriptions(config),
         "JobEventsLogGroup": log_group(
             names.job_events_log_group,

@@ -64,6 +64,10 @@ class Names:
         return f"{self.prefix}-job-state"
 
     @property
+    def queue_blocked_rule(self) -> str:
+        return f"{self.prefix}-queue-blocked"
+
+    @property
     def job_event_log_rule(self) -> str:
         return f"{self.prefix}-job-events-log"
 

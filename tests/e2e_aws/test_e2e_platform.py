@@ -95,18 +95,22 @@ def test_platform_cluster_lifecycle(
     # The notification rule matches this cluster's failures and blocked queues, nothing else.
     # (moto has no TestEventPattern; its own matcher, which reads `$or`, stands in for it.)
     events = boto3.client("events", region_name=REGION)
-    pattern = EventPattern.load(
-        events.describe_rule(Name="batchkit-platform-job-state")["EventPattern"]
-    )
+
+    def rule(name: str) -> EventPattern:
+        return EventPattern.load(events.describe_rule(Name=name)["EventPattern"])
+
+    changes, blocked = rule("batchkit-platform-job-state"), rule("batchkit-platform-queue-blocked")
     queues = json.loads(outputs["JobQueues"])
     shared = queues["shared"]
     other = shared.replace("platform_shared", "someone_shared")
-    assert pattern.matches_event(event(shared, "FAILED"))
-    assert pattern.matches_event(event(queues["quick"], "FAILED"))
-    assert not pattern.matches_event(event(shared, "SUCCEEDED"))
-    assert not pattern.matches_event(event(other, "FAILED"))
-    assert pattern.matches_event(event(shared, "RUNNABLE", "Batch Job Queue Blocked"))
-    assert not pattern.matches_event(event(other, "RUNNABLE", "Batch Job Queue Blocked"))
+    assert changes.matches_event(event(shared, "FAILED"))
+    assert changes.matches_event(event(queues["quick"], "FAILED"))
+    assert not changes.matches_event(event(shared, "SUCCEEDED"))
+    assert not changes.matches_event(event(other, "FAILED"))
+    assert not changes.matches_event(event(shared, "RUNNABLE", "Batch Job Queue Blocked"))
+    assert blocked.matches_event(event(shared, "RUNNABLE", "Batch Job Queue Blocked"))
+    assert not blocked.matches_event(event(other, "RUNNABLE", "Batch Job Queue Blocked"))
+    assert not blocked.matches_event(event(shared, "FAILED"))
 
     # Every event of this cluster's queues lands in the events log the dashboard reads
     # (a SUCCEEDED one: the notification rule, whose SNS target moto cannot deliver to, ignores it).

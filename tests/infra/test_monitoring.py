@@ -51,21 +51,29 @@ def test_default_is_failures_only() -> None:
     assert pattern["detail"]["status"] == ["FAILED"]
 
 
-def test_blocked_adds_the_queue_blocked_event_with_or() -> None:
-    pattern = template(BASE + "notifications: {statuses: [FAILED, BLOCKED]}\n")["Resources"][
-        "JobStateRule"
-    ]["Properties"]["EventPattern"]
-    assert pattern["source"] == ["aws.batch"]
-    changes, blocked = pattern["$or"]
-    assert changes["detail"]["status"] == ["FAILED"]
-    assert blocked == {
+def test_blocked_adds_a_queue_blocked_rule_with_its_own_message() -> None:
+    resources = template(BASE + "notifications: {statuses: [FAILED, BLOCKED]}\n")["Resources"]
+    assert resources["JobStateRule"]["Properties"]["EventPattern"]["detail"]["status"] == ["FAILED"]
+    blocked = resources["QueueBlockedRule"]["Properties"]
+    assert blocked["Name"] == "batchkit-lab-queue-blocked"
+    assert blocked["EventPattern"] == {
+        "source": ["aws.batch"],
         "detail-type": ["Batch Job Queue Blocked"],
         "detail": {"jobQueue": [{"Ref": "JobQueueCpu"}, {"Ref": "JobQueueGpuBig"}]},
     }
-    only_blocked = template(BASE + "notifications: {statuses: [BLOCKED]}\n")["Resources"]
-    assert only_blocked["JobStateRule"]["Properties"]["EventPattern"]["detail-type"] == [
-        "Batch Job Queue Blocked"
+    text = json.loads(blocked["Targets"][0]["InputTransformer"]["InputTemplate"])
+    assert "queue <queue> is blocked: job <name> (<job>) stays <status>" in text
+    assert "batchkit stat -c lab <job>" in text
+    # The topic takes messages from both rules, and only from them.
+    policy = resources["JobEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert policy["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        {"Fn::GetAtt": ["JobStateRule", "Arn"]},
+        {"Fn::GetAtt": ["QueueBlockedRule", "Arn"]},
     ]
+    only_blocked = template(BASE + "notifications: {statuses: [BLOCKED]}\n")["Resources"]
+    assert "JobStateRule" not in only_blocked
+    assert "QueueBlockedRule" in only_blocked
+    assert "QueueBlockedRule" not in template(BASE)["Resources"]
 
 
 def test_message_names_job_status_reason_and_the_out_command() -> None:
