@@ -108,3 +108,29 @@ def test_cluster_create_and_delete_through_the_fault_proxy(
     assert set(remaining("research", bucket_name("research", "123456789012", REGION)).values()) == {
         0
     }
+
+
+def test_cluster_delete_reports_what_it_could_not_check_behind_the_proxy(
+    moto_endpoint_with_managed_policies: str,
+) -> None:
+    """Every Lambda request fails at the proxy (throttled, 500, or its answer lost): the delete
+    still completes, and the Lambda functions are reported "not checked", never as gone."""
+    config = parse_cluster_config(example_config_text(moto_network()))
+
+    def session(endpoint: str) -> AwsSession:
+        return AwsSession(
+            region=REGION,
+            endpoint_url=endpoint,
+            limiter=RateLimiter(sleep=_no_wait),
+            retry=RetryPolicy(sleep=_no_wait, rng=random.Random(5)),
+            hooks=[stack_takes_its_batch_resources],
+        )
+
+    direct = ClusterStacks(session(moto_endpoint_with_managed_policies), sleep=_no_wait)
+    assert direct.create(config, offline_parameters()).status == "CREATE_COMPLETE"
+    with FaultProxy(moto_endpoint_with_managed_policies, rate=1.0, services={"lambda"}) as proxy:
+        deleted = ClusterStacks(session(proxy.url), sleep=_no_wait).delete("research")
+    assert deleted.status == "DELETE_COMPLETE"
+    [unchecked] = deleted.leftovers
+    assert unchecked.startswith("Lambda functions batchkit-research-* (not checked: ")
+    assert proxy.faults_by_operation["lambda.functions"] == 10  # every attempt of the check
