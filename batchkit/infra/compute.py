@@ -193,6 +193,9 @@ def job_queue(config: ClusterConfig, queue: QueueConfig) -> Json:
         ],
         "Tags": tags(config),
     }
+    actions = queue.blocked_job_timeouts.actions()
+    if actions:
+        properties["JobStateTimeLimitActions"] = actions
     if queue.fair_share is not None:
         properties["SchedulingPolicyArn"] = ref(fairshare.policy_id(queue))
     return {"Type": "AWS::Batch::JobQueue", "Properties": properties}

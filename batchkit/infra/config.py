@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError
 
 from batchkit.errors import ConfigError
 from batchkit.infra import efa
+from batchkit.infra.blocking import BlockedJobTimeoutsConfig
 from batchkit.infra.configbase import RESOURCE_NAME_PATTERN, Model, Problem
 from batchkit.infra.teamconfig import FairShareConfig, NotificationsConfig
 from batchkit.infra.volumeconfig import (
@@ -93,6 +94,8 @@ class QueueConfig(Model):
     gpu: bool = False
     compute_environments: Annotated[list[ComputeEnvironmentConfig], Field(min_length=1)]
     fair_share: FairShareConfig | None = None
+    blocked_job_timeouts: BlockedJobTimeoutsConfig = BlockedJobTimeoutsConfig()
+    """How long a job may block the queue before Batch cancels it (`infra.blocking`)."""
     efa: bool = False
     """Instances with an EFA network interface (and in a cluster placement group), for MPI."""
     placement_group: bool = False

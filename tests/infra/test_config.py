@@ -145,3 +145,48 @@ def test_key_lines_are_recorded_through_flow_and_block_styles() -> None:
 
 def test_an_empty_file_is_refused() -> None:
     assert "lab.yaml:1: expected a mapping" in errors("")
+
+
+def test_blocked_jobs_are_cancelled_soon_for_a_misconfiguration_and_later_for_capacity() -> None:
+    queue = parse_cluster_config(BASE).queues[0]
+    assert queue.blocked_job_timeouts.actions() == [
+        {
+            "Action": "CANCEL",
+            "MaxTimeSeconds": 14400,
+            "Reason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+            "State": "RUNNABLE",
+        },
+        {
+            "Action": "CANCEL",
+            "MaxTimeSeconds": 600,
+            "Reason": "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+            "State": "RUNNABLE",
+        },
+        {
+            "Action": "CANCEL",
+            "MaxTimeSeconds": 600,
+            "Reason": "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+            "State": "RUNNABLE",
+        },
+    ]
+
+
+def test_blocked_job_timeouts_can_be_changed_or_turned_off() -> None:
+    text = BASE.replace(
+        "  - name: cpu\n",
+        "  - name: cpu\n    blocked_job_timeouts:\n      insufficient_capacity: null\n"
+        "      max_resource: 30\n",
+    )
+    actions = parse_cluster_config(text).queues[0].blocked_job_timeouts.actions()
+    assert [(a["Reason"], a["MaxTimeSeconds"]) for a in actions] == [
+        ("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE", 1800),
+        ("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", 600),
+    ]
+
+
+def test_a_blocked_job_timeout_below_what_batch_allows_names_its_key() -> None:
+    text = BASE.replace(
+        "  - name: cpu\n", "  - name: cpu\n    blocked_job_timeouts:\n      max_resource: 5\n"
+    )
+    message = errors(text)
+    assert "lab.yaml:8: queues[0].blocked_job_timeouts.max_resource" in message
