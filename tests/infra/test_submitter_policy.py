@@ -1,10 +1,11 @@
 """The submitter policy against what the commands really call.
 
 A batchkit cluster (examples/platform.yaml) is created on moto; then `sub` (plain, array, a script
-with an input file and a dependency, --image, fair share), `stat`, `out`, `kill`, `queues` and
-`hosts` and `doctor` (the cluster, and a job) run through the real CLI app with a botocore hook on every client that records each call.
-Every call must be allowed by the policy the stack exports, and every action of the policy must be
-used, except the few this run cannot reach (listed with the reason).
+with an input file and a dependency, --image, fair share), `stat`, `out`, `kill`, `queues`,
+`hosts` and `doctor` (the cluster, and a job) run through the real CLI app with a botocore hook on
+every client that records each call. Every call must be allowed by the policy the stack exports,
+and every action of the policy must be used, except the few this run cannot reach (listed with
+the reason).
 """
 
 from __future__ import annotations
