@@ -266,7 +266,7 @@ def test_wait_gives_up_after_its_timeout_without_sleeping_for_real() -> None:
         (lambda c: c.submit(cube, 1, nodes=2), "nodes= is for scripts"),
         (lambda c: c.map(cube, []), "no items"),
         (lambda c: c.map(cube, range(10_001)), "at most 10000"),
-        (lambda c: c.submit("echo", memory=2), "-m/--memory must be at least"),
+        (lambda c: c.submit("echo", memory=2), "-m/--memory must be between"),
         (lambda c: c.submit("echo", depends_on=3.5), "depends_on= cannot use a float"),
         (lambda c: c.submit(JobSpec(name="x", command=("a",)), vcpus=2), "carries its own"),
     ],
