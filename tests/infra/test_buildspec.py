@@ -27,6 +27,7 @@ GOLDEN = {
     "default.yml": ["CTX"],
     "preset-al2023.yml": ["--preset", "al2023"],
     "preset-debian.yml": ["--preset", "debian"],
+    "preset-mpi.yml": ["--preset", "mpi"],
     "build-args-arm64.yml": [
         "CTX",
         "--file",
