@@ -228,42 +228,70 @@ def container_properties(config: ClusterConfig) -> Json:
     return properties
 
 
-def job_definitions(config: ClusterConfig) -> Json:
-    names = Names.of(config)
+EFA_DEVICE = {
+    # AWS Batch User Guide, "Elastic Fabric Adapter": the job definition passes the EFA device
+    # through (hostPath and containerPath /dev/infiniband/uverbs0; READ, WRITE, MKNOD).
+    "HostPath": "/dev/infiniband/uverbs0",
+    "ContainerPath": "/dev/infiniband/uverbs0",
+    "Permissions": ["READ", "WRITE", "MKNOD"],
+}
+
+
+def efa_queues(config: ClusterConfig) -> list[QueueConfig]:
+    return [queue for queue in config.queues if queue.efa and not queue.is_fargate]
+
+
+def multinode_definition(config: ClusterConfig, name: str, *, efa: bool = False) -> Json:
+    container = container_properties(config)
+    if efa:
+        container["LinuxParameters"] = {"Devices": [EFA_DEVICE]}
+    return {
+        "Type": "AWS::Batch::JobDefinition",
+        "Condition": "MultiNodeEnabled",
+        "Properties": {
+            "JobDefinitionName": name,
+            "Type": "multinode",
+            "NodeProperties": {
+                "MainNode": 0,
+                "NumNodes": 1,
+                "NodeRangeProperties": [{"TargetNodes": "0:", "Container": container}],
+            },
+            **job_definition_common(config),
+        },
+    }
+
+
+def job_definition_common(config: ClusterConfig) -> Json:
     # moto's CloudFormation needs RetryStrategy; one attempt is also Batch's default.
-    common = {
+    return {
         "PlatformCapabilities": ["EC2"],
         "RetryStrategy": {"Attempts": 1},
         "PropagateTags": True,
         "Tags": tags(config),
     }
-    return {
+
+
+def job_definitions(config: ClusterConfig) -> Json:
+    names = Names.of(config)
+    definitions: Json = {
         "JobDefinition": {
             "Type": "AWS::Batch::JobDefinition",
             "Properties": {
                 "JobDefinitionName": names.job_definition("container"),
                 "Type": "container",
                 "ContainerProperties": container_properties(config),
-                **common,
+                **job_definition_common(config),
             },
         },
-        "JobDefinitionMnp": {
-            "Type": "AWS::Batch::JobDefinition",
-            "Condition": "MultiNodeEnabled",
-            "Properties": {
-                "JobDefinitionName": names.job_definition("multinode"),
-                "Type": "multinode",
-                "NodeProperties": {
-                    "MainNode": 0,
-                    "NumNodes": 1,
-                    "NodeRangeProperties": [
-                        {"TargetNodes": "0:", "Container": container_properties(config)}
-                    ],
-                },
-                **common,
-            },
-        },
+        "JobDefinitionMnp": multinode_definition(config, names.job_definition("multinode")),
     }
+    if efa_queues(config):
+        # multi-node jobs to an `efa: true` queue get the EFA device (the AWS provider picks
+        # this definition by the stack's EfaJobDefinitions output)
+        definitions["JobDefinitionMnpEfa"] = multinode_definition(
+            config, names.job_definition("multinode-efa"), efa=True
+        )
+    return definitions
 
 
 def resources(config: ClusterConfig) -> Json:

@@ -202,6 +202,13 @@ def outputs(config: ClusterConfig) -> Json:
         # (batchkit.jobs.multinode): FARGATE, SPOT (Spot only) or EC2.
         "QueueCapacity": json.dumps({q.name: queue_capacity(q) for q in queues}),
     }
+    efa = [q for q in queues if q in compute.efa_queues(config)]
+    if efa:
+        # Queue name → the multi-node job definition with the EFA device, for those queues.
+        result["EfaJobDefinitions"] = {
+            "Condition": "MultiNodeEnabled",
+            "Value": _json_output([(q.name, "JobDefinitionMnpEfa") for q in efa]),
+        }
     return {
         key: value if isinstance(value, dict) and "Value" in value else {"Value": value}
         for key, value in result.items()

@@ -67,12 +67,34 @@ def test_an_efa_queue_gets_efa_interfaces_the_driver_and_a_placement_group() -> 
     assert "PlacementGroup" not in other
 
 
+def test_multi_node_jobs_to_an_efa_queue_get_the_efa_device() -> None:
+    rendered = template(EFA_QUEUE)
+    definition = rendered["Resources"]["JobDefinitionMnpEfa"]
+    assert definition["Condition"] == "MultiNodeEnabled"
+    container = definition["Properties"]["NodeProperties"]["NodeRangeProperties"][0]["Container"]
+    assert container["LinuxParameters"]["Devices"] == [
+        {
+            "HostPath": "/dev/infiniband/uverbs0",
+            "ContainerPath": "/dev/infiniband/uverbs0",
+            "Permissions": ["READ", "WRITE", "MKNOD"],
+        }
+    ]
+    output = rendered["Outputs"]["EfaJobDefinitions"]
+    assert output["Condition"] == "MultiNodeEnabled"
+    assert output["Value"] == {"Fn::Sub": '{"hpc": "${JobDefinitionMnpEfa}"}'}
+    # the plain multi-node definition has no device (it would not start off EFA instances)
+    plain = rendered["Resources"]["JobDefinitionMnp"]["Properties"]["NodeProperties"]
+    assert "LinuxParameters" not in plain["NodeRangeProperties"][0]["Container"]
+
+
 def test_a_placement_group_alone_takes_no_efa() -> None:
     resources = template(
         "    placement_group: true\n    compute_environments:\n      - name: c7i\n"
         "        instance_types: [c7i]\n"
     )["Resources"]
-    assert not any(name.startswith("LaunchTemplateEfa") for name in resources)
+    assert not any(
+        name.startswith(("LaunchTemplateEfa", "JobDefinitionMnpEfa")) for name in resources
+    )
     compute = resources["ComputeEnvironmentHpcC7i"]["Properties"]["ComputeResources"]
     assert compute["PlacementGroup"] == {"Ref": "PlacementGroupHpc"}
     assert compute["LaunchTemplate"]["LaunchTemplateId"] == {"Ref": "LaunchTemplate"}

@@ -102,13 +102,14 @@ class AwsProvider:
 
     def queue_capacity(self, queue: str | None) -> str | None:
         """From the stack's `QueueCapacity` output; None for a stack without it."""
-        capacity = self.cluster.queue_capacity
-        if capacity is None:
-            return None
+        return self._per_queue(self.cluster.queue_capacity or {}, queue)
+
+    def _per_queue(self, values: Mapping[str, str], queue: str | None) -> str | None:
+        """The value a stack output (queue name → value) gives `queue` (None: the default)."""
         arn = self.queue_arn(queue)
-        for name, kind in capacity.items():
+        for name, value in values.items():
             if self.cluster.queues.get(name) == arn:
-                return kind
+                return value
         return None
 
     def fair_share(self, queue: str | None) -> bool | None:
@@ -215,6 +216,8 @@ class AwsProvider:
     def _job_definition(self, request: SubmitRequest) -> str:
         multinode = request.nodes > 1
         base = self.cluster.job_definition_mnp if multinode else self.cluster.job_definition
+        if multinode:  # an `efa: true` queue's nodes get the EFA device
+            base = self._per_queue(self.cluster.efa_job_definitions, request.queue) or base
         if multinode and not base:
             raise ConflictError(
                 f"cluster {self.cluster.name!r} has no multi-node job definition",

@@ -236,6 +236,32 @@ def test_an_image_gets_a_reused_content_named_definition(provider: AwsProvider) 
     assert definition["tags"] == {"batchkit:cluster": "pc-test"}
 
 
+def test_multi_node_jobs_to_an_efa_queue_get_its_definition(provider: AwsProvider) -> None:
+    from dataclasses import replace
+
+    batch = boto3.client("batch")
+    efa = batch.register_job_definition(
+        jobDefinitionName="pc-test_multinode-efa",
+        type="multinode",
+        nodeProperties={
+            "mainNode": 0,
+            "numNodes": 1,
+            "nodeRangeProperties": [
+                {"targetNodes": "0:", "container": {"image": "busybox", "vcpus": 1, "memory": 512}}
+            ],
+        },
+    )["jobDefinitionArn"]
+    [name] = [n for n, arn in provider.cluster.queues.items() if arn == provider.cluster.job_queue]
+    with_efa = AwsProvider(
+        provider.session, replace(provider.cluster, efa_job_definitions={name: efa})
+    )
+    job = with_efa.submit(request("mpi", nodes=2))
+    assert batch.describe_jobs(jobs=[job.job_id])["jobs"][0]["jobDefinition"] == efa
+    single = with_efa.submit(request("one"))
+    detail = batch.describe_jobs(jobs=[single.job_id])["jobs"][0]
+    assert detail["jobDefinition"] == provider.cluster.job_definition
+
+
 def test_a_cluster_without_mnp_definition(provider: AwsProvider) -> None:
     from dataclasses import replace
 
