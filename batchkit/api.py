@@ -26,7 +26,6 @@ from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
 from batchkit.jobs import query
 from batchkit.jobs.kill import KillResult, kill_jobs
 from batchkit.jobs.logtail import DEFAULT_PERIOD, AttemptChoice, BatchItem, LogTail, TailItem
-from batchkit.jobs.submission import Submitter
 from batchkit.jobs.waiting import StuckWatch, Waiter
 from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
 from batchkit.providers.base import Provider
@@ -134,6 +133,8 @@ class Cluster:
                     "a JobSpec carries its own options",
                     hint="set them on the JobSpec (dataclasses.replace)",
                 )
+            from batchkit.jobs.submission import Submitter
+
             return Submitter(self.provider, clock=self._clock).submit(target)
         from batchkit.jobspecs import plan_job
 
@@ -163,6 +164,8 @@ class Cluster:
         return Handle(self, self.describe(job) if isinstance(job, str) else job)
 
     def _submit_planned(self, spec: JobSpec) -> handles.Job:
+        from batchkit.jobs.submission import Submitter
+
         return self.job(Submitter(self.provider, clock=self._clock).submit(spec))
 
     def _python(self, options: Any) -> tuple[str, ...]:
