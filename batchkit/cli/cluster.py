@@ -125,9 +125,20 @@ def _named(env: ClusterEnv, name: str, profile: str | None, region: str | None) 
     from batchkit.config import load_user_config
     from batchkit.providers.aws.discovery import check_stack_name
 
-    settings = load_user_config().cluster(name)
+    user = load_user_config()
+    settings = user.cluster(name)
     check_stack_name(settings.stack or name, "NAME")
-    return env.stacks(profile or settings.profile, region or settings.region, name)
+    stacks = env.stacks(profile or settings.profile, region or settings.region, name)
+    if name not in user.clusters and stacks.session.configured_region is None:
+        from batchkit.errors import ClusterNotFoundError
+
+        raise ClusterNotFoundError(
+            name,
+            hint=f"batchkit looked in {user.path or '~/.batchkit/config.yaml'} (no `clusters: "
+            f"{name}:`) and not for a CloudFormation stack {name!r}: no AWS region is set. "
+            "Check the name, or pass --region",
+        )
+    return stacks
 
 
 def format_event(event: StackEvent) -> str:

@@ -124,6 +124,21 @@ def test_init_names_a_path_it_cannot_write(cli: Cli, workdir: Path) -> None:
     assert not (workdir / "no").exists()
 
 
+def test_an_unknown_name_without_a_region_is_not_found(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    env = ClusterEnv(session=lambda p, r, c: AwsSession(profile=p, region=r, cluster=c))
+    for command in (["status"], ["delete", "--yes"]):
+        result = CliRunner().invoke(app, ["cluster", *command, "nosuch"], obj=env)
+        assert result.exit_code == 3, result.output
+        assert "error: no cluster named 'nosuch'" in result.stderr
+        assert "no AWS region is set" in result.stderr
+    bad = CliRunner().invoke(app, ["cluster", "status", "no_such"], obj=env)
+    assert bad.exit_code == 2 and "NAME 'no_such' is not a valid cluster name" in bad.stderr
+
+
 def test_template_reads_a_bounded_amount(cli: Cli, workdir: Path) -> None:
     result = cli.run("template", "-f", "/dev/zero")
     assert result.exit_code == 2

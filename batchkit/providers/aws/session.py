@@ -22,6 +22,7 @@ Typical use (other gateways do the same):
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -228,7 +229,11 @@ class AwsSession:
                 self._boto.get_scoped_config()  # an unknown profile fails here, not later
             if region:
                 self._boto.set_config_variable("region", region)
-            self._region: str | None = self._boto.get_config_variable("region")
+            # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is what the other AWS SDKs and
+            # CLI v2 read (and what batchkit's hints name), so it counts here too.
+            self._region: str | None = self._boto.get_config_variable("region") or (
+                os.environ.get("AWS_REGION") or None
+            )
         except Exception as err:
             raise translate(err, Context("sts", "Session", profile)) from err
         self._config = self._botocore_config(max_pool_connections, connect_timeout, read_timeout)

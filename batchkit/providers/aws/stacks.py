@@ -69,6 +69,7 @@ class ClusterStacks:
         gateway: StackGateway | None = None,
         batch: Api | None = None,
     ) -> None:
+        self.session = session
         self.stacks = gateway or StackGateway(
             session.api("cloudformation"), sleep=sleep, poll_seconds=poll_seconds
         )

@@ -34,6 +34,16 @@ def test_region_comes_from_the_standard_chain(make_session: MakeSession) -> None
     assert make_session().region == "us-east-1"
 
 
+def test_aws_region_counts_although_botocore_reads_only_aws_default_region(
+    make_session: MakeSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    session = make_session()
+    assert session.region == "eu-west-1"
+    assert session.client("batch").meta.region_name == "eu-west-1"
+
+
 def test_missing_region_is_one_clear_error(
     make_session: MakeSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
