@@ -13,7 +13,7 @@ from batchkit.doctor.findings import Finding, Verdict, not_checked
 from batchkit.doctor.network import Network
 from batchkit.doctor.scene import Scene
 from batchkit.doctor.sources import AwsFacts
-from batchkit.errors import AccessDeniedError, AwsError
+from batchkit.errors import AccessDeniedError, BatchkitError
 from batchkit.models import Queue
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ class Gatherer:
         except AccessDeniedError as err:
             self.skipped.append(not_checked(rule, check, err.permission))
             value = None
-        except AwsError as err:
+        except BatchkitError as err:
             self.skipped.append(
                 Finding(rule, check, Verdict.NOT_CHECKED, f"could not check: {err}", likelihood=0)
             )
@@ -136,6 +136,17 @@ class Gatherer:
             or []
         )
 
+    def architectures(self, image: str | None) -> tuple[str, ...] | None:
+        if not image:
+            return None
+        return self._read(
+            "architectures",
+            "architecture",
+            f"image {image}: architecture",
+            (image,),
+            lambda: self.facts.image_architectures(image),
+        )
+
 
 class _NoRoute:
     target = ""
@@ -175,6 +186,7 @@ def job_findings(gather: Gatherer, scene: Scene) -> list[Finding]:
                 scene.instance_types[ce.name] = types
     return [
         *queueing.batch_reason(scene),
+        *capacity.architecture(scene, gather.architectures(scene.job.image)),
         *capacity.max_vcpus(scene),
         *capacity.instance_fit(scene),
         *capacity.gpus(scene),

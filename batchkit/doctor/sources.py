@@ -46,6 +46,10 @@ class AwsFacts(Protocol):
 
     def spot_prices(self, instance_types: Sequence[str]) -> list[SpotPrice]: ...
 
+    def image_architectures(self, image: str) -> tuple[str, ...] | None:
+        """The architectures an image is built for, when known (None: not known)."""
+        ...
+
 
 class LocalFacts(Protocol):
     def scene(self, job: Job | None) -> LocalScene:

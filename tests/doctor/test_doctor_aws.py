@@ -4,6 +4,7 @@ through the gateway seam (`SeenBatch`, handed to `AwsProvider(batch=...)`)."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator, Mapping
@@ -444,3 +445,32 @@ def test_why_is_cheap_and_says_the_leading_cause(world: World) -> None:
     finding = api.why(job)
     assert finding is not None and "DISABLED" in finding.seen
     assert calls == ["DescribeJobQueues", "DescribeComputeEnvironments"]
+
+
+def test_an_image_built_for_another_architecture(world: World) -> None:
+    public_route()
+    ecr = boto3.client("ecr", region_name="us-east-1")
+    uri = ecr.create_repository(repositoryName="tools")["repository"]["repositoryUri"]
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:" + "a" * 64,
+                "size": 100,
+                "platform": {"architecture": "arm64", "os": "linux"},
+            }
+        ],
+    }
+    ecr.put_image(
+        repositoryName="tools",
+        imageManifest=json.dumps(index),
+        imageManifestMediaType="application/vnd.oci.image.index.v1+json",
+        imageTag="v1",
+    )
+    q = queue("q-x86", [environment("ce-x86", instance_types=["m5.large"])])
+    report = world.doctor(stuck_in(world, q, image=f"{uri}:v1"))  # moto drops the image
+    [found] = rule(report, "architecture")
+    assert found.verdict is Verdict.PROBLEM
+    assert "built for arm64" in found.seen and "x86_64" in found.seen

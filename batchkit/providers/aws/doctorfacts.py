@@ -4,6 +4,7 @@ AccessDenied surfaces as `AccessDeniedError` (with the missing permission) for t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from batchkit.computemodel import (
@@ -18,7 +19,14 @@ from batchkit.computemodel import (
 from batchkit.models import Queue
 from batchkit.providers.aws.batch import BatchGateway
 from batchkit.providers.aws.ec2 import Ec2Gateway
+from batchkit.providers.aws.ecr import EcrGateway
 from batchkit.providers.aws.ecs import EcsGateway
+
+ECR_IMAGE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[^:@]+):(?P<tag>[\w][\w.-]{0,127})$"
+)
+"""An image in ECR named by tag (ECR user guide, "Private repository concepts")."""
 
 
 class AwsDoctorFacts:
@@ -30,12 +38,14 @@ class AwsDoctorFacts:
         batch: BatchGateway,
         ec2: Ec2Gateway,
         ecs: EcsGateway,
+        ecr: EcrGateway,
     ) -> None:
         self._region = region
         self._queues = list(cluster_queues)
         self._batch = batch
         self._ec2 = ec2
         self._ecs = ecs
+        self._ecr = ecr
 
     @property
     def region(self) -> str:
@@ -72,3 +82,10 @@ class AwsDoctorFacts:
 
     def spot_prices(self, instance_types: Sequence[str]) -> list[SpotPrice]:
         return self._ec2.spot_prices(instance_types)
+
+    def image_architectures(self, image: str) -> tuple[str, ...] | None:
+        """For an image in this region's ECR (by tag): the platforms its manifest list names."""
+        match = ECR_IMAGE.match(image)
+        if match is None or match["region"] != self._region:
+            return None
+        return self._ecr.image_architectures(match["repository"], match["tag"])

@@ -6,6 +6,7 @@ id: ImageNotFoundException means "build it", anything else is an error.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,15 @@ def _record(repository: str, detail: dict[str, Any]) -> ImageRecord:
         pushed_at=pushed if isinstance(pushed, datetime) else None,
         size_bytes=int(detail.get("imageSizeInBytes", 0)),
     )
+
+
+MANIFEST_MEDIA_TYPES = (
+    # ECR API reference, BatchGetImage `acceptedMediaTypes`
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
 
 
 class EcrGateway:
@@ -79,3 +89,26 @@ class EcrGateway:
             key=lambda r: (r.pushed_at.timestamp() if r.pushed_at else 0.0, r.digest),
             reverse=True,
         )
+
+    def image_architectures(self, repository: str, tag: str) -> tuple[str, ...] | None:
+        """The architectures an image is built for, when its manifest says so: a manifest list
+        (Docker) or an image index (OCI) names each platform. A single-platform manifest does
+        not (its config blob would), so that gives None, as does a missing image."""
+        response = self._api.call(
+            "batch_get_image",
+            resource=f"image {repository}:{tag}",
+            repositoryName=repository,
+            imageIds=[{"imageTag": tag}],
+            acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES),
+        )
+        for image in response.get("images") or ():
+            try:
+                manifest = json.loads(image.get("imageManifest") or "{}")
+            except json.JSONDecodeError:
+                return None
+            platforms = [m.get("platform") or {} for m in manifest.get("manifests") or ()]
+            arches = tuple(
+                dict.fromkeys(str(p["architecture"]) for p in platforms if p.get("architecture"))
+            )
+            return arches or None
+        return None

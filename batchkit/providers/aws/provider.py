@@ -451,9 +451,16 @@ class AwsProvider:
         """What `batchkit doctor` reads about this cluster (read-only, through the gateways)."""
         if self._ec2 is None:
             self._ec2 = Ec2Gateway(self.session.api("ec2"))
+        if self._ecr is None:
+            self._ecr = EcrGateway(self.session.api("ecr"))
         queues = list(self.cluster.queues.values()) or [self.cluster.job_queue]
         return AwsDoctorFacts(
-            self.cluster.region, queues, batch=self._batch, ec2=self._ec2, ecs=self._ecs_gateway()
+            self.cluster.region,
+            queues,
+            batch=self._batch,
+            ec2=self._ec2,
+            ecs=self._ecs_gateway(),
+            ecr=self._ecr,
         )
 
 
