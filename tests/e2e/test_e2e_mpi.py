@@ -128,3 +128,27 @@ def test_a_node_killed_mid_run_fails_the_job_naming_the_node(
     )
     out = batchkit("out", "--raw", job_id).stdout
     assert "batchkit-entrypoint: Node 1 (127.0.0.2) was lost" in out
+
+
+def test_a_node_that_hangs_silently_fails_the_job_after_the_heartbeat_bound(
+    tmp_path: Path, isolated_environment: Path
+) -> None:
+    """A node that stops answering without closing anything (a frozen instance: here SIGSTOP)
+    is declared lost after BATCHKIT_NODE_TIMEOUT seconds (default 30) without a heartbeat."""
+    program = ALLREDUCE + "import time; time.sleep(600)\n"
+    run_sh = tmp_path / "run.sh"
+    run_sh.write_text(script(4, program))
+    done = batchkit("sub", "-n", "2", "-cf", str(run_sh))
+    assert done.returncode == 0, done.stderr
+    job_id = job_id_of(done.stdout)
+    wait_until(lambda: len(ranks_of(job_id)) == 4, timeout=120, what="every rank to report")
+
+    identity = isolated_environment / "work" / job_id / "node-1" / "attempt-1.identity.json"
+    os.killpg(json.loads(identity.read_text())["identity"]["pgid"], signal.SIGSTOP)
+
+    def final() -> bool:
+        return json.loads(batchkit("stat", "--json", job_id).stdout)[0]["status"] == "FAILED"
+
+    wait_until(final, timeout=120, what="the job to fail")  # 30 s of silence + 15 s of grace
+    job = json.loads(batchkit("stat", "--json", job_id).stdout)[0]
+    assert job["statusReason"] == "Node 1 (127.0.0.2) was lost while the job ran (silent for 30s)"
