@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchkit.errors import UsageError
-from batchkit.jobs.logtail import AttemptStart, LogLine, LogTail, NoStream
+from batchkit.jobs.logtail import AttemptStart, LogBatch, LogLine, LogTail, NoStream
 from batchkit.models import Job, JobStatus, LogPage
 from tests.jobs.fakes import FakeProvider
 
@@ -262,3 +262,17 @@ def test_following_a_parent_keeps_the_end_of_a_retried_child() -> None:
         ("p:0", "a1-last"),
         ("p:0", "a2"),
     ]
+
+
+def test_each_page_is_yielded_before_the_next_is_asked_for() -> None:
+    """`out` prints a page as it arrives (memory stays at a page, on AWS as locally)."""
+    fake = finished_job(10)
+    pages = LogTail(fake).read_batches("j")
+    first = next(pages)
+    assert isinstance(first, LogBatch)
+    assert [e.message for e in first.events] == ["line 0", "line 1", "line 2"]
+    asked = fake.calls.count("get_log_events")
+    assert asked == 1
+    rest = [e.message for item in pages if isinstance(item, LogBatch) for e in item.events]
+    assert rest == [f"line {i}" for i in range(3, 10)]
+    assert fake.calls.count("get_log_events") == 5  # 4 pages, then the repeated token
