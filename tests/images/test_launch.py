@@ -112,6 +112,39 @@ def test_a_raw_connection_that_skips_the_challenge_runs_nothing(agent: int, tmp_
     assert not marker.exists()
 
 
+def test_the_client_sends_no_command_to_an_agent_without_the_key() -> None:
+    """A listener posing as a node (it greets like an agent, then says OK without proving it
+    knows the key) gets the client's proof but never the command."""
+    import threading
+
+    received: list[bytes] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def impostor() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(b"BATCHKIT-LAUNCH 1 " + b"ab" * 16 + b"\n")
+                received.append(conn.recv(1000))
+                conn.sendall(b"OK " + b"0" * 64 + b"\n")
+                conn.settimeout(5)
+                try:
+                    while chunk := conn.recv(1000):
+                        received.append(chunk)
+                except OSError:
+                    pass
+
+        thread = threading.Thread(target=impostor)
+        thread.start()
+        done = client(port, "127.0.0.1", "echo secret-command")
+        thread.join(timeout=30)
+    assert done.returncode == 255
+    assert "does not know this job's key: not one of its nodes" in done.stderr
+    assert b"secret-command" not in b"".join(received)
+
+
 def test_a_node_that_goes_away_mid_command_ends_the_client_with_255(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -159,3 +192,31 @@ def test_the_client_reads_an_ssh_like_command_line() -> None:
         parse(["node-1"])
     with pytest.raises(launch.LaunchError, match="usage"):
         parse(["-x"])
+
+
+def test_with_the_key_only_the_jobs_nodes_get_into_the_hostfile(tmp_path: Path) -> None:
+    """An announcement without the job's key (someone else on the network) is dropped; the
+    rendezvous completes with the real node."""
+    from tests.images.test_rendezvous import node_env, start
+
+    port = free_port()
+    keyed = {"BATCHKIT_LAUNCH_KEY": KEY, "BATCHKIT_RENDEZVOUS_TIMEOUT": "30"}
+    main = start(node_env(tmp_path, 0, 2, port, **keyed), "sh", "-c", 'cat "$BATCHKIT_HOSTFILE"')
+    deadline = time.monotonic() + 20
+    while True:  # the impostor gets in first
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"BATCHKIT-HELLO 1 127.0.0.99 8\n")
+                sock.settimeout(5)
+                assert sock.recv(100) == b""  # dropped, no hostfile
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    worker = start(
+        node_env(tmp_path, 1, 2, port, BATCHKIT_NODE_ADDRESS="127.0.0.2", **keyed), "true"
+    )
+    out, err = main.communicate(timeout=60)
+    worker.communicate(timeout=60)
+    assert main.returncode == 0, err
+    assert out == "127.0.0.1 slots=1\n127.0.0.2 slots=1\n"
