@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,15 @@ def _kill_run(run: Run) -> None:
         run.kill()
     except Exception:
         log.exception("could not stop an attempt")
+
+
+def _write_small(path: Path, text: str) -> None:
+    """Write a small file with one `open` and one `write` (no buffered text layer)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -149,12 +159,13 @@ class Attempts:
                 main_node=spec.main_node,
             )
             env = job_environment(ctx.host_env, spec.environment, placement, stage_dir=stage_dir)
+            workdir = self.workdir(row, active.number)
             run_spec = RunSpec(
                 job_id=row.id,
                 attempt=active.number,
                 argv=spec.command,
                 env=env,
-                workdir=self.workdir(row, active.number),
+                workdir=workdir,
                 resources=spec.resources,
                 image=spec.image,
                 stage_dir=stage_dir,
@@ -167,7 +178,7 @@ class Attempts:
                 return
             active.runs[row.id] = run
             record.identity = run.identity()
-            self._write_identity(row, record)
+            self._write_identity(workdir.parent / f"attempt-{active.number}.identity.json", record)
         for row in rows:
             row.started_at = now
             row.stopped_at = None
@@ -190,17 +201,16 @@ class Attempts:
     def _identity_path(self, row: JobRow, attempt: int) -> Path:
         return self.workdir(row, attempt).parent / f"attempt-{attempt}.identity.json"
 
-    def _write_identity(self, row: JobRow, record: AttemptRow) -> None:
-        path = self._identity_path(row, record.number)
+    def _write_identity(self, path: Path, record: AttemptRow) -> None:
         text = json.dumps({"executor": record.executor, "identity": record.identity})
         try:
             try:
-                path.write_text(text)
+                _write_small(path, text)
             except FileNotFoundError:  # an executor that made no directory for the attempt
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
+                _write_small(path, text)
         except OSError:
-            log.exception("could not note the identity of %s", row.id)
+            log.exception("could not note the identity of %s", record.job_id)
 
     def _read_identity(self, row: JobRow, record: AttemptRow) -> None:
         try:
