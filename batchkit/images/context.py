@@ -18,7 +18,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -270,17 +270,30 @@ def _mode(entry: ContextEntry) -> int:
     return 0o755 if entry.executable else 0o644
 
 
-def write_archive(context: BuildContext, sink: BinaryIO | None = None) -> ArchiveDigest:
+def write_archive(
+    context: BuildContext,
+    sink: BinaryIO | None = None,
+    *,
+    rewrite: Callable[[Path, ContextEntry], bytes | None] | None = None,
+) -> ArchiveDigest:
     """Write the deterministic tar of `context` to `sink` (or nowhere) and return its digest.
 
     The bytes are those of `tarfile` in GNU format, streamed (`w|`): each entry's header
     (`tarheaders`), its data padded to 512 bytes, two zero blocks, and zeros up to a whole
-    10,240-byte record. Raises UsageError when a file changed size or vanished while it was
+    10,240-byte record. `rewrite(path, entry)` may give a file's content instead of what is on
+    disk (None: as is). Raises UsageError when a file changed size or vanished while it was
     archived.
     """
     archive = _Archive(sink)
     root = str(context.root)
     for entry in context.entries:
+        content = None
+        if rewrite is not None and entry.kind == "file":
+            content = rewrite(context.root / entry.path, entry)
+        if content is not None:
+            archive.write(header(entry.path, entry.kind, _mode(entry), len(content), ""))
+            archive.write(content + b"\x00" * (-len(content) % BLOCK))
+            continue
         archive.write(header(entry.path, entry.kind, _mode(entry), entry.size, entry.target))
         if entry.kind == "file":
             path = os.path.join(root, entry.path)  # noqa: PTH118 - pathlib costs more than a small file

@@ -41,6 +41,9 @@ class BuildspecOptions:
     build_args: Mapping[str, str] = field(default_factory=dict)
     platform: str | None = None
     cache: bool = True
+    inline_context: str | None = None
+    """The context as a base64 gzipped tar carried in the buildspec itself (the cluster's default
+    image, built while its stack is created, before any bucket exists); None: fetched from S3."""
 
 
 def _ref(tag_variable: str) -> str:
@@ -66,6 +69,17 @@ def render_buildspec(options: BuildspecOptions) -> dict[str, Any]:
     for name, value in sorted(options.build_args.items()):
         build += ["--build-arg", shlex.quote(f"{name}={value}")]
     build.append(_CONTEXT_DIR)
+    if options.inline_context is None:
+        fetch = [
+            f'aws s3 cp --only-show-errors "${ENV_CONTEXT_URL}" context.tar',
+            f"mkdir -p {_CONTEXT_DIR}",
+            f"tar -xf context.tar -C {_CONTEXT_DIR}",
+        ]
+    else:
+        fetch = [
+            f"mkdir -p {_CONTEXT_DIR}",
+            f"echo {shlex.quote(options.inline_context)} | base64 -d | tar -xz -C {_CONTEXT_DIR}",
+        ]
 
     return {
         "version": 0.2,
@@ -80,9 +94,7 @@ def render_buildspec(options: BuildspecOptions) -> dict[str, Any]:
                     f'registry="${{{ENV_REPOSITORY}%%/*}}"',
                     'aws ecr get-login-password --region "$AWS_REGION"'
                     ' | docker login --username AWS --password-stdin "$registry"',
-                    f'aws s3 cp --only-show-errors "${ENV_CONTEXT_URL}" context.tar',
-                    f"mkdir -p {_CONTEXT_DIR}",
-                    f"tar -xf context.tar -C {_CONTEXT_DIR}",
+                    *fetch,
                 ],
             },
             "build": {

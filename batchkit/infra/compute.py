@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchkit.infra import fairshare, volumes
+from batchkit.infra import defaultimage, fairshare, volumes
 from batchkit.infra.cfn import NO_VALUE, Json, get_att, if_, ref, sub
 from batchkit.infra.config import ClusterConfig, ComputeEnvironmentConfig, QueueConfig
 from batchkit.infra.iam import instance_profile_arn
@@ -204,7 +204,7 @@ def job_queue(config: ClusterConfig, queue: QueueConfig) -> Json:
 def container_properties(config: ClusterConfig) -> Json:
     """What every default job runs with; submissions override command, resources, environment."""
     properties: dict[str, Any] = {
-        "Image": config.image,
+        "Image": defaultimage.job_image(config),
         "ResourceRequirements": [
             {"Type": "VCPU", "Value": "1"},
             {"Type": "MEMORY", "Value": "2048"},

@@ -31,6 +31,7 @@ from batchkit.infra.yamlmarks import DuplicateKeyError, KeyPath, format_path, lo
 
 CLUSTER_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,24}[a-z0-9]$"
 DEFAULT_IMAGE = "public.ecr.aws/amazonlinux/amazonlinux:2023"
+"""What default jobs run when the cluster builds no image of its own (builds switched off)."""
 
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
@@ -133,6 +134,7 @@ class FeaturesConfig(Model):
     image_builds: bool = True
     multinode: bool = True
     cleanup_on_delete: bool = True
+    default_image: bool = True
 
 
 class ClusterConfig(Model):
@@ -147,7 +149,8 @@ class ClusterConfig(Model):
         list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]], Field(min_length=1)
     ]
     assign_public_ip: bool = False
-    image: Annotated[str, Field(min_length=1)] = DEFAULT_IMAGE
+    image: Annotated[str, Field(min_length=1)] | None = None
+    """The default job definitions' image; None: the cluster builds its own (`defaultimage`)."""
     default_queue: str | None = None
     queues: Annotated[list[QueueConfig], Field(min_length=1)]
     launch_template: LaunchTemplateConfig = LaunchTemplateConfig()

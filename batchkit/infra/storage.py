@@ -8,6 +8,9 @@ from batchkit.infra.cfn import Json, get_att, ref, sub
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names
 
+DEFAULT_IMAGE_TAG_PREFIX = "default-"
+"""Tags of the images `defaultimage` builds."""
+
 
 def deletion_policy(config: ClusterConfig) -> Json:
     """Retain data on stack deletion when the config asks for it.
@@ -93,7 +96,8 @@ def bucket_policy() -> Json:
 
 
 def repository_lifecycle(keep_images: int) -> str:
-    """Untagged images go after a day; of the rest, the newest `keep_images` stay."""
+    """Untagged images go after a day; the newest 3 default images stay; of the rest, the newest
+    `keep_images` stay."""
     rules = [
         {
             "rulePriority": 1,
@@ -107,7 +111,21 @@ def repository_lifecycle(keep_images: int) -> str:
             "action": {"type": "expire"},
         },
         {
+            # The cluster's default image is kept whatever else is pushed: ECR never lets a
+            # lower-priority rule expire an image that matches a higher one's tag selection
+            # (Amazon ECR User Guide, "Lifecycle policy evaluation rules").
             "rulePriority": 2,
+            "description": "keep the newest 3 default job images",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": [DEFAULT_IMAGE_TAG_PREFIX],
+                "countType": "imageCountMoreThan",
+                "countNumber": 3,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 3,
             "description": f"keep the newest {keep_images} images",
             "selection": {
                 "tagStatus": "any",

@@ -9,6 +9,8 @@ offline tests deploy with all three off); real clusters keep them on:
 - `EnableMultiNode`: the default multi-node parallel job definition;
 - `CleanupOnDelete`: custom resources whose Lambdas empty the bucket prefix and the ECR repository
   when the stack is deleted from anywhere (console, other tools). Absent when the config keeps data.
+- `BuildDefaultImage` (with image builds on): a custom resource that builds the default job image
+  (`defaultimage.py`). Absent when the config names its `image:`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchkit.infra import access, cleanup, compute, fairshare, iam, monitoring, storage
+from batchkit.infra import (
+    access,
+    cleanup,
+    compute,
+    defaultimage,
+    fairshare,
+    iam,
+    monitoring,
+    storage,
+)
 from batchkit.infra.cfn import Json, get_att, if_, ref, sub, to_yaml
 from batchkit.infra.config import ClusterConfig, QueueConfig
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
@@ -46,6 +57,10 @@ FEATURES = {
         "CleanupOnDeleteEnabled",
         "Empty the bucket prefix and the ECR repository when the stack is deleted",
     ),
+    defaultimage.PARAMETER: (
+        defaultimage.ENABLED,
+        "Build the default job image (the al2023 preset) into the repository at create",
+    ),
 }
 
 
@@ -58,6 +73,8 @@ def feature_defaults(config: ClusterConfig) -> dict[str, bool]:
     }
     if config.keep_data_on_delete:
         del defaults["CleanupOnDelete"]
+    if defaultimage.builds_default_image(config):
+        defaults[defaultimage.PARAMETER] = features.default_image
     return defaults
 
 
@@ -109,6 +126,8 @@ def conditions(config: ClusterConfig) -> Json:
         FEATURES[parameter][0]: {"Fn::Equals": [ref(parameter), "true"]}
         for parameter in feature_defaults(config)
     }
+    if defaultimage.builds_default_image(config):
+        result.update(defaultimage.conditions())
     result["HasBatchServiceRole"] = {"Fn::Not": [{"Fn::Equals": [ref("BatchServiceRole"), ""]}]}
     return result
 
@@ -227,6 +246,8 @@ def render_template(config: ClusterConfig) -> Json:
     resources.update(access.resources(config))
     if cleanup_enabled:
         resources.update(cleanup.resources(config))
+    if defaultimage.builds_default_image(config):
+        resources.update(defaultimage.resources(config))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"batchkit cluster {config.name} (batchkit {__version__})",

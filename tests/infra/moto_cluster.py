@@ -38,9 +38,19 @@ def moto_network() -> Network:
     return Network(sorted(by_zone.values())[:2], group)
 
 
-def example_config_text(network: Network, *, name: str = "research") -> str:
-    """examples/batchkit.yaml pointed at moto's network."""
+MOTO_IMAGE = "batchkit-base/busybox:latest"
+
+
+def example_config_text(
+    network: Network, *, name: str = "research", image: str | None = MOTO_IMAGE
+) -> str:
+    """examples/batchkit.yaml pointed at moto's network. With an `image:` (by default: moto
+    builds no default image), the template is small enough to go inline: moto registers a
+    stack's exports only at CreateStack, so a two-step create (`stacktemplate`) cannot be
+    deleted there; `image=None` keeps the example's own (no `image:`)."""
     text = EXAMPLE.read_text()
+    if image is not None:
+        text += f"\nimage: {image}\n"
     text = text.replace("subnet-0123456789abcdef0", network.subnets[0])
     text = text.replace("subnet-0fedcba9876543210", network.subnets[1])
     text = text.replace("sg-0123456789abcdef0", network.security_group)

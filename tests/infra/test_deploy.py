@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from batchkit.providers.aws.stacks import (
     StackGateway,
     StackOperationError,
 )
+from batchkit.providers.aws.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
 from tests.fixtures.moto_batch import stack_takes_its_batch_resources
 from tests.infra.moto_cluster import (
     MOCK_CONFIG,
@@ -294,7 +295,9 @@ class FailingGateway(StackGateway):
     def create_stack(self, name: str, body: str, parameters: Any, tags: Any) -> None:
         self.created.append(name)
 
-    def watch(self, name: str, *, since: float = 0.0) -> Iterator[StackEvent | ClusterStatus]:
+    def watch(
+        self, name: str, *, since: float = 0.0, on_poll: Callable[[], None] | None = None
+    ) -> Iterator[StackEvent | ClusterStatus]:
         yield StackEvent(1.0, "Bucket", "AWS::S3::Bucket", "CREATE_COMPLETE")
         yield StackEvent(
             2.0,
@@ -400,3 +403,24 @@ def test_a_wait_reads_only_the_events_after_its_start_not_the_stack_history() ->
     assert [e.timestamp for e in seen if isinstance(e, StackEvent)] == [8.0, 9.0, 10.0]
     assert api.pages_read == 2  # of 5: the second page reaches an event before the wait
     assert len(gateway.events("research")) == 10
+
+
+def test_a_template_too_large_inline_is_created_in_two_steps_from_the_bucket(aws: None) -> None:
+    """The example without `image:` carries the default image's build: more than the 51,200
+    bytes CloudFormation takes inline. The stack starts with its bucket, then reads the whole
+    template from it. (moto cannot delete such a stack: it registers exports only at create.)"""
+    config = parse_cluster_config(example_config_text(moto_network(), image=None))
+    assert len(template_body(config).encode()) > TEMPLATE_BODY_LIMIT
+    stacks = ClusterStacks(AwsSession(region=REGION), sleep=lambda _: None)
+    progress: list[Progress] = []
+    outcome = stacks.create(config, offline_parameters(), on_progress=progress.append)
+    assert outcome.status == "CREATE_COMPLETE"
+    assert any("more than CloudFormation takes inline" in p.text for p in progress)
+    assert outcome.outputs["BatchkitVersion"] == __version__
+    assert json.loads(outcome.outputs["JobQueues"]).keys() == {"cpu", "gpu", "fargate"}
+    assert stacks.status("research").status == "UPDATE_COMPLETE"
+    s3 = boto3.client("s3", region_name=REGION)
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="batchkit/research/templates/")
+    [template] = listed["Contents"]
+    body = s3.get_object(Bucket=BUCKET, Key=template["Key"])["Body"].read().decode()
+    assert body == template_body(config)

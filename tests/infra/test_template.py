@@ -14,7 +14,12 @@ from cfnlint.api import lint
 from batchkit import __version__
 from batchkit.infra.config import ClusterConfig, load_cluster_config, parse_cluster_config
 from batchkit.infra.template import render_template, render_yaml
-from batchkit.providers.aws.stackdeploy import TEMPLATE_BODY_LIMIT, template_body
+from batchkit.providers.aws.stacktemplate import (
+    TEMPLATE_BODY_LIMIT,
+    TEMPLATE_URL_LIMIT,
+    bootstrap_body,
+    template_body,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -201,7 +206,9 @@ def test_keeping_data_retains_storage_and_drops_the_cleanup_resources() -> None:
     assert not [r for r in kept["Resources"].values() if r["Type"].startswith("Custom::")]
     cleaned = render_template(config_of("minimal"))
     assert cleaned["Resources"]["Bucket"]["DeletionPolicy"] == "Delete"
-    custom = {k: r for k, r in cleaned["Resources"].items() if r["Type"].startswith("Custom::")}
+    custom = {
+        k: r for k, r in cleaned["Resources"].items() if r["Type"].startswith("Custom::Empty")
+    }
     assert set(custom) == {"EmptyEcrOnDelete", "EmptyS3OnDelete"}
     assert all(r["Condition"] == "CleanupOnDeleteEnabled" for r in custom.values())
 
@@ -265,8 +272,83 @@ def test_job_containers_cannot_reach_the_instance_metadata(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_every_example_fits_cloudformations_inline_template_limit(name: str) -> None:
-    """`cluster create` sends the template inline (TemplateBody: at most 51,200 bytes, per the
-    CloudFormation API reference for CreateStack); an example that outgrows it cannot be created."""
-    body = template_body(config_of(name))
-    assert len(body.encode()) <= TEMPLATE_BODY_LIMIT
+def test_every_example_reaches_cloudformation_inline_or_from_its_bucket(name: str) -> None:
+    """TemplateBody takes at most 51,200 bytes, TemplateURL 1 MB (CloudFormation API Reference,
+    CreateStack): a template too large inline is created in two steps, the first of which (the
+    bucket) must fit inline and declare every parameter the full template does."""
+    config = config_of(name)
+    body = template_body(config)
+    assert len(body.encode()) <= TEMPLATE_URL_LIMIT
+    bootstrap = json.loads(bootstrap_body(config))
+    assert len(bootstrap_body(config).encode()) <= TEMPLATE_BODY_LIMIT
+    assert set(bootstrap["Resources"]) == {"Bucket", "BucketPolicy"}
+    assert bootstrap["Parameters"] == json.loads(body)["Parameters"]
+    assert bootstrap["Resources"]["Bucket"] == json.loads(body)["Resources"]["Bucket"]
+
+
+def test_without_an_image_the_cluster_builds_its_default_image_and_its_jobs_use_it() -> None:
+    template = render_template(config_of("minimal"))
+    resources = template["Resources"]
+    built = resources["DefaultImage"]
+    assert built["Condition"] == "DefaultImageBuilt"
+    assert template["Conditions"]["DefaultImageBuilt"] == {
+        "Fn::And": [{"Condition": "ImageBuildsEnabled"}, {"Condition": "DefaultImageEnabled"}]
+    }
+    assert template["Parameters"]["BuildDefaultImage"]["Default"] == "true"
+    properties = built["Properties"]
+    assert properties["ServiceToken"] == {"Fn::GetAtt": ["DefaultImageFunction", "Arn"]}
+    assert properties["ProjectName"] == {"Ref": "CodeBuildProject"}
+    assert properties["ImageTag"].startswith("default-") and len(properties["ImageTag"]) == 24
+    assert int(properties["ServiceTimeout"]) <= 3600
+    image = resources["JobDefinition"]["Properties"]["ContainerProperties"]["Image"]
+    assert image == {
+        "Fn::If": [
+            "DefaultImageBuilt",
+            {"Fn::GetAtt": ["DefaultImage", "ImageUri"]},
+            "public.ecr.aws/amazonlinux/amazonlinux:2023",
+        ]
+    }
+    code = resources["DefaultImageFunction"]["Properties"]["Code"]["ZipFile"]
+    compile(code, "index.py", "exec")
+    assert "def handler(" in code and "def stack_going_away(" not in code  # only what it uses
+
+
+def test_the_default_image_buildspec_carries_the_preset_context_inline() -> None:
+    import base64
+    import io
+    import tarfile
+
+    spec = yaml.safe_load(
+        render_template(config_of("minimal"))["Resources"]["DefaultImage"]["Properties"][
+            "Buildspec"
+        ]
+    )
+    commands = spec["phases"]["pre_build"]["commands"]
+    assert not any("aws s3" in c for c in commands)  # no bucket needed before the stack
+    inline = next(c for c in commands if "base64 -d" in c).split()[1]
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(inline)), mode="r:gz") as tar:
+        names = set(tar.getnames())
+        script = tar.extractfile("scripts/batchkit-rendezvous")
+        assert script is not None
+        compile(script.read(), "batchkit-rendezvous", "exec")
+    assert {"al2023/Dockerfile", "scripts/batchkit-entrypoint"} <= names
+    assert not any(n.startswith("debian") for n in names)
+    build = " ".join(spec["phases"]["build"]["commands"])
+    assert "--file context/al2023/Dockerfile" in build
+
+
+def test_an_image_in_the_config_means_no_default_image_build() -> None:
+    text = CONFIGS["minimal"].read_text() + "image: python:3.12-slim\n"
+    template = render_template(parse_cluster_config(text))
+    assert "DefaultImage" not in template["Resources"]
+    assert "BuildDefaultImage" not in template["Parameters"]
+    container = template["Resources"]["JobDefinition"]["Properties"]["ContainerProperties"]
+    assert container["Image"] == "python:3.12-slim"
+
+
+def test_default_images_are_kept_by_the_repository_lifecycle() -> None:
+    repository = render_template(config_of("minimal"))["Resources"]["Repository"]["Properties"]
+    rules = json.loads(repository["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    default = next(r for r in rules if r["selection"].get("tagPrefixList") == ["default-"])
+    anything = next(r for r in rules if r["selection"]["tagStatus"] == "any")
+    assert default["rulePriority"] < anything["rulePriority"]

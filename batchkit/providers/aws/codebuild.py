@@ -99,6 +99,14 @@ class CodeBuildGateway:
             )
         return _status(builds[0])
 
+    def latest_build(self, project: str) -> BuildStatus | None:
+        """The project's most recently started build, or None before its first."""
+        response = self._api.call(
+            "list_builds_for_project", resource=project, projectName=project, sortOrder="DESCENDING"
+        )
+        ids = response.get("ids") or []
+        return self.get_build(str(ids[0])) if ids else None
+
     def stop_build(self, build_id: str) -> BuildStatus:
         response = self._api.call("stop_build", resource=build_id, id=build_id)
         return _status(response["build"])

@@ -7,7 +7,6 @@ through a callback, never printing.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,9 +16,11 @@ from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, bucket_name
 from batchkit.infra.template import render_template
+from batchkit.providers.aws.codebuild import CodeBuildGateway
 from batchkit.providers.aws.errors import AmbiguousCallError
 from batchkit.providers.aws.session import AwsSession
 from batchkit.providers.aws.stackevents import (
+    DefaultImageWatch,
     Progress,
     ProgressSink,
     StackEvent,
@@ -27,10 +28,15 @@ from batchkit.providers.aws.stackevents import (
     follow,
     ignore_progress,
 )
+from batchkit.providers.aws.stacktemplate import (
+    bootstrap_body,
+    fits_inline,
+    template_body,
+    upload_template,
+)
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
 
 KEEP_DATA_TAG = "batchkit:keep-data"
-TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline (TemplateBody)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 CREATE_ATTEMPTS = 5  # CreateStack sends after a 5xx or a lost answer found no stack
 
@@ -55,6 +61,20 @@ class Change:
         }
 
 
+def template_source(body: str, url: str | None) -> dict[str, Any]:
+    """The template's request field: from S3 at `url`, else inline."""
+    return {"TemplateURL": url} if url else {"TemplateBody": body}
+
+
+def stack_fields(parameters: Mapping[str, str], tags: Mapping[str, str]) -> dict[str, Any]:
+    """What every stack create, update and change set sends besides its template."""
+    return {
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+        "Capabilities": CAPABILITIES,
+    }
+
+
 class StackGateway(StackReader):
     """CloudFormation calls for cluster stacks: the reads and waits of `StackReader`, plus
     change sets, creation and deletion."""
@@ -65,9 +85,10 @@ class StackGateway(StackReader):
         body: str,
         parameters: Mapping[str, str],
         tags: Mapping[str, str],
+        url: str | None = None,
     ) -> tuple[str, list[Change]]:
         """Create an UPDATE change set and wait until it is ready; (id, []) when nothing would
-        change."""
+        change. With `url`, CloudFormation reads the template (`body`) from S3 there."""
         change_set_name = f"batchkit-{int(self._clock())}"
         response = self._api.call(
             "create_change_set",
@@ -75,10 +96,8 @@ class StackGateway(StackReader):
             StackName=name,
             ChangeSetName=change_set_name,
             ChangeSetType="UPDATE",
-            TemplateBody=body,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-            Capabilities=CAPABILITIES,
+            **template_source(body, url),
+            **stack_fields(parameters, tags),
         )
         change_set_id = str(response["Id"])
         for _ in range(self._max_polls):
@@ -150,11 +169,7 @@ class StackGateway(StackReader):
                     idempotent=False,
                     StackName=name,
                     TemplateBody=body,
-                    Parameters=[
-                        {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
-                    ],
-                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-                    Capabilities=CAPABILITIES,
+                    **stack_fields(parameters, tags),
                     OnFailure="ROLLBACK",
                     ClientRequestToken=token,
                 )
@@ -164,6 +179,35 @@ class StackGateway(StackReader):
                 if self.describe(name) is not None:
                     return
                 if attempt >= CREATE_ATTEMPTS:
+                    raise
+                self._sleep(self._poll)
+
+    def update_stack(
+        self, name: str, url: str, parameters: Mapping[str, str], tags: Mapping[str, str]
+    ) -> None:
+        """Update the stack to the template at `url` directly: the second step of a two-step
+        create is all additions, like a create (and moto keeps outputs only this way).
+
+        Exactly once as `create_stack`: a ClientRequestToken, and after a 5xx or a lost answer
+        a stack already updating (or updated) is this request's doing."""
+        token = uuid.uuid4().hex
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                self._api.call(
+                    "update_stack",
+                    resource=name,
+                    idempotent=False,
+                    StackName=name,
+                    TemplateURL=url,
+                    **stack_fields(parameters, tags),
+                    ClientRequestToken=token,
+                )
+                return
+            except AmbiguousCallError:
+                status = self.describe(name)
+                if status is not None and status.status.startswith("UPDATE_"):
+                    return
+                if attempt + 1 >= CREATE_ATTEMPTS:
                     raise
                 self._sleep(self._poll)
 
@@ -215,18 +259,6 @@ def stack_tags(config: ClusterConfig) -> dict[str, str]:
     return tags
 
 
-def template_body(config: ClusterConfig) -> str:
-    """Compact JSON: CloudFormation takes at most 51,200 bytes inline."""
-    body = json.dumps(render_template(config), separators=(",", ":"))
-    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
-        raise ConflictError(
-            f"the template of cluster {config.name!r} is {len(body.encode())} bytes, more than "
-            f"CloudFormation's {TEMPLATE_BODY_LIMIT} inline limit",
-            hint="use fewer queues or environments, or set `features: {cleanup_on_delete: false}`",
-        )
-    return body
-
-
 class StackDeployer:
     """Create a cluster's stack, or plan and apply an update to it."""
 
@@ -260,10 +292,35 @@ class StackDeployer:
             )
         body = template_body(config)
         parameters = self.parameters(config, overrides or {})
+        tags = stack_tags(config)
+        watch = self._image_watch(name, on_progress)
         on_progress(Progress(f"creating stack {name} in {self._session.region}"))
-        self.stacks.create_stack(name, body, parameters, stack_tags(config))
-        final, failures = follow(self.stacks, name, 0.0, on_progress, "CREATE_COMPLETE")
-        return Outcome(name, final.status, failures, [], final.outputs)
+        if fits_inline(body):
+            self.stacks.create_stack(name, body, parameters, tags)
+            final, failures = follow(
+                self.stacks, name, 0.0, watch.observe, "CREATE_COMPLETE", on_poll=watch.poll
+            )
+            return Outcome(name, final.status, failures, [], final.outputs)
+        on_progress(
+            Progress(
+                f"the template is {len(body.encode())} bytes, more than CloudFormation takes "
+                "inline: the stack starts with its bucket, then reads the rest from it"
+            )
+        )
+        self.stacks.create_stack(name, bootstrap_body(config), parameters, tags)
+        follow(self.stacks, name, 0.0, on_progress, "CREATE_COMPLETE")
+        since = self.stacks.latest_event_time(name)
+        self.stacks.update_stack(name, self._upload(config, parameters, body), parameters, tags)
+        final, failures = follow(
+            self.stacks, name, since, watch.observe, "UPDATE_COMPLETE", on_poll=watch.poll
+        )
+        return Outcome(name, "CREATE_COMPLETE", failures, [], final.outputs)
+
+    def _upload(self, config: ClusterConfig, parameters: Mapping[str, str], body: str) -> str:
+        declared = render_template(config)["Parameters"]["ArtifactS3RootDirectory"]["Default"]
+        root = parameters.get("ArtifactS3RootDirectory") or declared
+        bucket = parameters["ResourcesS3Bucket"]
+        return upload_template(self._session.api("s3"), self._session.region, bucket, root, body)
 
     def plan_update(
         self, config: ClusterConfig, overrides: Mapping[str, str] | None = None
@@ -277,17 +334,26 @@ class StackDeployer:
         declared = render_template(config)["Parameters"]
         parameters = {k: v for k, v in current.parameters.items() if k in declared}
         parameters.update(self.parameters(config, overrides or {}))
+        body = template_body(config)
+        url = None if fits_inline(body) else self._upload(config, parameters, body)
         change_set_id, changes = self.stacks.create_change_set(
-            name, template_body(config), parameters, stack_tags(config)
+            name, body, parameters, stack_tags(config), url=url
         )
         return UpdatePlan(name, change_set_id, changes)
+
+    def _image_watch(self, name: str, on_progress: ProgressSink) -> DefaultImageWatch:
+        builds = CodeBuildGateway(self._session.api("codebuild"))
+        return DefaultImageWatch(builds, Names(name).codebuild_project, on_progress)
 
     def apply_update(
         self, plan: UpdatePlan, on_progress: ProgressSink = ignore_progress
     ) -> Outcome:
         since = self.stacks.latest_event_time(plan.name)
         self.stacks.execute_change_set(plan.name, plan.change_set_id)
-        final, failures = follow(self.stacks, plan.name, since, on_progress, "UPDATE_COMPLETE")
+        watch = self._image_watch(plan.name, on_progress)
+        final, failures = follow(
+            self.stacks, plan.name, since, watch.observe, "UPDATE_COMPLETE", on_poll=watch.poll
+        )
         return Outcome(plan.name, final.status, failures, plan.changes, final.outputs)
 
     def discard_update(self, plan: UpdatePlan) -> None:

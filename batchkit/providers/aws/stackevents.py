@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchkit.errors import AwsError, ClusterNotFoundError, NotFoundError
+from batchkit.errors import AwsError, BatchkitError, ClusterNotFoundError, NotFoundError
 from batchkit.providers.aws.cloudformation import CloudFormationGateway, Stack, stack_from_detail
+from batchkit.providers.aws.codebuild import CodeBuildGateway
 from batchkit.providers.aws.session import Api
 
 
@@ -113,6 +114,9 @@ def _event(raw: Mapping[str, Any]) -> StackEvent:
     )
 
 
+DEFAULT_IMAGE_RESOURCE = "DefaultImage"  # the logical id `infra.defaultimage` gives it
+
+
 class StackReader:
     """CloudFormation reads for cluster stacks, with waiting done by polling an injected sleep."""
 
@@ -180,9 +184,11 @@ class StackReader:
         # Newest first: the first page has it.
         return max((_event(raw).timestamp for raw in page.get("StackEvents") or ()), default=0.0)
 
-    def watch(self, name: str, *, since: float = 0.0) -> Iterator[StackEvent | ClusterStatus]:
+    def watch(
+        self, name: str, *, since: float = 0.0, on_poll: Callable[[], None] | None = None
+    ) -> Iterator[StackEvent | ClusterStatus]:
         """New events as they come, then the final status (None-less: a vanished stack is
-        reported as DELETE_COMPLETE)."""
+        reported as DELETE_COMPLETE). `on_poll` runs once a poll, while the stack changes."""
         seen: set[tuple[float, str, str]] = set()
         for _ in range(self._max_polls):
             status = self.describe(name)
@@ -197,10 +203,46 @@ class StackReader:
             if not status.status.endswith("_IN_PROGRESS"):
                 yield status
                 return
+            if on_poll is not None:
+                on_poll()
             self._sleep(self._poll)
         raise AwsError(
             f"stack {name!r} is still changing after {self._max_polls * self._poll:.0f} s",
             hint="follow it with `batchkit cluster status` or in the CloudFormation console",
+        )
+
+
+class DefaultImageWatch:
+    """Reports the default image's CodeBuild build while its custom resource is in progress,
+    between the stack events (`defaultimage.py` builds it during create and update)."""
+
+    def __init__(self, builds: CodeBuildGateway, project: str, on_progress: ProgressSink) -> None:
+        self._builds = builds
+        self._project = project
+        self._on_progress = on_progress
+        self._active = False
+        self._seen: tuple[str, str | None] | None = None
+
+    def observe(self, progress: Progress) -> None:
+        event = progress.event
+        if event is not None and event.logical_id == DEFAULT_IMAGE_RESOURCE:
+            self._active = event.status.endswith("_IN_PROGRESS")
+        self._on_progress(progress)
+
+    def poll(self) -> None:
+        if not self._active:
+            return
+        try:
+            build = self._builds.latest_build(self._project)
+        except BatchkitError:
+            self._active = False  # no codebuild:ListBuildsForProject: the events still tell
+            return
+        if build is None or (build.build_id, build.phase) == self._seen:
+            return
+        self._seen = (build.build_id, build.phase)
+        where = f"; log {build.log_group} {build.log_stream}" if build.log_stream else ""
+        self._on_progress(
+            Progress(f"default image: build {build.build_id} {build.phase or 'QUEUED'}{where}")
         )
 
 
@@ -209,13 +251,18 @@ class StackOperationError(AwsError):
 
 
 def follow(
-    reader: StackReader, name: str, since: float, on_progress: ProgressSink, success: str
+    reader: StackReader,
+    name: str,
+    since: float,
+    on_progress: ProgressSink,
+    success: str,
+    on_poll: Callable[[], None] | None = None,
 ) -> tuple[ClusterStatus, list[StackEvent]]:
     """Report the stack's new events until it stops changing; its final status and the failed
     events, or StackOperationError when it did not end in `success`."""
     failures: list[StackEvent] = []
     final: ClusterStatus | None = None
-    for item in reader.watch(name, since=since):
+    for item in reader.watch(name, since=since, on_poll=on_poll):
         if isinstance(item, StackEvent):
             if item.failed and "cancelled" not in item.reason.lower():
                 failures.append(item)

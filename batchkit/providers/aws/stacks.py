@@ -18,14 +18,12 @@ from batchkit.providers.aws.session import Api, AwsSession
 from batchkit.providers.aws.sns import SnsGateway
 from batchkit.providers.aws.stackdeploy import (
     KEEP_DATA_TAG,
-    TEMPLATE_BODY_LIMIT,
     Change,
     Outcome,
     StackDeployer,
     StackGateway,
     UpdatePlan,
     stack_tags,
-    template_body,
 )
 from batchkit.providers.aws.stackevents import (
     ClusterStatus,
@@ -36,6 +34,7 @@ from batchkit.providers.aws.stackevents import (
     ignore_progress,
 )
 from batchkit.providers.aws.stackteardown import ACTIVE_JOB_STATUSES, StackTeardown
+from batchkit.providers.aws.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
 
 __all__ = [
