@@ -10,6 +10,7 @@ time, so a later worker can kill it after a crash without hitting a recycled pid
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import selectors
 import signal
@@ -29,6 +30,8 @@ from batchkit.providers.local.executor import (
     reason_file,
 )
 from batchkit.shipped import folder
+
+log = logging.getLogger("batchkit.local.process")
 
 MAX_LINE = 16 * 1024
 """Longer lines are split into events of this many bytes, as Docker's log drivers split them."""
@@ -150,15 +153,20 @@ class _Pump:
         with self._lock:
             self._pending.append(run)
             if self._thread is None:
-                wake_r, self._wake_w = os.pipe()
-                os.set_blocking(wake_r, False)
-                self._thread = threading.Thread(
-                    target=self._loop, args=(wake_r,), name="batchkit-output", daemon=True
-                )
-                self._thread.start()
+                self._start_thread()
             else:
                 with contextlib.suppress(BlockingIOError, OSError):
                     os.write(self._wake_w, b"\0")
+
+    def _start_thread(self) -> None:
+        """(With the lock held.)"""
+        wake_r, self._wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._thread = threading.Thread(
+            target=self._loop, args=(wake_r,), name="batchkit-output", daemon=True
+        )
+        self._thread.start()
 
     def _loop(self, wake_r: int) -> None:
         selector = selectors.DefaultSelector()
@@ -183,13 +191,30 @@ class _Pump:
                     if key.data is None:
                         with contextlib.suppress(BlockingIOError, OSError):
                             os.read(wake_r, 4096)
-                    elif key.data.ready(key.fd):
+                    elif _ready(key.data, key.fd):
                         selector.unregister(key.fd)
                         key.data.release(key.fd)
                         watched -= 1
         finally:
             selector.close()
             os.close(wake_r)
+            with self._lock:
+                if self._thread is threading.current_thread():  # an unexpected error
+                    log.error("the output thread stopped; a new one takes over")
+                    os.close(self._wake_w)
+                    self._thread = None
+                    if self._pending:
+                        self._start_thread()
+
+
+def _ready(run: ProcessRun, fd: int) -> bool:
+    """`run.ready(fd)`; an error moving one attempt's output ends that output, not the others'."""
+    try:
+        return run.ready(fd)
+    except Exception:
+        log.exception("could not move an attempt's output to its log")
+        run.abandon()
+        return True
 
 
 class ProcessRun:
@@ -252,6 +277,11 @@ class ProcessRun:
         self._drained.set()
         self._maybe_ended()
         return True
+
+    def abandon(self) -> None:
+        """Give up on the output (the pump failed on it): the attempt can end."""
+        self._drained.set()
+        self._maybe_ended()
 
     def release(self, fd: int) -> None:
         """Close `fd` once the pump no longer watches it."""

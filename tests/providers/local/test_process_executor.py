@@ -186,3 +186,17 @@ def test_attempts_share_one_output_thread_and_each_wakes_the_scheduler_once_ende
     for i, sink in enumerate(sinks):
         assert [m for _, m in sink.events] == [str(n) for n in range(1, 2000 * (i + 1) + 1)]
     wait_until(lambda: len(woken) == 6, 5, "every attempt to wake the scheduler")
+
+
+def test_a_log_that_fails_ends_its_own_output_not_the_other_attempts(tmp_path: Path) -> None:
+    class BrokenSink(ListSink):
+        def extend(self, messages: Sequence[str], timestamp: int | None = None) -> None:
+            raise OSError("disk full")
+
+    executor = ProcessExecutor(clock=FakeClock())
+    good = ListSink()
+    broken = executor.start(_spec(tmp_path / "a", "/bin/sh", "-c", "seq 1 100"), BrokenSink())
+    fine = executor.start(_spec(tmp_path / "b", "/bin/sh", "-c", "sleep 0.2; seq 1 3000"), good)
+    assert _wait_exit(broken) in (0, 141)  # ended; 141 if it wrote after its pipe was closed
+    assert _wait_exit(fine) == 0
+    assert [m for _, m in good.events] == [str(n) for n in range(1, 3001)]
