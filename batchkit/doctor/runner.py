@@ -104,7 +104,8 @@ class Doctor:
         elif job.status is JobStatus.RUNNING:
             out.append(Finding("status", "status", Verdict.OK, "the job is running"))
         if self._local_facts is not None:
-            out += localrules.local_rules(job, self._local_facts.scene(job))
+            if not job.status.is_final:  # the engine's state says nothing about an ended job
+                out += localrules.local_rules(job, self._local_facts.scene(job))
         elif job.status in (JobStatus.RUNNABLE, JobStatus.STARTING):
             gather = gather or self._gatherer()
             assert gather is not None

@@ -43,8 +43,6 @@ class LocalDoctorFacts:
         self._provider = provider
         self._engine = engine
         self._has_image = has_image
-        if engine is None or has_image is None:
-            self._default_docker()
 
     def _default_docker(self) -> None:
         if importlib.util.find_spec("batchkit.providers.local.selection") is None:
@@ -63,10 +61,16 @@ class LocalDoctorFacts:
         self._has_image = self._has_image or selection.has_image
 
     def scene(self, job: Job | None) -> LocalScene:
+        """The engine's state; the Docker engine is asked (and its support loaded) only for the
+        whole engine or a job with an image."""
         (host,) = self._provider.hosts()
-        assert self._engine is not None and self._has_image is not None
-        reachable, endpoint, error = self._engine()
         image = job.image if job is not None else None
+        reachable, endpoint, error = False, "", None
+        if job is None or image:
+            if self._engine is None or self._has_image is None:
+                self._default_docker()
+            assert self._engine is not None and self._has_image is not None
+            reachable, endpoint, error = self._engine()
         return LocalScene(
             total=Resources(host.registered_vcpus, host.registered_memory, host.registered_gpus),
             free=Resources(host.available_vcpus, host.available_memory, host.available_gpus),
@@ -77,5 +81,7 @@ class LocalDoctorFacts:
             docker_reachable=reachable,
             docker_endpoint=endpoint,
             docker_error=error,
-            image_present=self._has_image(image) if image and reachable else None,
+            image_present=self._has_image(image)
+            if image and reachable and self._has_image
+            else None,
         )
