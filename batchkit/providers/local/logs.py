@@ -139,6 +139,8 @@ class LogStore:
             if next_token is None and not forward:
                 position = end_of_lines
             position = min(position, end_of_lines)
+            if position and not _at_line_start(file, position):
+                raise _bad_token(next_token or "")
             if forward:
                 start, data = position, _read_forward(file, position, end_of_lines, size)
                 end = start + len(data)
@@ -161,11 +163,21 @@ class LogStore:
 def _parse_token(token: str) -> tuple[str, int]:
     direction, _, number = token.partition("/")
     if direction not in ("f", "b") or not number.isdigit():
-        raise UsageError(
-            f"invalid log token {token!r}",
-            hint="pass back a nextForwardToken or nextBackwardToken unchanged",
-        )
+        raise _bad_token(token)
     return direction, int(number)
+
+
+def _bad_token(token: str) -> UsageError:
+    return UsageError(
+        f"invalid log token {token!r}",
+        hint="pass back a nextForwardToken or nextBackwardToken unchanged",
+    )
+
+
+def _at_line_start(file: BinaryIO, position: int) -> bool:
+    """Whether `position` starts a line (every token this store hands out does)."""
+    file.seek(position - 1)
+    return file.read(1) == b"\n"
 
 
 def _end_of_lines(file: BinaryIO) -> int:

@@ -87,6 +87,10 @@ def test_bad_tokens_and_names_are_refused(store: LogStore) -> None:
         store.get_log_events("s/default/a", next_token="x/1")
     with pytest.raises(UsageError):
         store.get_log_events("../escape")
+    _fill(store, "s/default/a", 3)
+    for token in ("f/3", "b/3"):  # a byte offset inside a line is no token this store gave out
+        with pytest.raises(UsageError, match="invalid log token"):
+            store.get_log_events("s/default/a", next_token=token)
 
 
 def test_messages_keep_backslashes_newlines_and_unicode(store: LogStore) -> None:
