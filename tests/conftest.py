@@ -17,6 +17,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.local_engine",
     "tests.fixtures.moto_docker",
     "tests.fixtures.fault_proxy",
+    "tests.fixtures.aws_rules_check",
 ]
 
 _AWS_VARIABLES = (

@@ -7,7 +7,7 @@
         <input files>    by base name (`-if`)
 
 The script, the variables and the arguments also travel inside the SubmitJob request whenever
-they fit (`INLINE_BUDGET_BYTES`), so that a job fetches its folder only for input files or what
+they fit (`inline_budget`), so that a job fetches its folder only for input files or what
 is too large: an image then needs nothing but /bin/sh.
 
 Planning is pure: `plan_staging` turns a `JobSpec` and the bytes of its input files into the objects
@@ -50,11 +50,25 @@ DEFAULT_ENV_BLACKLIST = (
     "VCPUS",
 )
 
-#: AWS Batch refuses a SubmitJob whose container overrides exceed 30 KiB (see
-#: `tests/aws_rules.py`). The wrapper command and whatever travels inline (the arguments, the
-#: script, the `-e` variables) stay within this budget; the rest of the 30 KiB is left for the
-#: variables batchkit adds (PCLUSTER_JOB_S3_URL, …) and the resource requirements.
-INLINE_BUDGET_BYTES = 28 * 1024
+#: AWS Batch refuses a SubmitJob request larger than 30 KiB ("Maximum job payload size (for
+#: SubmitJob API operations)", AWS Batch service quotas). The wrapper command and whatever travels
+#: inline (the arguments, the script, the `-e` variables) share it with the job's name, tags and
+#: dependencies (`inline_budget`) and with what the submitter and the provider add, for which
+#: `RESERVED_BYTES` is kept: queue and definition ARNs, PCLUSTER_JOB_S3_URL, the region, the
+#: image, resource requirements, the retry strategy, the client token.
+SUBMIT_JOB_PAYLOAD_BYTES = 30 * 1024
+RESERVED_BYTES = 3 * 1024
+
+
+def inline_budget(spec: JobSpec) -> int:
+    """The bytes of the request left for the wrapper command and what travels inline."""
+    extras = {
+        "jobName": spec.name,
+        "tags": dict(spec.tags),
+        "dependsOn": [dep.to_api() for dep in spec.depends_on],
+    }
+    return SUBMIT_JOB_PAYLOAD_BYTES - RESERVED_BYTES - _json_size(extras)
+
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -174,8 +188,8 @@ def plan_staging(
     """Lay out the job folder of `spec` and build its wrapper command.
 
     `input_files` maps base names to contents (read by the caller). The script, the `-e`
-    variables and the arguments travel inside the request while they fit `INLINE_BUDGET_BYTES`
-    (the largest moves to the folder first); input files always need the folder.
+    variables and the arguments travel inside the request while they fit `inline_budget` (the
+    largest moves to the folder first); input files always need the folder.
     """
     folder = job_folder_key(artifact_root, spec.name, epoch_ms)
     files: dict[str, bytes] = dict(input_files or {})
@@ -233,6 +247,7 @@ class _Inline:
 
     base: int
     sizes: dict[str, int | None]
+    budget: int
 
     @classmethod
     def of(cls, spec: JobSpec, argv: tuple[str, ...]) -> _Inline:
@@ -245,7 +260,7 @@ class _Inline:
         if spec.script is not None:
             text = _text(spec.script)
             sizes[SCRIPT_PIECE] = None if text is None else _json_size(text)
-        return cls(_json_size(wrapper_argv(empty, ())), sizes)
+        return cls(_json_size(wrapper_argv(empty, ())), sizes, inline_budget(spec))
 
     def moved(self) -> dict[str, str]:
         """The pieces that go to the folder, with the reason: those that cannot travel inline
@@ -258,7 +273,7 @@ class _Inline:
             if size is None
         }
         left = {p: s for p, s in self.sizes.items() if s is not None and s > 0}
-        while left and self.base + sum(left.values()) > INLINE_BUDGET_BYTES:
+        while left and self.base + sum(left.values()) > self.budget:
             largest = max(left, key=lambda p: left[p])
             moved[largest] = f"{largest}, too large for the SubmitJob request"
             del left[largest]
@@ -278,4 +293,4 @@ def _json_size(value: object) -> int:
     try:
         return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
     except UnicodeEncodeError:  # a surrogate escape: not UTF-8, cannot travel
-        return INLINE_BUDGET_BYTES + 1
+        return SUBMIT_JOB_PAYLOAD_BYTES + 1

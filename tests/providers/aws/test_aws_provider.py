@@ -397,3 +397,27 @@ def test_fair_share_queues_come_from_the_stacks_scheduling_policies(provider: Aw
     assert shared.fair_share("cpu") is False
     unknown = AwsProvider(provider.session, dataclasses.replace(info, scheduling_policies=None))
     assert unknown.fair_share("shared") is None  # a stack that does not say: AWS decides
+
+
+def test_what_travels_inline_keeps_submit_job_within_30_kib(
+    provider: AwsProvider, aws_rules: object
+) -> None:
+    """A script just under the inline budget, 20 dependencies and 45 long tags: the request
+    stays within SubmitJob's 30 KiB (the autouse rules check measures it), the script moving
+    to the job folder when the rest leaves it no room."""
+    from batchkit.jobs.submission import Submitter
+    from batchkit.models import JobSpec
+
+    submitter = Submitter(provider)
+    deps = tuple(
+        Dependency(submitter.submit(JobSpec(name=f"d{i}", command=("true",))).job_id)
+        for i in range(20)
+    )
+    tags = {f"team-{i:02d}-" + "k" * 100: "v" * 200 for i in range(45)}
+    script = b"#!/bin/sh\n" + b"echo padding-padding-padding\n" * 900  # ~26 KiB
+    small = submitter.plan(JobSpec(name="big", script=script))
+    crowded = submitter.plan(JobSpec(name="big", script=script, depends_on=deps, tags=tags))
+    assert not small.needs_fetch
+    assert crowded.needs_fetch and crowded.fetch_reason.startswith("the script, too large")
+    job = submitter.submit(JobSpec(name="big", script=script, depends_on=deps, tags=tags))
+    assert job.job_id
