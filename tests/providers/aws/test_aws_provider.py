@@ -414,7 +414,7 @@ def test_what_travels_inline_keeps_submit_job_within_30_kib(
         for i in range(20)
     )
     tags = {f"team-{i:02d}-" + "k" * 100: "v" * 200 for i in range(45)}
-    script = b"#!/bin/sh\n" + b"echo padding-padding-padding\n" * 900  # ~26 KiB
+    script = b"#!/bin/sh\n" + b"echo padding-padding-padding\n" * 760  # ~22 KiB
     small = submitter.plan(JobSpec(name="big", script=script))
     crowded = submitter.plan(JobSpec(name="big", script=script, depends_on=deps, tags=tags))
     assert not small.needs_fetch
