@@ -9,7 +9,8 @@ Documents (AWS, as of 2026):
 - BATCH_QUOTAS   https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html
   (20 job dependencies, 24 KiB RegisterJobDefinition, 30 KiB SubmitJob payload, arrays ≤ 10,000)
 - SUBMIT_JOB     https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
-  (jobName pattern; arrayProperties.size 2-10,000; timeout ≥ 60 s; retry attempts 1-10)
+  (jobName pattern; arrayProperties.size 2-10,000; timeout ≥ 60 s; retry attempts 1-10;
+  shareIdentifier up to 255 letters and digits; schedulingPriorityOverride 0-9999)
 - OVERRIDES      https://docs.aws.amazon.com/batch/latest/APIReference/API_ContainerOverrides.html
   (command "can't contain an empty string"; environment names "cannot start with AWS_BATCH")
 - RESOURCES      https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
@@ -49,6 +50,8 @@ ARRAY_SIZE = (2, 10_000)  # SUBMIT_JOB
 MIN_TIMEOUT_SECONDS = 60  # SUBMIT_JOB, REGISTER
 RETRY_ATTEMPTS = (1, 10)  # SUBMIT_JOB (RetryStrategy)
 MAX_EVALUATE_ON_EXIT = 5  # SUBMIT_JOB (RetryStrategy.evaluateOnExit: up to 5)
+SHARE_IDENTIFIER = re.compile(r"^[A-Za-z0-9]{1,255}$")  # SUBMIT_JOB shareIdentifier
+SCHEDULING_PRIORITY = (0, 9999)  # SUBMIT_JOB schedulingPriorityOverride
 BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # SUBMIT_JOB jobName
 DEFINITION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # REGISTER jobDefinitionName
 MAX_TAGS = 50  # BATCH_TAGS, CFN_CREATE
@@ -208,6 +211,15 @@ class RuleChecker:
         size = (params.get("arrayProperties") or {}).get("size")
         if size is not None and not ARRAY_SIZE[0] <= size <= ARRAY_SIZE[1]:
             problems.append(f"{where}: array size {size} (2-10,000)")
+        share = params.get("shareIdentifier")
+        if share is not None and not SHARE_IDENTIFIER.match(str(share)):
+            problems.append(f"{where}: shareIdentifier {share!r} (up to 255 letters and digits)")
+        priority = params.get("schedulingPriorityOverride")
+        if (
+            priority is not None
+            and not SCHEDULING_PRIORITY[0] <= priority <= SCHEDULING_PRIORITY[1]
+        ):
+            problems.append(f"{where}: schedulingPriorityOverride {priority} (0-9999)")
         fargate = self.is_fargate(str(params.get("jobDefinition", "")))
         if fargate and params.get("nodeOverrides"):
             problems.append(f"{where}: multi-node parallel jobs are not supported on Fargate")

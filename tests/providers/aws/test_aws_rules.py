@@ -42,6 +42,8 @@ def submit(**extra: object) -> dict[str, object]:
         (submit(retryStrategy={"attempts": 11}), "attempts 11"),
         (submit(tags={f"k{i}": "v" for i in range(51)}), "51 tags"),
         (submit(tags={"aws:x": "v"}), "aws: prefix"),
+        (submit(shareIdentifier="team-a"), "shareIdentifier"),
+        (submit(schedulingPriorityOverride=10_000), "schedulingPriorityOverride"),
     ],
 )
 def test_submit_job_rules(params: dict[str, object], found: str) -> None:
