@@ -213,7 +213,7 @@ def event_log_policy(config: ClusterConfig) -> Json:
     return {
         "Type": "AWS::Logs::ResourcePolicy",
         "Properties": {
-            "PolicyName": f"{Names.of(config).prefix}-job-events",
+            "PolicyName": Names.of(config).job_events_log_policy,
             "PolicyDocument": sub(json.dumps(document)),
         },
     }

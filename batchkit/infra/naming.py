@@ -84,6 +84,11 @@ class Names:
         return f"{self.prefix}-submitter"
 
     @property
+    def job_events_log_policy(self) -> str:
+        """The CloudWatch Logs resource policy that lets EventBridge write the job-events log."""
+        return f"{self.prefix}-job-events"
+
+    @property
     def job_events_topic(self) -> str:
         return f"{self.prefix}-job-events"
 

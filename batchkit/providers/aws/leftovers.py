@@ -3,10 +3,10 @@
 Each kind of resource is looked up by the name the stack gave it (`batchkit.infra.naming`): the
 bucket, the ECR repository, the log groups, the IAM roles, the Batch compute environments, job
 queues, scheduling policies and job definitions (the stack's and those batchkit registered for
-`--image`), the Lambda functions, the EventBridge rules, the SNS topic, the launch template and
-the CodeBuild project. A lookup that fails (throttling, a network error, a permission these
-credentials lack) is reported as "not checked: why", never as gone: only an answer that says
-"absent" counts as absent.
+`--image`), the Lambda functions, the EventBridge rules, the SNS topic, the launch template, the
+CodeBuild project, the submitter's managed policy and the job-events Logs resource policy. A
+lookup that fails (throttling, a network error, a permission these credentials lack) is reported
+as "not checked: why", never as gone: only an answer that says "absent" counts as absent.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ class Leftovers:
             (f"SNS topic {names.job_events_topic}", self._topics),
             (f"EC2 launch template {names.prefix}", self._launch_template),
             (f"CodeBuild project {names.codebuild_project}", self._project),
+            (f"IAM managed policies under {names.role_path}", self._managed_policies),
+            (f"CloudWatch Logs resource policy {names.job_events_log_policy}", self._logs_policy),
         ]
         return checks
 
@@ -170,6 +172,21 @@ class Leftovers:
         answer = self.api("codebuild").call("batch_get_projects", names=[name])
         if answer.get("projects"):
             yield f"CodeBuild project {name}"
+
+    def _managed_policies(self) -> Iterator[str]:
+        pages = self.api("iam").paginate(
+            "list_policies", cursor_in="Marker", cursor_out="Marker",
+            Scope="Local", PathPrefix=Names(self.cluster).role_path,
+        )  # fmt: skip
+        for page in pages:
+            yield from (f"IAM policy {item['PolicyName']}" for item in page.get("Policies", []))
+
+    def _logs_policy(self) -> Iterator[str]:
+        name = Names(self.cluster).job_events_log_policy
+        for page in self.api("logs").paginate("describe_resource_policies"):
+            for item in page.get("resourcePolicies", []):
+                if item.get("policyName") == name:
+                    yield f"CloudWatch Logs resource policy {name}"
 
     def _ours(self, name: str) -> bool:
         """Batch names of this cluster: `<cluster>_…` (cluster names have no `_`, so no other

@@ -50,6 +50,13 @@ EVERYTHING: dict[str, dict[str, Any]] = {
     "sns.list_topics": {"Topics": [{"TopicArn": "arn:aws:sns:r:1:batchkit-research-job-events"}]},
     "ec2.describe_launch_templates": {"LaunchTemplates": [{"LaunchTemplateName": "x"}]},
     "codebuild.batch_get_projects": {"projects": [{"name": "batchkit-research-images"}]},
+    "iam.list_policies": {"Policies": [{"PolicyName": "batchkit-research-submitter"}]},
+    "logs.describe_resource_policies": {
+        "resourcePolicies": [
+            {"policyName": "batchkit-research-job-events"},
+            {"policyName": "batchkit-other-job-events"},
+        ]
+    },
 }
 NOTHING: dict[str, Any] = {
     "s3.head_bucket": ClientError({"Error": {"Code": "404"}}, "HeadBucket"),
@@ -105,6 +112,8 @@ def test_every_kind_of_resource_left_behind_is_reported() -> None:
         "SNS topic batchkit-research-job-events",
         "EC2 launch template batchkit-research",
         "CodeBuild project batchkit-research-images",
+        "IAM policy batchkit-research-submitter",
+        "CloudWatch Logs resource policy batchkit-research-job-events",
     ]
 
 
@@ -119,6 +128,7 @@ def test_a_cluster_that_is_gone_leaves_nothing() -> None:
         ("batch.describe_compute_environments", "Batch compute environments research_*"),
         ("lambda.list_functions", "Lambda functions batchkit-research-*"),
         ("ec2.describe_launch_templates", "EC2 launch template batchkit-research"),
+        ("iam.list_policies", "IAM managed policies under /batchkit/research/"),
     ],
 )
 def test_a_failing_lookup_is_not_checked_never_gone(operation: str, kind: str) -> None:
