@@ -132,3 +132,18 @@ class LocalScene:
     """Whether the job's image is in the Docker engine (None: no image, or not known)."""
     executor: str = "auto"
     """The executor the job asked for (`--executor`)."""
+
+
+FARGATE_MEMORY: dict[float, tuple[int, ...]] = {
+    # AWS Batch API Reference, ResourceRequirement (type VCPU / MEMORY on Fargate): each vCPU
+    # value and the memory values (MiB) that go with it.
+    0.25: (512, 1024, 2048),
+    0.5: (1024, 2048, 3072, 4096),
+    1: tuple(range(2048, 8192 + 1, 1024)),
+    2: tuple(range(4096, 16384 + 1, 1024)),
+    4: tuple(range(8192, 30720 + 1, 1024)),
+    8: tuple(range(16384, 61440 + 1, 4096)),
+    16: tuple(range(32768, 122880 + 1, 8192)),
+}
+"""What Fargate offers: the doctor explains a job that asked otherwise, `jobs.fargate` refuses it
+before it is sent."""

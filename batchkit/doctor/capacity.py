@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from batchkit.computemodel import ComputeEnvironment, InstanceType
+from batchkit.computemodel import FARGATE_MEMORY, ComputeEnvironment, InstanceType
 from batchkit.doctor.findings import Finding, Verdict
 from batchkit.doctor.scene import Scene, number
 
@@ -21,18 +21,6 @@ KERNEL_OVERHEAD = 0.025
 """ECS registers less memory than an instance has installed (kernel, platform): the user guide's
 example ("Compute resource memory management") registers 7985 of an m4.large's 8192 MiB, about
 2.5 % less. An estimate: the registered figure of a running instance is what `hosts` shows."""
-
-FARGATE_MEMORY: dict[float, tuple[int, ...]] = {
-    # AWS Batch API reference, ResourceRequirement (type VCPU / MEMORY on Fargate): each vCPU
-    # value and the memory values (MiB) that go with it.
-    0.25: (512, 1024, 2048),
-    0.5: (1024, 2048, 3072, 4096),
-    1: tuple(range(2048, 8192 + 1, 1024)),
-    2: tuple(range(4096, 16384 + 1, 1024)),
-    4: tuple(range(8192, 30720 + 1, 1024)),
-    8: tuple(range(16384, 61440 + 1, 4096)),
-    16: tuple(range(32768, 122880 + 1, 8192)),
-}
 
 
 def usable_memory(instance: InstanceType) -> int:

@@ -201,8 +201,13 @@ def job_queue(config: ClusterConfig, queue: QueueConfig) -> Json:
     return {"Type": "AWS::Batch::JobQueue", "Properties": properties}
 
 
-def container_properties(config: ClusterConfig) -> Json:
-    """What every default job runs with; submissions override command, resources, environment."""
+def container_properties(config: ClusterConfig, *, fargate: bool = False) -> Json:
+    """What every default job runs with; submissions override command, resources, environment.
+
+    `fargate`: what Batch requires of a Fargate job's container besides (AWS Batch User Guide,
+    "Job definitions for Fargate"): the execution role (here on every definition), a network
+    configuration (a public IP only when the config asks: tasks in public subnets without NAT)
+    and a platform version; only EFS volumes (Fargate has no host volumes)."""
     properties: dict[str, Any] = {
         "Image": defaultimage.job_image(config),
         "ResourceRequirements": [
@@ -221,7 +226,11 @@ def container_properties(config: ClusterConfig) -> Json:
             "Options": {"awslogs-group": ref("JobLogGroup"), "awslogs-region": ref("AWS::Region")},
         },
     }
-    rendered, mounts = volumes.job_volumes(config.volumes)
+    if fargate:
+        public = "ENABLED" if config.assign_public_ip else "DISABLED"
+        properties["NetworkConfiguration"] = {"AssignPublicIp": public}
+        properties["FargatePlatformConfiguration"] = {"PlatformVersion": "LATEST"}
+    rendered, mounts = volumes.job_volumes(config.volumes, fargate=fargate)
     if rendered:
         properties["Volumes"] = rendered
         properties["MountPoints"] = mounts
@@ -291,6 +300,19 @@ def job_definitions(config: ClusterConfig) -> Json:
         definitions["JobDefinitionMnpEfa"] = multinode_definition(
             config, names.job_definition("multinode-efa"), efa=True
         )
+    if any(queue.is_fargate for queue in config.queues):
+        # Jobs to Fargate queues get this one (Batch refuses an EC2 definition there; the AWS
+        # provider picks it by the stack's FargateJobDefinitions output).
+        definitions["JobDefinitionFargate"] = {
+            "Type": "AWS::Batch::JobDefinition",
+            "Properties": {
+                "JobDefinitionName": names.job_definition("fargate"),
+                "Type": "container",
+                "ContainerProperties": container_properties(config, fargate=True),
+                **job_definition_common(config),
+                "PlatformCapabilities": ["FARGATE"],
+            },
+        }
     return definitions
 
 

@@ -222,6 +222,12 @@ def outputs(config: ClusterConfig) -> Json:
         "QueueCapacity": json.dumps({q.name: queue_capacity(q) for q in queues}),
     }
     efa = [q for q in queues if q in compute.efa_queues(config)]
+    fargate = [q for q in queues if q.is_fargate]
+    if fargate:
+        # Queue name → the definition its jobs get (Batch refuses an EC2 one on Fargate).
+        result["FargateJobDefinitions"] = _json_output(
+            [(q.name, "JobDefinitionFargate") for q in fargate]
+        )
     if efa:
         # Queue name → the multi-node job definition with the EFA device, for those queues.
         result["EfaJobDefinitions"] = {

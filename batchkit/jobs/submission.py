@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from batchkit.errors import UsageError
-from batchkit.jobs import fairshare, multinode, validation
+from batchkit.jobs import fairshare, fargate, multinode, validation
 from batchkit.jobs.staging import StagingPlan, plan_staging
 from batchkit.jobs.wrapper import FETCH_REASON_VARIABLE, IMAGE_VARIABLE
 from batchkit.models import (
@@ -69,8 +69,10 @@ class Submitter:
             )
         validation.check_inputs(spec)
         fairshare.check_share(spec, self._provider.fair_share(spec.queue))
+        capacity = self._provider.queue_capacity(spec.queue)
         if spec.nodes > 1:
-            multinode.check_queue(spec, self._provider.queue_capacity(spec.queue))
+            multinode.check_queue(spec, capacity)
+        fargate.check_fargate(spec, capacity)
         return plan_staging(
             spec,
             artifact_root=self._provider.artifact_root,

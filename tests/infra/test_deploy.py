@@ -15,7 +15,7 @@ from moto import mock_aws
 from batchkit import __version__
 from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
 from batchkit.infra.config import ClusterConfig, parse_cluster_config
-from batchkit.models import SubmitRequest
+from batchkit.models import Resources, SubmitRequest
 from batchkit.providers.aws import open_provider
 from batchkit.providers.aws.session import AwsSession
 from batchkit.providers.aws.stacks import (
@@ -424,3 +424,37 @@ def test_a_template_too_large_inline_is_created_in_two_steps_from_the_bucket(aws
     [template] = listed["Contents"]
     body = s3.get_object(Bucket=BUCKET, Key=template["Key"])["Body"].read().decode()
     assert body == template_body(config)
+
+
+def test_a_job_to_a_fargate_queue_runs_with_the_fargate_definition_and_network(
+    config: ClusterConfig, stacks: ClusterStacks
+) -> None:
+    """moto's CloudFormation registers a JobDefinition without its PlatformCapabilities (it
+    passes None), so that one is checked in the template (tests/infra/test_template.py); here:
+    the job is described with the Fargate definition and its network settings."""
+    stacks.create(config, offline_parameters())
+    provider = open_provider("research", region=REGION)
+    batch = boto3.client("batch", region_name=REGION)
+    fargate = Resources(vcpus=1, memory=2048)
+    for image in (None, "busybox:1.36"):  # the default definition, and an --image variant
+        job = provider.submit(
+            SubmitRequest(
+                name="small", command=("true",), queue="fargate", resources=fargate, image=image
+            )
+        )
+        [described] = batch.describe_jobs(jobs=[job.job_id])["jobs"]
+        [definition] = batch.describe_job_definitions(jobDefinitions=[described["jobDefinition"]])[
+            "jobDefinitions"
+        ]
+        container = definition["containerProperties"]
+        network = json.dumps(container["networkConfiguration"]).lower()
+        assert network == '{"assignpublicip": "disabled"}'
+        assert "LATEST" in json.dumps(container["fargatePlatformConfiguration"])
+        assert container["executionRoleArn"].startswith("arn:aws:iam::123456789012:role/")
+        if image is None:
+            assert definition["jobDefinitionName"] == "research_fargate"
+        else:
+            assert container["image"] == image
+    cpu = provider.submit(SubmitRequest(name="big", command=("true",), queue="cpu"))
+    [described] = batch.describe_jobs(jobs=[cpu.job_id])["jobs"]
+    assert "research_container" in described["jobDefinition"]

@@ -352,3 +352,26 @@ def test_default_images_are_kept_by_the_repository_lifecycle() -> None:
     default = next(r for r in rules if r["selection"].get("tagPrefixList") == ["default-"])
     anything = next(r for r in rules if r["selection"]["tagStatus"] == "any")
     assert default["rulePriority"] < anything["rulePriority"]
+
+
+def test_fargate_queues_get_a_fargate_definition_that_batch_accepts() -> None:
+    template = render_template(config_of("spot-fargate"))
+    definition = template["Resources"]["JobDefinitionFargate"]["Properties"]
+    assert definition["PlatformCapabilities"] == ["FARGATE"]
+    container = definition["ContainerProperties"]
+    assert container["ExecutionRoleArn"] == {"Fn::GetAtt": ["ExecutionRole", "Arn"]}
+    assert container["NetworkConfiguration"] == {"AssignPublicIp": "DISABLED"}
+    assert container["FargatePlatformConfiguration"] == {"PlatformVersion": "LATEST"}
+    assert template["Outputs"]["FargateJobDefinitions"]["Value"] == {
+        "Fn::Sub": '{"small": "${JobDefinitionFargate}"}'
+    }
+    public = (
+        CONFIGS["spot-fargate"]
+        .read_text()
+        .replace("assign_public_ip: false", "assign_public_ip: true")
+    )
+    container = render_template(parse_cluster_config(public))["Resources"]["JobDefinitionFargate"][
+        "Properties"
+    ]["ContainerProperties"]
+    assert container["NetworkConfiguration"] == {"AssignPublicIp": "ENABLED"}
+    assert "JobDefinitionFargate" not in render_template(config_of("minimal"))["Resources"]

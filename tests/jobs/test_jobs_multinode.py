@@ -8,7 +8,7 @@ import pytest
 from batchkit.errors import ExitCode, UsageError
 from batchkit.jobs.multinode import MultiNodeWarning
 from batchkit.jobs.submission import LAUNCH_KEY_VARIABLE, Submitter
-from batchkit.models import JobSpec
+from batchkit.models import JobSpec, Resources
 from tests.cli.conftest import Cli
 from tests.jobs.fakes import FakeProvider
 
@@ -26,7 +26,8 @@ def test_a_multinode_job_for_a_fargate_queue_is_refused_before_any_call() -> Non
     assert "-n/--nodes 2: serverless runs on Fargate" in caught.value.message
     assert caught.value.hint and "--queue NAME" in caught.value.hint
     assert fake.calls == [] and fake.objects.items == {}
-    submit(fake, queue="serverless")  # one node is fine there
+    # one node is fine there (in a size Fargate has: jobs.fargate checks that)
+    submit(fake, queue="serverless", resources=Resources(vcpus=1, memory=2048))
 
 
 def test_a_multinode_job_for_a_spot_only_queue_is_sent_with_a_warning() -> None:

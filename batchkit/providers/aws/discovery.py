@@ -64,6 +64,8 @@ class ClusterInfo:
     version: str | None = None
     repository_uri: str | None = None
     """The cluster's ECR repository (batchkit stacks), where `batchkit image build` pushes."""
+    fargate_job_definitions: Mapping[str, str] = field(default_factory=dict)
+    """Queue name → the job definition of Fargate queues (platform FARGATE)."""
     efa_job_definitions: Mapping[str, str] = field(default_factory=dict)
     """Queue name → the multi-node job definition with the EFA device (`efa: true` queues)."""
     queue_capacity: Mapping[str, str] | None = None
@@ -225,6 +227,9 @@ def cluster_from_stack(cluster: str, stack: Stack) -> ClusterInfo:
         stack_name=stack.name,
         version=outputs.get("BatchkitVersion"),
         repository_uri=_present(outputs.get("EcrRepositoryUri")),
+        fargate_job_definitions=_json_map(
+            outputs.get("FargateJobDefinitions"), "FargateJobDefinitions", stack.name
+        ),
         efa_job_definitions=_json_map(
             outputs.get("EfaJobDefinitions"), "EfaJobDefinitions", stack.name
         ),

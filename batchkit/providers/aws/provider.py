@@ -43,6 +43,10 @@ from batchkit.providers.aws.submitjob import (
 CLOCK_SKEW_MS = 5 * 60 * 1000
 
 
+FARGATE_CAPACITY = "FARGATE"
+"""A Fargate queue in the stack's QueueCapacity output (`jobs.multinode.FARGATE`, a layer up)."""
+
+
 class AwsProvider:
     """A cluster on AWS. Build it with `batchkit.providers.aws.open_provider`."""
 
@@ -218,6 +222,14 @@ class AwsProvider:
         base = self.cluster.job_definition_mnp if multinode else self.cluster.job_definition
         if multinode:  # an `efa: true` queue's nodes get the EFA device
             base = self._per_queue(self.cluster.efa_job_definitions, request.queue) or base
+        elif self.queue_capacity(request.queue) == FARGATE_CAPACITY:
+            base = self._per_queue(self.cluster.fargate_job_definitions, request.queue)
+            if base is None:
+                raise ConflictError(
+                    f"cluster {self.cluster.name!r} has no Fargate job definition for queue "
+                    f"{request.queue or 'the default queue'!r}",
+                    hint="update the cluster (`batchkit cluster update`) with this batchkit",
+                )
         if multinode and not base:
             raise ConflictError(
                 f"cluster {self.cluster.name!r} has no multi-node job definition",
