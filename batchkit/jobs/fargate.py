@@ -8,7 +8,6 @@ run on Fargate either, are refused by `multinode.check_queue`.
 
 from __future__ import annotations
 
-from batchkit.computemodel import FARGATE_MEMORY
 from batchkit.errors import UsageError
 from batchkit.jobs.multinode import FARGATE
 from batchkit.models import JobSpec
@@ -16,6 +15,8 @@ from batchkit.models import JobSpec
 
 def valid_memory(vcpus: float) -> list[int]:
     """The memory values (MiB) Fargate accepts with `vcpus` ([] for a vCPU count it lacks)."""
+    from batchkit.computemodel import FARGATE_MEMORY  # on a Fargate queue only (start-up)
+
     return list(FARGATE_MEMORY.get(float(vcpus), ()))
 
 
@@ -37,6 +38,8 @@ def check_fargate(spec: JobSpec, capacity: str | None) -> None:
         )
     allowed = valid_memory(resources.vcpus)
     if not allowed:
+        from batchkit.computemodel import FARGATE_MEMORY
+
         counts = ", ".join(_number(v) for v in FARGATE_MEMORY)
         raise UsageError(
             f"Fargate has no {_number(resources.vcpus)}-vCPU size ({queue})",
