@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Unpack, overload
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
 from batchkit.jobs import query
 from batchkit.jobs.kill import KillResult, kill_jobs
-from batchkit.jobs.logtail import DEFAULT_PERIOD, AttemptChoice, BatchItem, LogTail, TailItem
 from batchkit.jobs.waiting import StuckWatch, Waiter
 from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
 from batchkit.providers.base import Provider
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from batchkit import handles
     from batchkit.doctor.findings import Finding, Report
     from batchkit.doctor.runner import Doctor
+    from batchkit.jobs.logtail import AttemptChoice, BatchItem, LogTail, TailItem
     from batchkit.jobspecs import DependencyLike, MapOptions
 
 
@@ -228,17 +228,23 @@ class Cluster:
         head: int | None = None,
         tail: int | None = None,
         follow: bool = False,
-        period: float = DEFAULT_PERIOD,
+        period: float | None = None,
         attempt: AttemptChoice = None,
         stuck: StuckWatch | None = None,
     ) -> Iterator[TailItem]:
         """The job's output (see `batchkit.jobs.logtail`): the latest attempt of a retried job,
         or `attempt` N (from 1) or "all". `stuck` (see `stuck_watch`) sees the job while
-        following."""
-        tailer = LogTail(self.provider, sleep=self._sleep, clock=self._monotonic, period=period)
+        following; `period` is the seconds between polls while following (None: the tail's
+        default)."""
+        tailer = self._tail(period)
         return tailer.read(
             job_id, head=head, tail=tail, follow=follow, attempt=attempt, stuck=stuck
         )
+
+    def _tail(self, period: float | None) -> LogTail:
+        from batchkit.jobs.logtail import LogTail  # what reads logs; `sub` does not (start-up)
+
+        return LogTail(self.provider, sleep=self._sleep, clock=self._monotonic, period=period)
 
     def log_batches(
         self,
@@ -247,12 +253,12 @@ class Cluster:
         head: int | None = None,
         tail: int | None = None,
         follow: bool = False,
-        period: float = DEFAULT_PERIOD,
+        period: float | None = None,
         attempt: AttemptChoice = None,
     ) -> Iterator[BatchItem]:
         """As `logs`, with the lines of each page together in one `LogBatch` (yielded as soon as
         the page is read): for printing a large stream a page at a time."""
-        tailer = LogTail(self.provider, sleep=self._sleep, clock=self._monotonic, period=period)
+        tailer = self._tail(period)
         return tailer.read_batches(job_id, head=head, tail=tail, follow=follow, attempt=attempt)
 
     def watch(

@@ -105,12 +105,12 @@ class LogTail:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        period: float = DEFAULT_PERIOD,
+        period: float | None = None,
     ) -> None:
         self._provider = provider
         self._sleep = sleep
         self._clock = clock
-        self.period = period
+        self.period = DEFAULT_PERIOD if period is None else period
         self._stuck: StuckWatch | None = None
 
     def read(

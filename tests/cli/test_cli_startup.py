@@ -56,6 +56,7 @@ def test_submitting_to_the_local_engine_loads_neither_the_scheduler_nor_package_
         "batchkit.providers.local.process_executor",
         "importlib.metadata",
         "batchkit.computemodel",  # instance and Fargate tables: a Fargate queue's, the doctor's
+        "batchkit.jobs.logtail",  # what reads logs (out, sub -w)
     )
     proc = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=HEAVY + worker_only, args=["sub", "true"])],
