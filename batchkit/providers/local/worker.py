@@ -12,11 +12,9 @@ never left without a worker.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -34,10 +32,18 @@ from batchkit.providers.local.private import private_home
 from batchkit.providers.local.store import Store
 
 if TYPE_CHECKING:
+    import logging
+
     from batchkit.providers.local.executors import ExecutorSelector
     from batchkit.providers.local.scheduler import Scheduler
 
-log = logging.getLogger("batchkit.local.worker")
+
+def _log() -> logging.Logger:
+    """The worker's logger; `logging` is the worker's to import, not every submitter's."""
+    import logging
+
+    return logging.getLogger("batchkit.local.worker")
+
 
 ACTIVE_PERIOD_S = 0.005
 """Pause after a pass that changed something: short, so the next exit is noticed promptly."""
@@ -183,7 +189,7 @@ def serve(
     capacity = capacity or Capacity.of_this_machine()
     pid = os.getpid()
     worker_id = f"{pid}@{process_start_time(pid)}"
-    log.info("serving %s with %s", home, capacity.describe())
+    _log().info("serving %s with %s", home, capacity.describe())
     try:
         store = Store(home / "engine.db")
         store.set_meta("capacity", _capacity_json(capacity))
@@ -211,7 +217,7 @@ def serve(
             if idle_exit is not None and now - idle_since >= idle_exit:
                 lock.release()
                 if not store.has_active_jobs() or not lock.acquire(LOCK_WAIT_S):
-                    log.info("idle for %.0f s: exiting", idle_exit)
+                    _log().info("idle for %.0f s: exiting", idle_exit)
                     return
                 # A job came in while we let go: serve it with a fresh view of the store.
                 scheduler = _new_scheduler(home, store, capacity, clock, selector, worker_id)
@@ -265,6 +271,9 @@ def _install_signal_handlers(stopping: threading.Event) -> Callable[[], None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import logging
+
     parser = argparse.ArgumentParser(
         prog="python -m batchkit.providers.local.worker",
         description="Run the batchkit local engine's worker for one home.",
@@ -281,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve(args.home, idle_exit=args.idle_exit)
     except WorkerBusyError as err:  # lost the race to start: the other worker serves the home
-        log.info("%s", err)
+        _log().info("%s", err)
     return 0
 
 
