@@ -125,10 +125,25 @@ app.command("doctor", cls=PlainCommand)(doctor.doctor)
 app.add_typer(local.app, name="local")
 
 
+def _group_for(args: Sequence[str]) -> Any:
+    """The click group for this call. Typer works out every command's parameters from its
+    signature (type hints) when it builds the group; when the call names one of the plain
+    commands, only that one is built (start-up). Any other call gets the whole group."""
+    chosen = [c for c in app.registered_commands if args and c.name == args[0]]
+    if not chosen:
+        return typer.main.get_command(app)
+    every, groups = app.registered_commands, app.registered_groups
+    app.registered_commands, app.registered_groups = chosen, []
+    try:
+        return typer.main.get_command(app)
+    finally:
+        app.registered_commands, app.registered_groups = every, groups
+
+
 def main(argv: Sequence[str] | None = None, prog_name: str = "batchkit") -> None:
     """The `batchkit` console script."""
-    command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    command = _group_for(args)
     answer_shell(prog_name)
     command.main(args=args, prog_name=prog_name, standalone_mode=True)
 

@@ -69,3 +69,25 @@ def test_submitting_to_the_local_engine_loads_neither_the_scheduler_nor_package_
     assert proc.returncode == 0, proc.stderr
     loaded = proc.stderr.strip().splitlines()[-1]
     assert loaded == "LOADED", loaded
+
+
+@pytest.mark.parametrize("name", ["sub", "stat", "out", "kill", "queues", "hosts", "doctor"])
+def test_a_command_built_alone_has_the_help_of_the_whole_group(name: str) -> None:
+    """`main` builds only the command a call names; its --help is the same as the whole group's."""
+    import click
+    import typer
+
+    from batchkit.cli.app import _group_for, app
+
+    def help_of(group: click.Group) -> str:
+        with click.Context(group, info_name="batchkit") as parent:
+            command = group.get_command(parent, name)
+            assert command is not None
+            with click.Context(command, info_name=name, parent=parent) as ctx:
+                return command.get_help(ctx)
+
+    alone = _group_for([name, "--help"])
+
+    assert list(alone.commands) == [name]
+    assert help_of(alone) == help_of(typer.main.get_command(app))
+    assert len(_group_for(["--help"]).commands) > 1
