@@ -58,6 +58,7 @@ def test_submitting_to_the_local_engine_loads_neither_the_scheduler_nor_package_
         "batchkit.computemodel",  # instance and Fargate tables: a Fargate queue's, the doctor's
         "batchkit.jobs.logtail",  # what reads logs (out, sub -w)
         "logging",  # the worker logs; the submitter only spawns it
+        "secrets",  # the launch key is os.urandom's
     )
     proc = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=HEAVY + worker_only, args=["sub", "true"])],
