@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import stat
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.local_engine import stop_workers
 
 BIN = Path(sys.executable).parent
 SUBMITTED = re.compile(r"^Job ([a-z0-9\-]{36}) \((.+)\) has been submitted\.$")
@@ -23,11 +24,7 @@ SUBMITTED = re.compile(r"^Job ([a-z0-9\-]{36}) \((.+)\) has been submitted\.$")
 def stop_worker(isolated_environment: Path) -> Iterator[None]:
     """The engine's background worker is started by our submissions: stop it afterwards."""
     yield
-    from batchkit.providers.local.worker import worker_pid
-
-    pid = worker_pid(isolated_environment)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
+    stop_workers(isolated_environment)
 
 
 def run(

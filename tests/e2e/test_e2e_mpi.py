@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.local_engine import wait_until
+from tests.fixtures.local_engine import stop_workers, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -50,11 +50,7 @@ def engine_env(isolated_environment: Path, monkeypatch: pytest.MonkeyPatch) -> I
     # three 1-vCPU nodes on a 2-core CI machine (ranks share the cores, as oversubscribed)
     monkeypatch.setenv("BATCHKIT_LOCAL_VCPUS", "8")
     yield
-    from batchkit.providers.local.worker import worker_pid
-
-    pid = worker_pid(isolated_environment)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
+    stop_workers(isolated_environment)
 
 
 def batchkit(*args: str) -> subprocess.CompletedProcess[str]:

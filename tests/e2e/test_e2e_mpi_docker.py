@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +22,7 @@ import pytest
 
 from tests.e2e.test_e2e_mpi import ALLREDUCE, job_id_of, ranks_of, script
 from tests.fixtures.docker_engine import BUILD_TIMEOUT_S, REPO
-from tests.fixtures.local_engine import wait_until
+from tests.fixtures.local_engine import stop_workers, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -59,11 +57,7 @@ def engine_env(
 ) -> Iterator[None]:
     monkeypatch.setenv("BATCHKIT_LOCAL_VCPUS", "8")
     yield
-    from batchkit.providers.local.worker import worker_pid
-
-    pid = worker_pid(isolated_environment)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
+    stop_workers(isolated_environment)
 
 
 def batchkit(*args: str) -> subprocess.CompletedProcess[str]:
