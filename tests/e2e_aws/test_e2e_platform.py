@@ -20,6 +20,7 @@ from batchkit.cli.cluster import ClusterEnv
 from batchkit.providers.aws.session import AwsSession
 from tests.e2e_aws.conftest import Run
 from tests.fixtures.moto_batch import stack_takes_its_batch_resources
+from tests.infra.moto_cluster import MOTO_IMAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -46,9 +47,10 @@ def test_platform_cluster_lifecycle(
         {s["AvailabilityZone"]: s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]}.values()
     )
     group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    # With an `image:` the template goes inline: moto registers a stack's exports only at
+    # CreateStack, so the two-step create of a larger template could not be deleted there.
     text = (
-        (ROOT / "examples" / "platform.yaml")
-        .read_text()
+        ((ROOT / "examples" / "platform.yaml").read_text() + f"\nimage: {MOTO_IMAGE}\n")
         .replace("subnet-0123456789abcdef0", subnets[0])
         .replace("subnet-0fedcba9876543210", subnets[1])
         .replace("sg-0123456789abcdef0", group)
