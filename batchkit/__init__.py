@@ -6,11 +6,13 @@
     job.result()                            # 49
 
 Everything is imported lazily (a module `__getattr__`), so `import batchkit` stays cheap: the CLI,
-the engine and boto3 load only when used. In IPython, `%load_ext batchkit` adds `%%batchkit`.
+the engine and boto3 load only when used. Where IPython runs, `Job.wait` shows an HTML bar (see
+`batchkit.notebook`), and `%load_ext batchkit` adds `%%batchkit`.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,6 +43,14 @@ _LAZY = {
     "JobStatus": "batchkit.models",
     "__version__": "batchkit.version",
 }
+
+
+if "IPython" in sys.modules:
+    # A Jupyter kernel imports IPython before it runs any user code, so this is where a notebook
+    # user's `import batchkit` plugs the HTML progress bar into `Job.wait` (core shows text only).
+    from batchkit.notebook.progress import install
+
+    install()
 
 
 def __getattr__(name: str) -> Any:

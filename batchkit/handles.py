@@ -304,7 +304,7 @@ class Job:
         return f"<batchkit.Job {self.job_id} ({self.name}) {self._info.status.value}>"
 
     def _repr_html_(self) -> str:
-        from batchkit.notebook.render import job_html
+        from batchkit.jobs.display import job_html
 
         return job_html(self._info)
 
@@ -322,12 +322,12 @@ class JobList(list[_T]):
     """A list of jobs (handles or snapshots) that shows as a status table in Jupyter."""
 
     def _repr_html_(self) -> str:
-        from batchkit.notebook.render import jobs_table_html
+        from batchkit.jobs.display import jobs_table_html
 
         return jobs_table_html([_snapshot(job) for job in self])
 
     def __repr__(self) -> str:
-        from batchkit.notebook.render import jobs_table_text
+        from batchkit.jobs.display import jobs_table_text
 
         return jobs_table_text([_snapshot(job) for job in self])
 
@@ -352,7 +352,7 @@ def _snapshot(job: Job | JobInfo) -> JobInfo:
 
 def _observer(progress: bool | ProgressCallback, job: Job) -> ProgressCallback:
     if progress is True:
-        from batchkit.notebook.progress import auto_progress
+        from batchkit.jobs.progress import auto_progress
 
         return auto_progress()
     if progress is False or progress is None:

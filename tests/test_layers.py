@@ -60,9 +60,6 @@ THIRD_PARTY = {
 JOB_SIDE = ("batchkit.functions.runner",)
 # Known exceptions (module name prefix -> what it may import above it), each with its reason.
 ALLOWED_UPWARD: dict[str, tuple[str, ...]] = {
-    # A handle shows itself in Jupyter (and waits with a progress bar) through the notebook's
-    # renderers, which import nothing but models; notebook.magic, which imports api, it never uses.
-    "batchkit.handles": ("batchkit.notebook.render", "batchkit.notebook.progress"),
     # The cluster stack deployer renders infra's template yet still lives among the AWS gateways;
     # it belongs above them (as images/build, which drives the CodeBuild gateway).
     "batchkit.providers.aws.stack": ("batchkit.infra",),

@@ -20,11 +20,11 @@ from batchkit.functions import payload, runner
 from batchkit.functions.results import FunctionJobError
 from batchkit.handles import Job, JobList
 from batchkit.jobs.kill import KillOutcome
+from batchkit.jobs.progress import TextProgress
 from batchkit.jobs.waiting import WaitTimeoutError
 from batchkit.jobspecs import SubmitOptions, plan_job
 from batchkit.models import Job as JobInfo
 from batchkit.models import JobSpec, JobStatus
-from batchkit.notebook.progress import TextProgress
 from batchkit.providers.local.provider import LocalProvider
 from tests.fixtures.local_engine import FakeClock
 from tests.jobs.fakes import FakeProvider

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from batchkit.errors import BatchkitError, UsageError
-from batchkit.notebook.progress import auto_progress
+from batchkit.jobs.progress import auto_progress
 
 if TYPE_CHECKING:
     from batchkit.api import Cluster

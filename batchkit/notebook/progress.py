@@ -1,14 +1,16 @@
-"""Showing a job's progress while a handle waits: an HTML bar updated in place in Jupyter, a status
-line on stderr elsewhere (rewritten in place on a terminal, one line per change otherwise)."""
+"""A job's progress in Jupyter: an HTML bar updated in place while a handle waits. The status line
+used everywhere else is `batchkit.jobs.progress`, which asks this module first once `install()`
+has plugged it in (`batchkit` does so when it is imported where IPython runs)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 from batchkit.doctor.findings import Finding
+from batchkit.jobs.display import notice_html, progress_html
+from batchkit.jobs.progress import use_notebook_progress
 from batchkit.models import Job
-from batchkit.notebook.render import notice_html, progress_html, progress_text
 
 
 def in_notebook() -> bool:
@@ -45,42 +47,11 @@ class HtmlProgress:
         display(HTML(notice_html(job_id, finding)))  # type: ignore[no-untyped-call]
 
 
-class TextProgress:
-    """A status line on `stream`: rewritten in place on a terminal, else one line per change."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream if stream is not None else sys.stderr
-        self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
-        self._last = ""
-        self._width = 0
-
-    def __call__(self, job: Job) -> None:
-        line = progress_text(job)
-        if line == self._last:
-            return
-        self._last = line
-        if self._tty:
-            self._stream.write("\r" + line.ljust(self._width))
-            self._width = max(self._width, len(line))
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
-
-    def notice(self, job_id: str, finding: Finding) -> None:
-        """The doctor's leading finding about a job that stays RUNNABLE, on its own line."""
-        if self._tty and self._last:
-            self._stream.write("\n")
-        self._stream.write(finding.why(job_id) + "\n")
-        self._stream.flush()
-
-    def close(self, job: Job) -> None:
-        self(job)
-        if self._tty:
-            self._stream.write("\n")
-            self._stream.flush()
+def notebook_progress() -> HtmlProgress | None:
+    """The HTML bar in a Jupyter kernel, else None (the caller shows a status line)."""
+    return HtmlProgress() if in_notebook() else None
 
 
-def auto_progress(stream: TextIO | None = None) -> HtmlProgress | TextProgress:
-    """The right progress display for where this code runs (text goes to `stream`, default
-    stderr)."""
-    return HtmlProgress() if in_notebook() else TextProgress(stream)
+def install() -> None:
+    """Make what `Job.wait` shows (`jobs.progress.auto_progress`) an HTML bar in Jupyter."""
+    use_notebook_progress(notebook_progress)

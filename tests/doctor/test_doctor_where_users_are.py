@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from batchkit.api import Cluster
 from batchkit.cli.app import app
 from batchkit.cli.context import CliEnv
+from batchkit.jobs.progress import TextProgress
 from batchkit.jobs.waiting import StuckWatch
 from batchkit.models import Job, JobStatus
-from batchkit.notebook.progress import TextProgress
 from batchkit.providers.aws.discovery import discover
 from batchkit.providers.aws.provider import AwsProvider
 from batchkit.providers.aws.ratelimit import RateLimiter

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
-from batchkit.models import Job, JobStatus
-from batchkit.notebook.progress import TextProgress, in_notebook
-from batchkit.notebook.render import (
+import pytest
+
+from batchkit.jobs import progress as progress_module
+from batchkit.jobs.display import (
     job_html,
     jobs_table_html,
     jobs_table_text,
     progress_html,
     progress_text,
 )
+from batchkit.jobs.progress import TextProgress, auto_progress
+from batchkit.models import Job, JobStatus
+from batchkit.notebook import progress as notebook_progress_module
+from batchkit.notebook.progress import HtmlProgress, in_notebook, install
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -95,3 +102,30 @@ def test_text_progress_writes_a_line_per_change_when_not_a_terminal() -> None:
 
 def test_outside_a_kernel_there_is_no_notebook() -> None:
     assert in_notebook() is False
+
+
+def test_a_handle_waits_with_the_html_bar_once_the_notebook_plugs_it_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress_module, "_notebook_progress", None)
+    assert isinstance(auto_progress(), TextProgress)
+
+    install()
+    monkeypatch.setattr(notebook_progress_module, "in_notebook", lambda: True)
+    assert isinstance(auto_progress(), HtmlProgress)
+    monkeypatch.setattr(notebook_progress_module, "in_notebook", lambda: False)
+    assert isinstance(auto_progress(), TextProgress)
+
+
+@pytest.mark.parametrize(("first", "plugged"), [("", False), ("import IPython; ", True)])
+def test_import_batchkit_plugs_the_notebook_in_only_where_ipython_runs(
+    first: str, plugged: bool
+) -> None:
+    """Where IPython runs, `import batchkit` plugs in the HTML bar; elsewhere it loads nothing."""
+    probe = (
+        f"{first}import sys, batchkit; "
+        "plugged = getattr(sys.modules.get('batchkit.jobs.progress'), '_notebook_progress', None); "
+        "print('batchkit.notebook.progress' in sys.modules, plugged is not None)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    assert out.stdout.split() == [str(plugged), str(plugged)]

@@ -1,7 +1,8 @@
 """HTML and text for jobs in Jupyter and in a terminal: pure functions over job snapshots.
 
-Nothing here imports IPython; `progress` decides where the text goes. Every value from a job is
-escaped: job names, reasons and commands are user data.
+A handle's `_repr_html_` and a job list's table come from here; `jobs.progress` (a status line) and
+`notebook.progress` (an HTML bar, the one that imports IPython) decide where the text goes. Every
+value from a job is escaped: job names, reasons and commands are user data.
 """
 
 from __future__ import annotations
