@@ -14,16 +14,15 @@ from typing import Any
 from batchkit.errors import AwsError, ConflictError
 from batchkit.models import (
     JOB_IMAGE_VARIABLE,
-    STATUS_ORDER,
     Host,
     Job,
-    JobKind,
     JobStatus,
     LogPage,
     Queue,
     SubmitRequest,
 )
-from batchkit.providers.aws.batch import DESCRIBE_CHUNK, BatchGateway, LogTarget, in_parallel
+from batchkit.providers.aws.batch import BatchGateway, LogTarget, in_parallel
+from batchkit.providers.aws.children import ChildLister, ordered
 from batchkit.providers.aws.discovery import ClusterInfo
 from batchkit.providers.aws.doctorfacts import AwsDoctorFacts
 from batchkit.providers.aws.ec2 import Ec2Gateway
@@ -79,6 +78,7 @@ class AwsProvider:
         self._ec2 = ec2
         self._retry = retry or session.retry
         self._clock = clock
+        self._children = ChildLister(self._batch, session.workers)
         self._definitions: dict[str, str] = {}
         self._definitions_lock = threading.Lock()
 
@@ -305,7 +305,7 @@ class AwsProvider:
         the parent is known for what it is.
         """
         arns = [self.queue_arn(queue)] if queue else self.queue_arns()
-        pairs = [(arn, status) for arn in arns for status in _ordered(statuses)]
+        pairs = [(arn, status) for arn in arns for status in ordered(statuses)]
         pages = in_parallel(lambda p: self._batch.list_jobs(*p), pairs, self.session.workers)
         listed = [job for page in pages for job in page]
         top = [job for job in listed if not job.id.is_child]
@@ -320,108 +320,17 @@ class AwsProvider:
         """Every queue of the cluster, the default first."""
         return list(dict.fromkeys([self.cluster.job_queue, *self.cluster.queues.values()]))
 
-    def _by_status(
-        self, statuses: Sequence[JobStatus], one: Callable[[JobStatus], list[Job]]
-    ) -> list[Job]:
-        pages = in_parallel(one, _ordered(statuses), self.session.workers)
-        return [job for page in pages for job in page]
-
     def list_children(self, parent: Job) -> list[Job]:
-        """Every child of an array parent (`id:i`) or node of an MNP parent (`id#n`), complete:
-        log stream, attempts, command, S3 folder, as `describe_jobs` gives them (100 ids a call,
-        calls in parallel). Nodes that do not exist yet (an MNP job that has not started) are
-        left out.
-
-        Complete, because callers read log streams and details from children (`out` of a
-        parent, `stat -d`), as they do on the local engine. A table that needs no more than
-        status and times can use the cheaper `list_child_summaries`.
-        """
-        if not parent.is_parent:
-            return []
-        return self._in_index_order(self._batch.describe_jobs(parent.child_ids()))
+        """Every child or node of a parent, complete (`ChildLister.list_children`)."""
+        return self._children.list_children(parent)
 
     def list_child_summaries(self, parent: Job) -> list[Job]:
-        """The children of a parent for a table (status, times, exit code, status reason), in
-        as few calls as possible, never more than DescribeJobs of every child (awsbstat's way):
-
-        * ListJobs(arrayJobId) per status, 1,000 a page, asking only the statuses the parent's
-          status summary counts (one or two calls for a finished array of any size) or all
-          seven when it has none;
-        * ListJobs(multiNodeJobId) likewise for MNP nodes (Batch gives MNP parents no summary);
-        * DescribeJobs of `id:i` / `id#n`, 100 a call, when that takes no more calls than
-          listing (a small array, any MNP job of up to 700 nodes): the children are complete.
-        """
-        if not parent.is_parent:
-            return []
-        if self._describe_is_cheaper(parent):
-            return self.list_children(parent)
-        return self._listed_children(parent)
+        """The children of a parent for a table (`ChildLister.list_child_summaries`)."""
+        return self._children.list_child_summaries(parent)
 
     def list_child_summaries_of(self, parents: Sequence[Job]) -> dict[str, list[Job]]:
-        """`list_child_summaries` of many parents at once (what `stat -e` needs), by parent id:
-        the children of every parent that is cheaper to describe share DescribeJobs calls (100
-        ids a call, whoever their parent), as awsbstat's do, so that ten arrays of ten children
-        take one call, not ten."""
-        found: dict[str, list[Job]] = {p.job_id: [] for p in parents}
-        pooled = [p for p in parents if p.is_parent and self._describe_is_cheaper(p)]
-        described = {p.job_id for p in pooled}
-        for parent in parents:
-            if parent.is_parent and parent.job_id not in described:
-                found[parent.job_id] = self._listed_children(parent)
-        ids = [child for parent in pooled for child in parent.child_ids()]
-        for child in self._batch.describe_jobs(ids):
-            if child.id.parent in found:
-                found[child.id.parent].append(child)
-        for parent in pooled:
-            found[parent.job_id] = self._in_index_order(found[parent.job_id])
-        return found
-
-    def _describe_is_cheaper(self, parent: Job) -> bool:
-        """Whether DescribeJobs of every child takes no more calls than listing them by status."""
-        size = parent.array_size if parent.kind is JobKind.ARRAY_PARENT else parent.nodes
-        return -(-(size or 0) // DESCRIBE_CHUNK) <= len(self._child_statuses(parent))
-
-    def _listed_children(self, parent: Job) -> list[Job]:
-        statuses = self._child_statuses(parent)
-        if parent.kind is JobKind.MNP_PARENT:
-            nodes = self._by_status(
-                statuses,
-                lambda status: self._batch.list_node_jobs(parent.job_id, status, parent.queue),
-            )
-            # moto lists no node jobs: DescribeJobs of id#n finds what exists
-            return self._in_index_order(nodes) if nodes else self.list_children(parent)
-        return self._array_children(parent, statuses)
-
-    @staticmethod
-    def _child_statuses(parent: Job) -> list[JobStatus]:
-        """The statuses to list a parent's children in first: those its status summary counts
-        and every later one (a child only moves forward), or all of them without a summary."""
-        counted = [s for s in STATUS_ORDER if parent.status_summary.get(s.value)]
-        if not counted:
-            return list(STATUS_ORDER)
-        start = min(s.order for s in counted)
-        return [s for s in STATUS_ORDER if s.order >= start]
-
-    @staticmethod
-    def _in_index_order(children: list[Job]) -> list[Job]:
-        def index(job: Job) -> int:
-            ident = job.id
-            return ident.array_index if ident.array_index is not None else ident.node_index or 0
-
-        return sorted(children, key=index)
-
-    def _array_children(self, parent: Job, first: list[JobStatus]) -> list[Job]:
-        size = parent.array_size or 0
-
-        def one(status: JobStatus) -> list[Job]:
-            return self._batch.list_array_children(parent.job_id, status, parent.queue)
-
-        children = {job.job_id: job for job in self._by_status(first, one)}
-        if len(children) < size:
-            # a child moved on between the summary and the listing
-            rest = [s for s in STATUS_ORDER if s not in first]
-            children.update({job.job_id: job for job in self._by_status(rest, one)})
-        return self._in_index_order(list(children.values()))
+        """`list_child_summaries` of many parents at once, by parent id."""
+        return self._children.list_child_summaries_of(parents)
 
     def terminate_job(self, job_id: str, reason: str) -> None:
         self._batch.terminate_job(job_id, reason)
@@ -483,7 +392,3 @@ def with_region(environment: Mapping[str, str], region: str) -> dict[str, str]:
     if not region or "AWS_DEFAULT_REGION" in environment or "AWS_REGION" in environment:
         return dict(environment)
     return {**environment, "AWS_DEFAULT_REGION": region}
-
-
-def _ordered(statuses: Sequence[JobStatus]) -> list[JobStatus]:
-    return [s for s in STATUS_ORDER if s in set(statuses)]
