@@ -6,9 +6,10 @@ from typing import Any
 
 from batchkit.infra import defaultimage, fairshare, volumes
 from batchkit.infra.cfn import NO_VALUE, Json, get_att, if_, ref, sub
-from batchkit.infra.config import ClusterConfig, ComputeEnvironmentConfig, QueueConfig
+from batchkit.infra.config import ClusterConfig
 from batchkit.infra.iam import instance_profile_arn
 from batchkit.infra.naming import Names, compute_environment_id, pascal, queue_id
+from batchkit.infra.queueconfig import ComputeEnvironmentConfig, QueueConfig
 
 
 def block_imds_script() -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from batchkit.infra.cfn import Json
-from batchkit.infra.config import ClusterConfig, QueueConfig
+from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, pascal
+from batchkit.infra.queueconfig import QueueConfig
 
 
 def policy_id(queue: QueueConfig) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from batchkit.infra.config import ClusterConfig, ComputeEnvironmentConfig, QueueConfig
+from batchkit.infra.config import ClusterConfig
+from batchkit.infra.queueconfig import ComputeEnvironmentConfig, QueueConfig
 
 
 def pascal(name: str) -> str:

@@ -29,8 +29,9 @@ from batchkit.infra import (
     storage,
 )
 from batchkit.infra.cfn import Json, get_att, if_, ref, sub, to_yaml
-from batchkit.infra.config import ClusterConfig, QueueConfig
+from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, compute_environment_id, queue_id
+from batchkit.infra.queueconfig import QueueConfig
 from batchkit.version import __version__
 
 BATCH_CLI_REQUIREMENTS = "aws-parallelcluster-awsbatch-cli<2.0.0"

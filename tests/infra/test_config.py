@@ -7,12 +7,8 @@ from pathlib import Path
 import pytest
 
 from batchkit.errors import ConfigError, ExitCode
-from batchkit.infra.config import (
-    ComputeType,
-    is_gpu_instance_type,
-    load_cluster_config,
-    parse_cluster_config,
-)
+from batchkit.infra.config import load_cluster_config, parse_cluster_config
+from batchkit.infra.queueconfig import ComputeType, is_gpu_instance_type
 from batchkit.infra.yamlmarks import format_path, load_marked
 
 BASE = """\
