@@ -108,6 +108,7 @@ def main() -> int:
         env = {**os.environ, "BATCHKIT_HOME": str(home)}
         env.pop("BATCHKIT_CLUSTER", None)
         env.pop("PYTHONUNBUFFERED", None)  # it would make the baseline write line by line
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # start-up as installed: from bytecode
         single = submit(env, "seq", str(args.lines))
         per_child = args.lines // args.array
         array = submit(env, "-a", str(args.array), "seq", str(per_child))
