@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ClusterStatus,
         Progress,
         StackEvent,
+        UpdatePlan,
     )
 
 app = typer.Typer(
@@ -174,6 +175,25 @@ def format_changes(changes: list[Change]) -> str:
     return "\n".join(lines)
 
 
+def format_review(plan: UpdatePlan) -> str:
+    """What the update does to the work on the cluster, one line per touched resource."""
+    lines = []
+    if plan.adoption_url is not None:
+        lines.append(
+            "first, in an update of its own: the compute environments adopt the update policy "
+            "(nothing is interrupted)"
+        )
+    for effect in plan.review.effects:
+        what = ", ".join(p.rsplit("/", 1)[-1] for p in effect.properties)
+        label = {"infrastructure-update": f"{what}: new instances", "remove": "removed"}.get(
+            effect.kind, effect.kind
+        )
+        lines.append(f"{effect.logical_id} ({label}): {effect.running_jobs}")
+    if not lines:
+        return "running jobs: not interrupted (no compute environment needs new instances)"
+    return "running jobs:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 @app.command(cls=PlainCommand)
 def init(
     path: FileOption = Path("batchkit.yaml"),
@@ -261,20 +281,37 @@ def update(
     path: FileOption = Path("batchkit.yaml"),
     params: ParamOption = None,
     yes: YesOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the plan and what it does to running jobs; change nothing."
+        ),
+    ] = False,
     profile: ProfileOption = None,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Show what a config change would do to the stack, confirm, and apply it."""
+    """Show what a config change would do to the stack and to running jobs, confirm, and apply it.
+
+    Changes CloudFormation cannot make in place (a compute environment that would need replacing)
+    are refused before anything changes, with the steps that work."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
         config, stacks = _open(env, path, profile)
         term = _terminal()
-        plan = stacks.plan_update(config, _params(params))
+        plan = stacks.plan_update(config, _params(params), source=str(path))
         term.message(format_changes(plan.changes))
         if not plan.changes:
             if json_:
                 term.json({"name": plan.name, "status": "UNCHANGED", "changes": []})
+            return
+        term.message(format_review(plan))
+        if dry_run:
+            stacks.discard_update(plan)
+            if json_:
+                term.json({**plan.to_dict(), "status": "PLANNED"})
+            else:
+                term.message("nothing changed (--dry-run)")
             return
         if not yes and not env.confirm(f"apply these {len(plan.changes)} changes?"):
             stacks.discard_update(plan)

@@ -10,6 +10,7 @@ from batchkit.infra.config import ClusterConfig
 from batchkit.infra.iam import instance_profile_arn
 from batchkit.infra.naming import Names, compute_environment_id, pascal, queue_id
 from batchkit.infra.queueconfig import ComputeEnvironmentConfig, QueueConfig
+from batchkit.infra.updates import update_policy
 
 
 def block_imds_script() -> str:
@@ -179,6 +180,7 @@ def compute_environment(
             "ServiceRole": if_("HasBatchServiceRole", ref("BatchServiceRole"), NO_VALUE),
             "ComputeResources": resources,
             "Tags": tags(config),
+            **update_policy(ce.type.is_fargate),
         },
     }
 

@@ -360,6 +360,89 @@ def test_update_shows_the_change_set_and_asks(cli: Cli, deployed: list[str]) -> 
     assert json.loads(applied.stdout)["status"] == "UPDATE_COMPLETE"
 
 
+def _change_sets() -> list[dict[str, Any]]:
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    return list(cfn.list_change_sets(StackName="research")["Summaries"])
+
+
+def test_update_refuses_what_would_replace_a_named_compute_environment(
+    cli: Cli, deployed: list[str]
+) -> None:
+    """Tags of a compute environment can be set only at creation (CloudFormation registry
+    schema), and a named one cannot be replaced: refused before any change set exists."""
+    text = Path("batchkit.yaml").read_text()
+    Path("batchkit.yaml").write_text(text.replace("tags:\n", "tags:\n  owner: genomics\n", 1))
+    before = boto3.client("cloudformation", region_name=REGION).describe_stacks(
+        StackName="research"
+    )["Stacks"][0]["StackStatus"]
+    result = cli.run("update", "-f", "batchkit.yaml", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "refused before changing anything" in result.stderr
+    assert "ComputeEnvironmentCpuSpot" in result.stderr and "fixed name" in result.stderr
+    assert "another `name:` in batchkit.yaml" in result.stderr
+    assert "hint: nothing was changed" in result.stderr
+    assert _change_sets() == []
+    after = boto3.client("cloudformation", region_name=REGION).describe_stacks(
+        StackName="research"
+    )["Stacks"][0]["StackStatus"]
+    assert after == before
+
+
+def test_update_says_what_new_instance_types_do_to_running_jobs(
+    cli: Cli, deployed: list[str]
+) -> None:
+    text = Path("batchkit.yaml").read_text()
+    Path("batchkit.yaml").write_text(text.replace("[c6i, m6i, r6i]", "[c6i, m6i]", 1))
+    planned = cli.run("update", "-f", "batchkit.yaml", "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.stdout)
+    assert plan["status"] == "PLANNED" and not plan["adopts_update_policy"]
+    assert [(e["logical_id"], e["kind"], e["properties"]) for e in plan["effects"]] == [
+        (
+            "ComputeEnvironmentCpuSpot",
+            "infrastructure-update",
+            ["ComputeResources/InstanceTypes"],
+        )
+    ]
+    assert "running jobs get up to 30 minutes to finish" in planned.stderr
+    assert _change_sets() == []  # --dry-run leaves no change set behind
+    applied = cli.run("update", "-f", "batchkit.yaml", "--yes", "--json")
+    assert applied.exit_code == 0, applied.output
+    assert json.loads(applied.stdout)["status"] == "UPDATE_COMPLETE"
+
+
+def test_a_stack_made_before_the_update_policy_adopts_it_in_an_update_of_its_own(
+    cli: Cli, deployed: list[str]
+) -> None:
+    """CloudFormation: switch ReplaceComputeEnvironment to false without other changes."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    old = cfn.get_template(StackName="research")["TemplateBody"]
+    old = json.loads(old) if isinstance(old, str) else old
+    for resource in old["Resources"].values():
+        if resource["Type"] == "AWS::Batch::ComputeEnvironment":
+            resource["Properties"].pop("ReplaceComputeEnvironment")
+            resource["Properties"].pop("UpdatePolicy", None)
+    parameters = cfn.describe_stacks(StackName="research")["Stacks"][0]["Parameters"]
+    cfn.update_stack(
+        StackName="research",
+        TemplateBody=json.dumps(old),
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    text = Path("batchkit.yaml").read_text()
+    Path("batchkit.yaml").write_text(text.replace("[c6i, m6i, r6i]", "[c6i, m6i]", 1))
+    result = cli.run("update", "-f", "batchkit.yaml", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "UPDATE_COMPLETE"
+    assert "first, in an update of its own" in result.stderr
+    assert result.stderr.index("step 1 of 2") < result.stderr.index("step 2 of 2")
+    now = cfn.get_template(StackName="research")["TemplateBody"]
+    now = json.loads(now) if isinstance(now, str) else now
+    spot = now["Resources"]["ComputeEnvironmentCpuSpot"]["Properties"]
+    assert spot["ReplaceComputeEnvironment"] is False
+    assert spot["ComputeResources"]["InstanceTypes"] == ["c6i", "m6i"]
+
+
 def test_delete_empties_everything_and_reports_nothing_left(cli: Cli, deployed: list[str]) -> None:
     fill(BUCKET, "batchkit/research/", "batchkit/research", objects=12, images=4)
     result = cli.run("delete", "research", "--yes", "--json")

@@ -7,15 +7,17 @@ through a callback, never printing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
+from batchkit.errors import AwsError, ClusterNotFoundError, ConfigError, ConflictError
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names, bucket_name
 from batchkit.infra.template import render_template
+from batchkit.infra.updates import Review, adopt_update_policy, review_update
 from batchkit.providers.aws.codebuild import CodeBuildGateway
 from batchkit.providers.aws.errors import AmbiguousCallError
 from batchkit.providers.aws.session import AwsSession
@@ -211,6 +213,22 @@ class StackGateway(StackReader):
                     raise
                 self._sleep(self._poll)
 
+    def template(self, name: str) -> dict[str, Any]:
+        """The template the stack runs now (GetTemplate, stage Original). boto3 hands a JSON
+        template back decoded; batchkit's stacks are JSON, so a string is decoded here."""
+        body = self._api.call(
+            "get_template", resource=name, StackName=name, TemplateStage="Original"
+        ).get("TemplateBody")
+        if isinstance(body, str):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                raise AwsError(
+                    f"the template of stack {name!r} is not JSON: not a batchkit cluster's",
+                    hint="update it with the tool that made it",
+                ) from None
+        return dict(body or {})
+
     def execute_change_set(self, name: str, change_set_id: str) -> None:
         self._api.call(
             "execute_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
@@ -250,6 +268,34 @@ class UpdatePlan:
     name: str
     change_set_id: str
     changes: list[Change]
+    review: Review = field(default_factory=Review)
+    # For a stack whose compute environments predate the update policy: where the template of
+    # the first of two updates is, which adopts it and changes nothing else.
+    adoption_url: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    body: str = ""
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "changes": [c.to_dict() for c in self.changes],
+            "effects": [e.to_dict() for e in self.review.effects],
+            "adopts_update_policy": self.adoption_url is not None,
+        }
+
+
+def refused(name: str, review: Review) -> ConfigError:
+    """The error for an update that cannot be made in place: each reason with its steps."""
+    lines = [f"cluster update of {name!r} refused before changing anything:"]
+    for refusal in review.refusals:
+        lines.append(f"- {refusal.reason}")
+        lines.extend(f"    {step}" for step in refusal.steps)
+    return ConfigError(
+        "\n".join(lines),
+        hint="nothing was changed; `batchkit cluster template` shows the template a config makes",
+    )
 
 
 def stack_tags(config: ClusterConfig) -> dict[str, str]:
@@ -323,8 +369,15 @@ class StackDeployer:
         return upload_template(self._session.api("s3"), self._session.region, bucket, root, body)
 
     def plan_update(
-        self, config: ClusterConfig, overrides: Mapping[str, str] | None = None
+        self,
+        config: ClusterConfig,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        source: str = "the config",
     ) -> UpdatePlan:
+        """Review the update against the template the stack runs (`updates.review_update`):
+        refused with the steps that work when it cannot be made in place, before anything
+        changes; else a change set to show and confirm. `source` names the config file in steps."""
         name = Names.of(config).stack
         current = self.stacks.describe(name)
         if current is None:
@@ -335,11 +388,27 @@ class StackDeployer:
         parameters = {k: v for k, v in current.parameters.items() if k in declared}
         parameters.update(self.parameters(config, overrides or {}))
         body = template_body(config)
-        url = None if fits_inline(body) else self._upload(config, parameters, body)
-        change_set_id, changes = self.stacks.create_change_set(
-            name, body, parameters, stack_tags(config), url=url
+        running = self.stacks.template(name)
+        review = review_update(
+            running,
+            json.loads(body),
+            service_role=parameters.get("BatchServiceRole", ""),
+            config_file=source,
         )
-        return UpdatePlan(name, change_set_id, changes)
+        if review.refusals:
+            raise refused(name, review)
+        adoption_url = None
+        if review.adopt:
+            adopted = json.dumps(adopt_update_policy(running), separators=(",", ":"))
+            adoption_url = self._upload(config, parameters, adopted)
+        url = None if fits_inline(body) else self._upload(config, parameters, body)
+        tags = stack_tags(config)
+        change_set_id, changes = self.stacks.create_change_set(
+            name, body, parameters, tags, url=url
+        )
+        return UpdatePlan(
+            name, change_set_id, changes, review, adoption_url, parameters, tags, body, url
+        )
 
     def _image_watch(self, name: str, on_progress: ProgressSink) -> DefaultImageWatch:
         builds = CodeBuildGateway(self._session.api("codebuild"))
@@ -348,8 +417,27 @@ class StackDeployer:
     def apply_update(
         self, plan: UpdatePlan, on_progress: ProgressSink = ignore_progress
     ) -> Outcome:
+        change_set_id = plan.change_set_id
+        if plan.adoption_url is not None:
+            # CloudFormation: switch ReplaceComputeEnvironment to false in an update of its own.
+            self.stacks.delete_change_set(plan.name, change_set_id)
+            on_progress(
+                Progress(
+                    "step 1 of 2: the compute environments adopt the update policy "
+                    "(ReplaceComputeEnvironment false; nothing is interrupted)"
+                )
+            )
+            since = self.stacks.latest_event_time(plan.name)
+            self.stacks.update_stack(plan.name, plan.adoption_url, plan.parameters, plan.tags)
+            final, failures = follow(self.stacks, plan.name, since, on_progress, "UPDATE_COMPLETE")
+            if final.status != "UPDATE_COMPLETE":
+                return Outcome(plan.name, final.status, failures, plan.changes, final.outputs)
+            on_progress(Progress("step 2 of 2: the change itself"))
+            change_set_id, _ = self.stacks.create_change_set(
+                plan.name, plan.body, plan.parameters, plan.tags, url=plan.url
+            )
         since = self.stacks.latest_event_time(plan.name)
-        self.stacks.execute_change_set(plan.name, plan.change_set_id)
+        self.stacks.execute_change_set(plan.name, change_set_id)
         watch = self._image_watch(plan.name, on_progress)
         final, failures = follow(
             self.stacks, plan.name, since, watch.observe, "UPDATE_COMPLETE", on_poll=watch.poll

@@ -90,9 +90,13 @@ class ClusterStacks:
         return self._deploy.create(config, overrides, on_progress)
 
     def plan_update(
-        self, config: ClusterConfig, overrides: Mapping[str, str] | None = None
+        self,
+        config: ClusterConfig,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        source: str = "the config",
     ) -> UpdatePlan:
-        return self._deploy.plan_update(config, overrides)
+        return self._deploy.plan_update(config, overrides, source=source)
 
     def apply_update(
         self, plan: UpdatePlan, on_progress: ProgressSink = ignore_progress
