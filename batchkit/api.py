@@ -23,17 +23,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
-from batchkit.jobs import query
-from batchkit.jobs.kill import KillResult, kill_jobs
-from batchkit.jobs.waiting import StuckWatch, Waiter
 from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
 from batchkit.providers.base import Provider
 
+# Querying, killing and waiting are imported by the methods that use them: `sub` needs none of
+# them (start-up).
 if TYPE_CHECKING:
     from batchkit import handles
     from batchkit.doctor.findings import Finding, Report
     from batchkit.doctor.runner import Doctor
+    from batchkit.jobs import query
+    from batchkit.jobs.kill import KillResult
     from batchkit.jobs.logtail import AttemptChoice, BatchItem, LogTail, TailItem
+    from batchkit.jobs.waiting import StuckWatch, Waiter
     from batchkit.jobspecs import DependencyLike, MapOptions
 
 
@@ -176,6 +178,8 @@ class Cluster:
         )
 
     def describe(self, job_id: str) -> Job:
+        from batchkit.jobs import query
+
         return query.describe_job(self.provider, job_id)
 
     def jobs(
@@ -193,6 +197,7 @@ class Cluster:
         `status=` is the Python spelling: a status, a list of them, or a comma string as for
         `stat -s` (`"RUNNING,FAILED"`, `"ALL"`). The list shows as a status table in Jupyter."""
         from batchkit.handles import JobList
+        from batchkit.jobs import query
         from batchkit.models import ACTIVE_STATUSES
 
         wanted = list(statuses) + _statuses(status)
@@ -209,6 +214,8 @@ class Cluster:
     def jobs_by_ids(self, job_ids: Sequence[str], *, details: bool = False) -> query.JobsById:
         """These jobs, each parent followed by its children, in the order given (children with
         every field only when `details` asks for it)."""
+        from batchkit.jobs import query
+
         return query.jobs_by_ids(self.provider, job_ids, details=details)
 
     def children(self, job_id: str) -> list[Job]:
@@ -219,6 +226,8 @@ class Cluster:
         self, job_ids: Sequence[str], reason: str = "Terminated by the user"
     ) -> list[KillResult]:
         """Cancel or terminate each job, in the order given (any number of ids)."""
+        from batchkit.jobs.kill import kill_jobs
+
         return kill_jobs(self.provider, job_ids, reason)
 
     def logs(
@@ -323,6 +332,8 @@ class Cluster:
             if finding is not None:
                 notify(finding)
 
+        from batchkit.jobs.waiting import StuckWatch
+
         return StuckWatch(after, on_stuck, clock=self._monotonic)
 
     def _doctor(self, *, required: bool) -> Doctor | None:
@@ -356,6 +367,8 @@ class Cluster:
         should end soon after the job does."""
         if max_interval is None:
             max_interval = LOCAL_MAX_POLL_S if self.provider.kind == "local" else AWS_MAX_POLL_S
+        from batchkit.jobs.waiting import Waiter
+
         return Waiter(
             self.provider,
             sleep=self._sleep,

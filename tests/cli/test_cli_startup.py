@@ -59,6 +59,9 @@ def test_submitting_to_the_local_engine_loads_neither_the_scheduler_nor_package_
         "batchkit.jobs.logtail",  # what reads logs (out, sub -w)
         "logging",  # the worker logs; the submitter only spawns it
         "secrets",  # the launch key is os.urandom's
+        "batchkit.jobs.query",  # stat's listings
+        "batchkit.jobs.kill",
+        "batchkit.jobs.waiting",  # sub --wait's
     )
     proc = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=HEAVY + worker_only, args=["sub", "true"])],
