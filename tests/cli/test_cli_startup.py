@@ -95,3 +95,19 @@ def test_a_command_built_alone_has_the_help_of_the_whole_group(name: str) -> Non
     assert list(alone.commands) == [name]
     assert help_of(alone) == help_of(typer.main.get_command(app))
     assert len(_group_for(["--help"]).commands) > 1
+
+
+def test_the_aws_provider_loads_neither_the_compute_model_nor_image_records() -> None:
+    """Every command on an AWS cluster imports the AWS provider: the compute model (the doctor's
+    instance, subnet and Fargate tables) and the image records are imported by the calls that
+    return them."""
+    probe = (
+        "import sys, batchkit.providers.aws.provider\n"
+        "print(' '.join(m for m in ('batchkit.computemodel', 'batchkit.providers.images')"
+        " if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert proc.stdout.strip() == ""

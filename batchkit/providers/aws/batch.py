@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from batchkit.computemodel import ComputeEnvironment
 from batchkit.models import (
     Attempt,
     Dependency,
@@ -24,6 +23,9 @@ from batchkit.models import (
     Resources,
 )
 from batchkit.providers.aws.session import Api
+
+if TYPE_CHECKING:
+    from batchkit.computemodel import ComputeEnvironment  # imported when one is read (start-up)
 
 DESCRIBE_CHUNK = 100
 """DescribeJobs accepts at most 100 job ids per call."""
@@ -219,6 +221,8 @@ def queue_from_detail(detail: Mapping[str, Any]) -> Queue:
 
 def compute_environment_from_detail(detail: Mapping[str, Any]) -> ComputeEnvironment:
     """A `ComputeEnvironment` from one DescribeComputeEnvironments item."""
+    from batchkit.computemodel import ComputeEnvironment
+
     resources: Mapping[str, Any] = detail.get("computeResources") or {}
     template = resources.get("launchTemplate") or {}
     bid = resources.get("bidPercentage")

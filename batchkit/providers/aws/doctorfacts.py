@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from batchkit.computemodel import (
-    ComputeEnvironment,
-    InstanceType,
-    NatGateway,
-    SecurityGroup,
-    SpotPrice,
-    Subnet,
-    VpcEndpoint,
-)
-from batchkit.models import Queue
-from batchkit.providers.aws.batch import BatchGateway
-from batchkit.providers.aws.ec2 import Ec2Gateway
-from batchkit.providers.aws.ecr import EcrGateway
-from batchkit.providers.aws.ecs import EcsGateway
+if TYPE_CHECKING:
+    from batchkit.computemodel import (
+        ComputeEnvironment,
+        InstanceType,
+        NatGateway,
+        SecurityGroup,
+        SpotPrice,
+        Subnet,
+        VpcEndpoint,
+    )
+    from batchkit.models import Queue
+    from batchkit.providers.aws.batch import BatchGateway
+    from batchkit.providers.aws.ec2 import Ec2Gateway
+    from batchkit.providers.aws.ecr import EcrGateway
+    from batchkit.providers.aws.ecs import EcsGateway
 
 ECR_IMAGE = re.compile(
     r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"

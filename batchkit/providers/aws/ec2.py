@@ -6,18 +6,22 @@ rate-limited `Api`, returning `batchkit.computemodel` objects.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchkit.computemodel import (
-    InstanceType,
-    NatGateway,
-    Route,
-    SecurityGroup,
-    SpotPrice,
-    Subnet,
-    VpcEndpoint,
-)
 from batchkit.providers.aws.session import Api
+
+# The compute model is imported by the calls that return it: the AWS provider imports this
+# gateway, and every command (`sub`, `stat`) would otherwise pay for the model's tables.
+if TYPE_CHECKING:
+    from batchkit.computemodel import (
+        InstanceType,
+        NatGateway,
+        Route,
+        SecurityGroup,
+        SpotPrice,
+        Subnet,
+        VpcEndpoint,
+    )
 
 FILTER_VALUES = 200
 """EC2 accepts up to 200 values in one filter (EC2 API reference, "Filtering your resources")."""
@@ -49,6 +53,8 @@ def expand_instance_types(names: Sequence[str]) -> list[str]:
 
 
 def instance_type_from(item: Mapping[str, Any]) -> InstanceType:
+    from batchkit.computemodel import InstanceType
+
     gpus = sum(int(g.get("Count", 0)) for g in (item.get("GpuInfo") or {}).get("Gpus") or ())
     processor = item.get("ProcessorInfo") or {}
     return InstanceType(
@@ -61,6 +67,8 @@ def instance_type_from(item: Mapping[str, Any]) -> InstanceType:
 
 
 def _routes(table: Mapping[str, Any]) -> tuple[Route, ...]:
+    from batchkit.computemodel import Route
+
     routes: list[Route] = []
     for item in table.get("Routes") or ():
         if item.get("State") == "blackhole":
@@ -114,6 +122,8 @@ class Ec2Gateway:
     def subnets(self, subnet_ids: Sequence[str]) -> list[Subnet]:
         """These subnets with the routes of their route table: the one associated with the
         subnet, else the main table of its VPC (VPC user guide, "Route tables")."""
+        from batchkit.computemodel import Subnet
+
         ids = list(dict.fromkeys(subnet_ids))
         if not ids:
             return []
@@ -159,6 +169,8 @@ class Ec2Gateway:
         return out
 
     def nat_gateways(self, vpc_ids: Sequence[str]) -> list[NatGateway]:
+        from batchkit.computemodel import NatGateway
+
         found: list[NatGateway] = []
         for page in self._api.paginate(
             "describe_nat_gateways",
@@ -173,6 +185,8 @@ class Ec2Gateway:
         return found
 
     def vpc_endpoints(self, vpc_ids: Sequence[str]) -> list[VpcEndpoint]:
+        from batchkit.computemodel import VpcEndpoint
+
         found: list[VpcEndpoint] = []
         for page in self._api.paginate(
             "describe_vpc_endpoints",
@@ -193,6 +207,8 @@ class Ec2Gateway:
         return found
 
     def security_groups(self, group_ids: Sequence[str]) -> list[SecurityGroup]:
+        from batchkit.computemodel import SecurityGroup
+
         ids = list(dict.fromkeys(group_ids))
         if not ids:
             return []
@@ -216,6 +232,8 @@ class Ec2Gateway:
     def spot_prices(self, instance_types: Sequence[str], *, limit: int = 20) -> list[SpotPrice]:
         """The latest Linux Spot price of each type in each zone (one call: the newest `limit`
         entries, which is what a bid is compared with)."""
+        from batchkit.computemodel import SpotPrice
+
         if not instance_types:
             return []
         response = self._api.call(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchkit.errors import NotFoundError
 from batchkit.providers.aws.errors import AwsServiceError
 from batchkit.providers.aws.session import Api
-from batchkit.providers.images import ImageRecord
+
+if TYPE_CHECKING:  # imported when an image is read: the AWS provider imports this gateway
+    from batchkit.providers.images import ImageRecord
 
 
 class RepositoryNotFoundError(NotFoundError):
@@ -27,6 +29,8 @@ class RepositoryNotFoundError(NotFoundError):
 
 
 def _record(repository: str, detail: dict[str, Any]) -> ImageRecord:
+    from batchkit.providers.images import ImageRecord
+
     pushed = detail.get("imagePushedAt")
     return ImageRecord(
         repository=repository,
