@@ -62,6 +62,7 @@ def test_submitting_to_the_local_engine_loads_neither_the_scheduler_nor_package_
         "batchkit.jobs.query",  # stat's listings
         "batchkit.jobs.kill",
         "batchkit.jobs.waiting",  # sub --wait's
+        "batchkit.providers.local.logs",  # the log store: a submitter reads no log
     )
     proc = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=HEAVY + worker_only, args=["sub", "true"])],

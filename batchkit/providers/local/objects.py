@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 from batchkit.errors import NotFoundError, UsageError
@@ -34,6 +33,8 @@ class LocalObjectStore:
         return URL_PREFIX + key
 
     def put(self, key: str, body: bytes) -> None:
+        import tempfile  # here: a submission that stages nothing does not import it (start-up)
+
         path = self._path(key)
         private_dir(self._root)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -34,7 +34,6 @@ from batchkit.models import (
     SubmitRequest,
 )
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE, Capacity
-from batchkit.providers.local.logs import LogStore
 from batchkit.providers.local.objects import LocalObjectStore
 from batchkit.providers.local.rows import JobRow, NewRow, Spec, to_job
 from batchkit.providers.local.shares import SharePolicy, policy_from_env, share_weight
@@ -43,6 +42,7 @@ from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, w
 
 if TYPE_CHECKING:
     from batchkit.providers.local.executors import ExecutorSelector
+    from batchkit.providers.local.logs import LogStore
 
 LOG_GROUP = "/aws/batch/job"
 ARTIFACT_ROOT = "local"
@@ -85,7 +85,7 @@ class LocalProvider:
         self._shares = shares
         self._stores = threading.local()
         self._objects = LocalObjectStore(self.home / "s3")
-        self._logs = LogStore(self.home / "logs", clock=clock)
+        self._logs: LogStore | None = None  # made by the first log read (submitters read none)
         self.spawned: list[subprocess.Popen[bytes]] = []
         """Workers this provider started (so that a test can stop and reap them)."""
 
@@ -237,6 +237,10 @@ class LocalProvider:
     ) -> LogPage:
         if group not in (None, LOG_GROUP):
             return LogPage(events=[], next_forward_token=next_token, next_backward_token=None)
+        if self._logs is None:
+            from batchkit.providers.local.logs import LogStore
+
+            self._logs = LogStore(self.home / "logs", clock=self._clock)
         return self._logs.get_log_events(
             stream, start_from_head=start_from_head, limit=limit, next_token=next_token
         )
