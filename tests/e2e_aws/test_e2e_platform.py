@@ -94,6 +94,31 @@ def test_platform_cluster_lifecycle(
         "/scratch",
     }
 
+    # An update is reviewed before anything changes. New tags would replace the named compute
+    # environments, which CloudFormation cannot do: refused, and no change set is left.
+    config.write_text(text.replace("tags:\n", "tags:\n  owner: genomics\n", 1))
+    refused = batchkit("cluster", "update", "-f", str(config), "--yes")
+    assert refused.code == 2, refused.err
+    assert "refused before changing anything" in refused.err
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    assert cfn.list_change_sets(StackName="platform")["Summaries"] == []
+    # A larger scratch volume changes the launch template: an infrastructure update of the EC2
+    # compute environment (new instances; running jobs get time to finish), none for Fargate.
+    config.write_text(text.replace("size_gib: 500", "size_gib: 600", 1))
+    planned = batchkit("cluster", "update", "-f", str(config), "--dry-run", "--json")
+    assert planned.code == 0, planned.err
+    assert [(e["logical_id"], e["properties"]) for e in json.loads(planned.out)["effects"]] == [
+        ("ComputeEnvironmentSharedOndemand", ["ComputeResources/LaunchTemplate"])
+    ]
+    updated = batchkit("cluster", "update", "-f", str(config), "--yes", "--json")
+    assert updated.code == 0, updated.err
+    assert json.loads(updated.out)["status"] == "UPDATE_COMPLETE"
+    latest = ec2.describe_launch_template_versions(
+        LaunchTemplateName="batchkit-platform", Versions=["$Latest"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    sizes = {m["DeviceName"]: m["Ebs"].get("VolumeSize") for m in latest["BlockDeviceMappings"]}
+    assert sizes["/dev/xvdb"] == 600
+
     # The notification rule matches this cluster's failures and blocked queues, nothing else.
     # (moto has no TestEventPattern; its own matcher, which reads `$or`, stands in for it.)
     events = boto3.client("events", region_name=REGION)
