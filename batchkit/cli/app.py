@@ -1,9 +1,9 @@
 """The `batchkit` command line: a Typer app whose commands parse, call the API, render, exit.
 
 Start-up is kept fast: this module imports only Typer and the small command modules; the API,
-the providers, boto3, rich and PyYAML are imported inside the commands that need them. Other
-areas plug in their own Typer sub-apps through `SUBAPPS` (one line each); those are imported only
-when their command runs, so `batchkit --help` stays cheap.
+the providers, boto3, rich and PyYAML are imported inside the commands that need them. A call
+builds only the command it names (`LazyGroup`), and the sub-apps (`SUBAPPS`, where other areas
+plug in theirs, one line each) are imported only when their command runs.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import importlib
 import importlib.util
 import sys
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
+from typer.models import CommandInfo
 
-from batchkit.cli import doctor, kill, local, out, queues, stat, sub
+from batchkit.cli import doctor, kill, out, queues, stat, sub
 from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.completion import (
     InstallCompletionOption,
@@ -26,15 +27,48 @@ from batchkit.cli.completion import (
     optional_shell,
 )
 
-#: Sub-apps owned by other areas: command name → (module with a Typer `app`, one-line help).
+#: The commands of `batchkit` itself, in the order --help lists them: Typer's record of each
+#: (callback and settings). The group builds one when a call names it: Typer works out a
+#: command's parameters from its signature, and building every command for every call would cost
+#: about 40 ms of start-up.
+COMMANDS: dict[str, CommandInfo] = {
+    info.name: info
+    for info in (
+        CommandInfo(
+            "sub", cls=PlainCommand, callback=sub.sub, context_settings=sub.CONTEXT_SETTINGS
+        ),
+        CommandInfo("stat", cls=PlainCommand, callback=stat.stat),
+        CommandInfo("out", cls=PlainCommand, callback=out.out),
+        CommandInfo("kill", cls=PlainCommand, callback=kill.kill),
+        CommandInfo("queues", cls=PlainCommand, callback=queues.queues),
+        CommandInfo("hosts", cls=PlainCommand, callback=queues.hosts),
+        CommandInfo("doctor", cls=PlainCommand, callback=doctor.doctor),
+    )
+    if info.name
+}
+
+#: Sub-apps, imported on first use: command name → (module with a Typer `app`, one-line help).
+#: Other areas plug theirs in here (one line each).
 SUBAPPS: dict[str, tuple[str, str]] = {
+    "local": ("batchkit.cli.local", "The local engine: its worker, and how jobs will run."),
     "cluster": ("batchkit.cli.cluster", "Create, update, delete and inspect clusters."),
     "image": ("batchkit.cli.image", "Build container images and list them."),
 }
 
 
+def _evaluate_annotations(callback: Callable[..., Any] | None) -> None:
+    """Evaluate the callback's annotations once, in place. Ours are strings (`from __future__
+    import annotations`), each an `Annotated[..., typer.Option(...)]` to compile and run, and
+    Typer evaluates every one four times while it builds a command (it reads the signature
+    twice, each time with `inspect.signature(eval_str=True)` and `get_type_hints`): about 5 ms
+    of `sub`'s start-up."""
+    if callback is not None:
+        callback.__annotations__ = typing.get_type_hints(callback, include_extras=True)
+
+
 class LazyGroup(PlainGroup):
-    """A group whose `SUBAPPS` are imported on first use, and listed in --help without it."""
+    """`batchkit`: builds each of its `COMMANDS` and imports each of its `SUBAPPS` when a call
+    first names it; --help lists them all (which builds the commands, not the sub-apps)."""
 
     def _lazy(self) -> dict[str, tuple[str, str]]:
         return {
@@ -44,20 +78,42 @@ class LazyGroup(PlainGroup):
         }
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *self._lazy()]
+        built = [name for name in super().list_commands(ctx) if name not in COMMANDS]
+        return [*COMMANDS, *built, *self._lazy()]
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return list(super().parse_args(ctx, optional_shell(args)))
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        entry = self._lazy().get(cmd_name)
-        if entry is None:
-            return super().get_command(ctx, cmd_name)
-        module = importlib.import_module(entry[0])
-        command = typer.main.get_command(module.app)
-        command.name = cmd_name
+        return self.command(cmd_name)
+
+    def command(self, cmd_name: str) -> Any:
+        """The command `cmd_name`, built or imported on first use (None: there is none)."""
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        info = COMMANDS.get(cmd_name)
+        if info is not None:
+            _evaluate_annotations(info.callback)
+            command = typer.main.get_command_from_info(
+                info,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+        else:
+            entry = self._lazy().get(cmd_name)
+            if entry is None:
+                return None
+            command = typer.main.get_command(importlib.import_module(entry[0]).app)
+            command.name = cmd_name
         self.commands[cmd_name] = command
         return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and self.command(args[0]) is None:
+            # Not a command: Typer suggests the closest of those built, so build them all.
+            for name in self.list_commands(ctx):
+                self.command(name)
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         lazy = self._lazy()
@@ -68,7 +124,7 @@ class LazyGroup(PlainGroup):
             if name in lazy:
                 rows.append((name, lazy[name][1]))
                 continue
-            command = super().get_command(ctx, name)
+            command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
                 rows.append((name, command.get_short_help_str(limit=limit)))
         if rows:
@@ -116,61 +172,24 @@ def _root(
     """The options of `batchkit` itself (each acts and exits)."""
 
 
-app.command("sub", cls=PlainCommand, context_settings=sub.CONTEXT_SETTINGS)(sub.sub)
-app.command("stat", cls=PlainCommand)(stat.stat)
-app.command("out", cls=PlainCommand)(out.out)
-app.command("kill", cls=PlainCommand)(kill.kill)
-app.command("queues", cls=PlainCommand)(queues.queues)
-app.command("hosts", cls=PlainCommand)(queues.hosts)
-app.command("doctor", cls=PlainCommand)(doctor.doctor)
-app.add_typer(local.app, name="local")
-
-
-def _evaluate_annotations(callbacks: Iterable[Callable[..., Any] | None]) -> None:
-    """Evaluate the callbacks' annotations once, in place. Ours are strings (`from __future__
-    import annotations`), each an `Annotated[..., typer.Option(...)]` to compile and run, and
-    Typer evaluates every one four times while it builds a command (it reads the signature
-    twice, each time with `inspect.signature(eval_str=True)` and `get_type_hints`): about 5 ms
-    of `sub`'s start-up."""
-    for callback in callbacks:
-        if callback is not None:
-            hints = typing.get_type_hints(callback, include_extras=True)
-            callback.__annotations__ = hints
-
-
-def _build(commands: Sequence[Any]) -> Any:
-    """The click group of the root callback and `commands` (Typer's CommandInfo)."""
-    root = app.registered_callback.callback if app.registered_callback else None
-    _evaluate_annotations([root, *(command.callback for command in commands)])
-    return typer.main.get_command(app)
-
-
-def _group_for(args: Sequence[str]) -> Any:
-    """The click group for this call. Typer works out every command's parameters from its
-    signature (type hints) when it builds the group; when the call names one of the plain
-    commands, only that one is built (start-up). Any other call gets the whole group."""
-    chosen = [c for c in app.registered_commands if args and c.name == args[0]]
-    if not chosen:
-        return _build(app.registered_commands)
-    every, groups = app.registered_commands, app.registered_groups
-    app.registered_commands, app.registered_groups = chosen, []
-    try:
-        return _build(chosen)
-    finally:
-        app.registered_commands, app.registered_groups = every, groups
+def _group() -> LazyGroup:
+    """The click group of `batchkit`, none of its commands built yet."""
+    _evaluate_annotations(app.registered_callback.callback if app.registered_callback else None)
+    group = typer.main.get_command(app)
+    assert isinstance(group, LazyGroup)
+    return group
 
 
 def main(argv: Sequence[str] | None = None, prog_name: str = "batchkit") -> None:
     """The `batchkit` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command = _group_for(args)
+    group = _group()
     answer_shell(prog_name)
-    command.main(args=args, prog_name=prog_name, standalone_mode=True)
+    group.main(args=args, prog_name=prog_name, standalone_mode=True)
 
 
 def main_command(name: str, prog_name: str, argv: Sequence[str] | None = None) -> None:
     """Run one command as a program of its own (`awsbsub` is `batchkit sub`)."""
-    group = _build(app.registered_commands)
-    assert isinstance(group, LazyGroup)
     args = list(sys.argv[1:] if argv is None else argv)
-    group.commands[name].main(args=args, prog_name=prog_name, standalone_mode=True)
+    command = _group().command(name)
+    command.main(args=args, prog_name=prog_name, standalone_mode=True)

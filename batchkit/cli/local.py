@@ -16,6 +16,7 @@ app = typer.Typer(
     help="The local engine: its worker, and how jobs will run.",
     no_args_is_help=True,
     rich_markup_mode=None,
+    add_completion=False,  # `batchkit` has the completion options
 )
 
 

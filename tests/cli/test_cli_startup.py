@@ -76,26 +76,61 @@ def test_submitting_to_the_local_engine_loads_neither_the_scheduler_nor_package_
     assert loaded == "LOADED", loaded
 
 
-@pytest.mark.parametrize("name", ["sub", "stat", "out", "kill", "queues", "hosts", "doctor"])
-def test_a_command_built_alone_has_the_help_of_the_whole_group(name: str) -> None:
-    """`main` builds only the command a call names; its --help is the same as the whole group's."""
+COMMAND_NAMES = ["sub", "stat", "out", "kill", "queues", "hosts", "doctor"]
+
+
+@pytest.mark.parametrize("name", COMMAND_NAMES)
+def test_a_call_builds_only_the_command_it_names(name: str) -> None:
     import click
-    import typer
 
-    from batchkit.cli.app import _group_for, app
+    from batchkit.cli.app import _group
 
-    def help_of(group: click.Group) -> str:
-        with click.Context(group, info_name="batchkit") as parent:
-            command = group.get_command(parent, name)
-            assert command is not None
-            with click.Context(command, info_name=name, parent=parent) as ctx:
-                return command.get_help(ctx)
+    group = _group()
+    with click.Context(group, info_name="batchkit") as ctx:
+        _, command, _ = group.resolve_command(ctx, [name, "--help"])
 
-    alone = _group_for([name, "--help"])
+    assert command is not None
+    assert list(group.commands) == [name]
 
-    assert list(alone.commands) == [name]
-    assert help_of(alone) == help_of(typer.main.get_command(app))
-    assert len(_group_for(["--help"]).commands) > 1
+
+HELP_BOTH_WAYS = """
+import click, typer
+from batchkit.cli.app import COMMANDS, _group
+
+def help_of(command, name):
+    with click.Context(command, info_name=name) as ctx:
+        return command.get_help(ctx)
+
+# Typer's own build first (the annotations still strings), then the lazy group's
+plain = {}
+for name, info in COMMANDS.items():
+    app = typer.Typer(rich_markup_mode=None, add_completion=False)
+    app.command(name, cls=info.cls, context_settings=info.context_settings)(info.callback)
+    plain[name] = help_of(typer.main.get_command(app), name)
+group = _group()
+print(all(help_of(group.command(name), name) == text for name, text in plain.items()))
+"""
+
+
+def test_a_command_built_by_the_group_has_the_help_typer_gives_it() -> None:
+    """The group evaluates a command's annotations before Typer builds it (start-up): the
+    command is the one Typer builds from the annotations as written."""
+    proc = subprocess.run(
+        [sys.executable, "-c", HELP_BOTH_WAYS], capture_output=True, text=True, timeout=60
+    )
+
+    assert proc.stdout.strip() == "True", proc.stderr
+
+
+def test_an_unknown_command_gets_the_closest_ones_suggested() -> None:
+    from typer.testing import CliRunner
+
+    from batchkit.cli.app import app
+
+    result = CliRunner().invoke(app, ["locl"])
+
+    assert result.exit_code == 2
+    assert "Did you mean 'local'?" in result.output
 
 
 def test_the_aws_provider_loads_neither_the_compute_model_nor_image_records() -> None:
