@@ -125,7 +125,7 @@ def test_kill_stops_the_whole_process_group(tmp_path: Path) -> None:
     assert os.getpgid(child) == identity["pgid"]
     run.kill()
     run.kill()  # twice is fine
-    wait_until(lambda: not pid_alive(child), 5, "child killed")
+    wait_until(lambda: not pid_alive(child), 30, "child killed")
     assert run.poll() == 137
 
 
@@ -136,7 +136,7 @@ def test_background_children_die_with_the_main_process(tmp_path: Path) -> None:
         ListSink(),
     )
     assert _wait_exit(run) == 0
-    wait_until(lambda: not pid_alive(int(pid_file.read_text())), 5, "leftover child killed")
+    wait_until(lambda: not pid_alive(int(pid_file.read_text())), 30, "leftover child killed")
 
 
 def test_reap_orphan_kills_a_group_left_behind(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_reap_orphan_kills_a_group_left_behind(tmp_path: Path) -> None:
     identity = {"pid": leader.pid, "pgid": leader.pid, "start_time": process_start_time(leader.pid)}
     ProcessExecutor().reap_orphan(identity)
     leader.wait(timeout=5)
-    wait_until(lambda: not pid_alive(child), 5, "orphan child killed")
+    wait_until(lambda: not pid_alive(child), 30, "orphan child killed")
 
 
 def test_reap_orphan_leaves_a_reused_pid_alone(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_attempts_share_one_output_thread_and_each_wakes_the_scheduler_once_ende
     assert [_wait_exit(run) for run in runs] == list(range(6))
     for i, sink in enumerate(sinks):
         assert [m for _, m in sink.events] == [str(n) for n in range(1, 2000 * (i + 1) + 1)]
-    wait_until(lambda: len(woken) == 6, 5, "every attempt to wake the scheduler")
+    wait_until(lambda: len(woken) == 6, 30, "every attempt to wake the scheduler")
 
 
 def test_a_log_that_fails_ends_its_own_output_not_the_other_attempts(tmp_path: Path) -> None:

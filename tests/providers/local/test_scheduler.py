@@ -334,7 +334,7 @@ def test_timeout_kills_the_process_group_with_batchs_reason(engine: Engine, tmp_
     assert done.status is S.FAILED
     assert done.status_reason == TIMEOUT_REASON
     assert done.attempts[0].status_reason == TIMEOUT_REASON
-    wait_until(lambda: not pid_alive(child) and not pid_alive(shell), 5, "group killed")
+    wait_until(lambda: not pid_alive(child) and not pid_alive(shell), 30, "group killed")
 
 
 def test_a_timed_out_attempt_is_retried(engine: Engine) -> None:
@@ -389,7 +389,7 @@ def test_terminate_a_running_job_kills_its_group(engine: Engine, tmp_path: Path)
     done = engine.job(job.job_id)
     assert (done.status, done.status_reason) == (S.FAILED, "Terminated by the user")
     assert len(done.attempts) == 1, "a terminated job is not retried"
-    wait_until(lambda: not pid_alive(child), 5, "child killed")
+    wait_until(lambda: not pid_alive(child), 30, "child killed")
 
 
 def test_terminate_an_array_parent_applies_to_every_child(engine: Engine) -> None:
@@ -530,7 +530,7 @@ def test_a_new_scheduler_reaps_and_fails_the_attempts_of_a_dead_one(
     done = engine.job(job.job_id)
     assert (done.status, done.status_reason) == (S.FAILED, "the worker died")
     assert [a.status_reason for a in done.attempts] == ["the worker died"]
-    wait_until(lambda: not pid_alive(job_pid), 5, "orphan reaped")
+    wait_until(lambda: not pid_alive(job_pid), 30, "orphan reaped")
 
 
 def test_a_failed_multinode_attempt_retries_the_whole_gang(engine: Engine) -> None:

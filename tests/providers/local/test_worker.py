@@ -142,7 +142,7 @@ def test_stopping_the_worker_fails_the_running_job_with_a_reason(
     (done,) = provider.describe_jobs([job.job_id])
     assert done.status is S.FAILED
     assert "was stopped while the job ran" in (done.status_reason or "")
-    wait_until(lambda: not pid_alive(int(pid_file.read_text())), 5, "job process gone")
+    wait_until(lambda: not pid_alive(int(pid_file.read_text())), 30, "job process gone")
 
 
 def _kill_worker_while_running(
@@ -150,7 +150,7 @@ def _kill_worker_while_running(
 ) -> tuple[int, int]:
     wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 15, "job start")
     job_pid = int(pid_file.read_text())
-    wait_until(lambda: provider.describe_jobs([job_id])[0].status is S.RUNNING, 5, "RUNNING")
+    wait_until(lambda: provider.describe_jobs([job_id])[0].status is S.RUNNING, 30, "RUNNING")
     (worker,) = provider.spawned
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=5)
@@ -173,7 +173,7 @@ def test_kill_9_of_the_worker_then_a_new_worker_fails_the_attempt_and_reaps_it(
     assert done.status is S.FAILED
     assert "stopped unexpectedly" in (done.status_reason or "")
     assert done.attempts[0].status_reason == done.status_reason
-    wait_until(lambda: not pid_alive(job_pid), 5, "orphaned process killed")
+    wait_until(lambda: not pid_alive(job_pid), 30, "orphaned process killed")
 
 
 def test_kill_9_of_the_worker_retries_the_attempt_when_attempts_remain(
