@@ -185,9 +185,11 @@ def format_review(plan: UpdatePlan) -> str:
         )
     for effect in plan.review.effects:
         what = ", ".join(p.rsplit("/", 1)[-1] for p in effect.properties)
-        label = {"infrastructure-update": f"{what}: new instances", "remove": "removed"}.get(
-            effect.kind, effect.kind
-        )
+        label = {
+            "infrastructure-update": f"{what}: new instances",
+            "remove": "removed",
+            "replace": f"{what}: replaced",
+        }.get(effect.kind, effect.kind)
         lines.append(f"{effect.logical_id} ({label}): {effect.running_jobs}")
     if not lines:
         return "running jobs: not interrupted (no compute environment needs new instances)"

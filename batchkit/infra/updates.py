@@ -249,7 +249,11 @@ class _Reviewer:
         names = ", ".join(_short(p) for p in changed)
         if NAME_PROPERTY.get(kind) not in new:
             self.replaced.add(lid)
-            self.effects.append(Effect(lid, kind, "replace", tuple(changed), ""))
+            running = (
+                "a new one replaces it; running jobs are touched only through the compute "
+                "environments that use it"
+            )
+            self.effects.append(Effect(lid, kind, "replace", tuple(changed), running))
             return
         if kind == COMPUTE_ENVIRONMENT:
             steps = self._blue_green(lid)

@@ -257,3 +257,21 @@ def test_conditional_properties_follow_the_registry_schema() -> None:
     }
     assert set(CONDITIONAL) == conditional
     assert schema["properties"]["ReplaceComputeEnvironment"]["default"] is True
+
+
+def test_a_replaced_placement_group_moves_its_compute_environment_to_new_instances() -> None:
+    """An unnamed resource is replaced freely; what refers to it by Ref changes with it."""
+    old = template((ROOT / "examples" / "mpi.yaml").read_text())
+    new = json.loads(json.dumps(old))
+    groups = [lid for lid, r in new["Resources"].items() if r["Type"] == "AWS::EC2::PlacementGroup"]
+    assert groups, "the mpi example has a placement group"
+    new["Resources"][groups[0]]["Properties"]["Strategy"] = "spread"
+    result = review_update(old, new)
+    kinds = {e.logical_id: e.kind for e in result.effects}
+    assert kinds.pop(groups[0]) == "replace"
+    assert set(kinds.values()) == {"infrastructure-update"} and kinds
+    assert all(
+        e.properties == ("ComputeResources/PlacementGroup",)
+        for e in result.effects
+        if e.kind == "infrastructure-update"
+    )
