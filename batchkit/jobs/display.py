@@ -11,7 +11,6 @@ import html
 import time
 from collections.abc import Sequence
 
-from batchkit.doctor.findings import Finding
 from batchkit.models import Job, JobKind, JobStatus
 
 STATUS_COLORS = {
@@ -202,11 +201,3 @@ def _when(epoch_ms: int | None) -> str:
     if epoch_ms is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_ms / 1000))
-
-
-def notice_html(job_id: str, finding: Finding) -> str:
-    fix = f"<br><b>fix:</b> {html.escape(finding.fix)}" if finding.fix else ""
-    return (
-        f"<div><b>why {html.escape(job_id)}</b> ({html.escape(finding.verdict.value)}, "
-        f"{html.escape(finding.check)}): {html.escape(finding.seen)}{fix}</div>"
-    )

@@ -11,19 +11,24 @@ import sys
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-from batchkit.doctor.findings import Finding
 from batchkit.jobs.display import progress_text
 from batchkit.models import Job
 
 
 class ProgressDisplay(Protocol):
-    """What shows a waiting job: each snapshot, a doctor's notice, and the final snapshot."""
+    """What shows a waiting job: each snapshot, then the final one. A display may also have
+    `notice(job_id, finding)`, which a handle calls with the doctor's leading finding about a job
+    that stays RUNNABLE (a `batchkit.doctor.findings.Finding`)."""
 
     def __call__(self, job: Job) -> None: ...
 
-    def notice(self, job_id: str, finding: Finding) -> None: ...
-
     def close(self, job: Job) -> None: ...
+
+
+class Notice(Protocol):
+    """What the status line shows of a doctor's finding (`Finding.why`)."""
+
+    def why(self, job_id: str) -> str: ...
 
 
 NotebookProgress = Callable[[], ProgressDisplay | None]
@@ -59,7 +64,7 @@ class TextProgress:
             self._stream.write(line + "\n")
         self._stream.flush()
 
-    def notice(self, job_id: str, finding: Finding) -> None:
+    def notice(self, job_id: str, finding: Notice) -> None:
         """The doctor's leading finding about a job that stays RUNNABLE, on its own line."""
         if self._tty and self._last:
             self._stream.write("\n")

@@ -4,11 +4,12 @@ has plugged it in (`batchkit` does so when it is imported where IPython runs).""
 
 from __future__ import annotations
 
+import html
 import sys
 from typing import Any
 
 from batchkit.doctor.findings import Finding
-from batchkit.jobs.display import notice_html, progress_html
+from batchkit.jobs.display import progress_html
 from batchkit.jobs.progress import use_notebook_progress
 from batchkit.models import Job
 
@@ -45,6 +46,14 @@ class HtmlProgress:
         from IPython.display import HTML, display
 
         display(HTML(notice_html(job_id, finding)))  # type: ignore[no-untyped-call]
+
+
+def notice_html(job_id: str, finding: Finding) -> str:
+    fix = f"<br><b>fix:</b> {html.escape(finding.fix)}" if finding.fix else ""
+    return (
+        f"<div><b>why {html.escape(job_id)}</b> ({html.escape(finding.verdict.value)}, "
+        f"{html.escape(finding.check)}): {html.escape(finding.seen)}{fix}</div>"
+    )
 
 
 def notebook_progress() -> HtmlProgress | None:
