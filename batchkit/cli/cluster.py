@@ -21,10 +21,7 @@ from batchkit.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
-    from batchkit.infra.config import ClusterConfig
-    from batchkit.models import Subscription
-    from batchkit.providers.aws.session import AwsSession
-    from batchkit.providers.aws.stacks import (
+    from batchkit.clusters.stacks import (
         Change,
         ClusterStacks,
         ClusterStatus,
@@ -32,6 +29,9 @@ if TYPE_CHECKING:
         StackEvent,
         UpdatePlan,
     )
+    from batchkit.infra.config import ClusterConfig
+    from batchkit.models import Subscription
+    from batchkit.providers.aws.session import AwsSession
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -65,7 +65,7 @@ class ClusterEnv:
         return obj if obj is not None else cls()
 
     def stacks(self, profile: str | None, region: str | None, cluster: str | None) -> ClusterStacks:
-        from batchkit.providers.aws.stacks import ClusterStacks
+        from batchkit.clusters.stacks import ClusterStacks
 
         return ClusterStacks(self.session(profile, region, cluster), sleep=self.sleep)
 

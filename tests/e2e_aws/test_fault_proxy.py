@@ -11,12 +11,12 @@ import boto3
 import pytest
 
 import batchkit
+from batchkit.clusters.stacks import ClusterStacks
 from batchkit.infra.config import parse_cluster_config
 from batchkit.infra.naming import bucket_name
 from batchkit.providers.aws import discovery
 from batchkit.providers.aws.ratelimit import RateLimiter
 from batchkit.providers.aws.session import AwsSession, RetryPolicy
-from batchkit.providers.aws.stacks import ClusterStacks
 from tests.fixtures.fault_proxy import FaultProxy
 from tests.fixtures.moto_batch import stack_takes_its_batch_resources
 from tests.fixtures.moto_server import REGION, Cluster

@@ -13,12 +13,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from batchkit import __version__
-from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
-from batchkit.infra.config import ClusterConfig, parse_cluster_config
-from batchkit.models import Resources, SubmitRequest
-from batchkit.providers.aws import open_provider
-from batchkit.providers.aws.session import AwsSession
-from batchkit.providers.aws.stacks import (
+from batchkit.clusters.stacks import (
     ClusterStacks,
     ClusterStatus,
     Progress,
@@ -26,7 +21,12 @@ from batchkit.providers.aws.stacks import (
     StackGateway,
     StackOperationError,
 )
-from batchkit.providers.aws.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
+from batchkit.clusters.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
+from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
+from batchkit.infra.config import ClusterConfig, parse_cluster_config
+from batchkit.models import Resources, SubmitRequest
+from batchkit.providers.aws import open_provider
+from batchkit.providers.aws.session import AwsSession
 from tests.fixtures.moto_batch import stack_takes_its_batch_resources
 from tests.infra.moto_cluster import (
     MOCK_CONFIG,

@@ -22,13 +22,13 @@ from typer.testing import CliRunner
 from batchkit.api import Cluster
 from batchkit.cli.app import app
 from batchkit.cli.context import CliEnv
+from batchkit.clusters.stacks import ClusterStacks
 from batchkit.infra import access
 from batchkit.infra.config import ClusterConfig, load_cluster_config, parse_cluster_config
 from batchkit.infra.template import render_template
 from batchkit.providers.aws.discovery import discover
 from batchkit.providers.aws.provider import AwsProvider
 from batchkit.providers.aws.session import AwsSession
-from batchkit.providers.aws.stacks import ClusterStacks
 from tests.infra.moto_cluster import MOCK_CONFIG, REGION, moto_network, offline_parameters
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,14 +12,14 @@ import yaml
 from cfnlint.api import lint
 
 from batchkit import __version__
-from batchkit.infra.config import ClusterConfig, load_cluster_config, parse_cluster_config
-from batchkit.infra.template import render_template, render_yaml
-from batchkit.providers.aws.stacktemplate import (
+from batchkit.clusters.stacktemplate import (
     TEMPLATE_BODY_LIMIT,
     TEMPLATE_URL_LIMIT,
     bootstrap_body,
     template_body,
 )
+from batchkit.infra.config import ClusterConfig, load_cluster_config, parse_cluster_config
+from batchkit.infra.template import render_template, render_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"

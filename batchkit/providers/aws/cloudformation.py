@@ -1,7 +1,7 @@
 """The CloudFormation gateway, read side: a cluster's stack, its outputs, parameters and tags.
 
-Creating, updating and deleting stacks is `stacks.py`'s job (cluster lifecycle: `stackdeploy`,
-`stackevents`, `stackteardown`).
+Creating, updating and deleting stacks is `batchkit.clusters.stacks`' job (cluster lifecycle:
+`clusters.stackdeploy` above the gateways here, `stackgateway`, `stackevents`, `stackteardown`).
 """
 
 from __future__ import annotations

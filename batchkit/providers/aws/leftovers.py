@@ -1,6 +1,7 @@
 """What of a deleted cluster still exists: everything its stack made or batchkit registered.
 
-Each kind of resource is looked up by the name the stack gave it (`batchkit.infra.naming`): the
+Each kind of resource is looked up by the name the stack gave it (`StackNames`, which
+`batchkit.infra.naming.Names` is: `clusters.stacks` hands it in): the
 bucket, the ECR repository, the log groups, the IAM roles, the Batch compute environments, job
 queues, scheduling policies and job definitions (the stack's and those batchkit registered for
 `--image`), the Lambda functions, the EventBridge rules, the SNS topic, the launch template, the
@@ -14,15 +15,37 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from batchkit.errors import BatchkitError
-from batchkit.infra.naming import Names
 from batchkit.providers.aws.errors import error_code
 from batchkit.providers.aws.session import Api
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
 
 ApiFactory = Callable[[str], Api]
+
+
+class StackNames(Protocol):
+    """The names a cluster's stack gives what it makes (`batchkit.infra.naming.Names`)."""
+
+    @property
+    def prefix(self) -> str: ...
+
+    @property
+    def role_path(self) -> str: ...
+
+    @property
+    def repository(self) -> str: ...
+
+    @property
+    def codebuild_project(self) -> str: ...
+
+    @property
+    def job_events_topic(self) -> str: ...
+
+    @property
+    def job_events_log_policy(self) -> str: ...
+
 
 # The answers that mean "there is no such resource" (HeadBucket answers a bare 404).
 ABSENT_CODES = frozenset(
@@ -32,10 +55,12 @@ ABSENT_CODES = frozenset(
 
 @dataclass(frozen=True)
 class Leftovers:
-    """Look up what remains of cluster `cluster`; `api(service)` gives each service's caller."""
+    """Look up what remains of cluster `cluster`, whose stack named its resources `names`;
+    `api(service)` gives each service's caller."""
 
     api: ApiFactory
     cluster: str
+    names: StackNames
     bucket: str = ""
     job_role: str | None = None
 
@@ -51,7 +76,7 @@ class Leftovers:
         return left
 
     def _checks(self) -> list[tuple[str, Callable[[], Iterable[str]]]]:
-        names = Names(self.cluster)
+        names = self.names
         checks: list[tuple[str, Callable[[], Iterable[str]]]] = []
         if self.bucket:
             checks.append((f"S3 bucket {self.bucket}", self._bucket))
@@ -85,7 +110,7 @@ class Leftovers:
         yield f"S3 bucket {self.bucket}"
 
     def _repository(self) -> Iterator[str]:
-        name = Names(self.cluster).repository
+        name = self.names.repository
         self.api("ecr").call("describe_repositories", repositoryNames=[name])
         yield f"ECR repository {name}"
 
@@ -99,7 +124,7 @@ class Leftovers:
         iam = self.api("iam")
         pages = iam.paginate(
             "list_roles", cursor_in="Marker", cursor_out="Marker",
-            PathPrefix=Names(self.cluster).role_path,
+            PathPrefix=self.names.role_path,
         )  # fmt: skip
         for page in pages:
             yield from (f"IAM role {role['RoleName']}" for role in page.get("Roles", []))
@@ -132,7 +157,7 @@ class Leftovers:
                     yield f"Batch job definition {name}:{definition.get('revision', '')}"
 
     def _functions(self) -> Iterator[str]:
-        prefix = f"{Names(self.cluster).prefix}-"
+        prefix = f"{self.names.prefix}-"
         pages = self.api("lambda").paginate(
             "list_functions", cursor_in="Marker", cursor_out="NextMarker"
         )
@@ -142,7 +167,7 @@ class Leftovers:
                     yield f"Lambda function {function['FunctionName']}"
 
     def _rules(self) -> Iterator[str]:
-        prefix = f"{Names(self.cluster).prefix}-"
+        prefix = f"{self.names.prefix}-"
         pages = self.api("events").paginate(
             "list_rules", cursor_in="NextToken", cursor_out="NextToken", NamePrefix=prefix
         )
@@ -150,7 +175,7 @@ class Leftovers:
             yield from (f"EventBridge rule {rule['Name']}" for rule in page.get("Rules", []))
 
     def _topics(self) -> Iterator[str]:
-        topic = Names(self.cluster).job_events_topic
+        topic = self.names.job_events_topic
         sns = self.api("sns")
         pages = sns.paginate("list_topics", cursor_in="NextToken", cursor_out="NextToken")
         for page in pages:
@@ -159,7 +184,7 @@ class Leftovers:
                     yield f"SNS topic {topic}"
 
     def _launch_template(self) -> Iterator[str]:
-        name = Names(self.cluster).prefix
+        name = self.names.prefix
         answer = self.api("ec2").call(
             "describe_launch_templates",
             Filters=[{"Name": "launch-template-name", "Values": [name]}],
@@ -168,7 +193,7 @@ class Leftovers:
             yield f"EC2 launch template {name}"
 
     def _project(self) -> Iterator[str]:
-        name = Names(self.cluster).codebuild_project
+        name = self.names.codebuild_project
         answer = self.api("codebuild").call("batch_get_projects", names=[name])
         if answer.get("projects"):
             yield f"CodeBuild project {name}"
@@ -176,13 +201,13 @@ class Leftovers:
     def _managed_policies(self) -> Iterator[str]:
         pages = self.api("iam").paginate(
             "list_policies", cursor_in="Marker", cursor_out="Marker",
-            Scope="Local", PathPrefix=Names(self.cluster).role_path,
+            Scope="Local", PathPrefix=self.names.role_path,
         )  # fmt: skip
         for page in pages:
             yield from (f"IAM policy {item['PolicyName']}" for item in page.get("Policies", []))
 
     def _logs_policy(self) -> Iterator[str]:
-        name = Names(self.cluster).job_events_log_policy
+        name = self.names.job_events_log_policy
         for page in self.api("logs").paginate("describe_resource_policies"):
             for item in page.get("resourcePolicies", []):
                 if item.get("policyName") == name:

@@ -8,14 +8,13 @@ and one from the console leave the same nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
 from batchkit.providers.aws.errors import Context, translate
-from batchkit.providers.aws.leftovers import Leftovers, registered_for
+from batchkit.providers.aws.leftovers import Leftovers, StackNames, registered_for
 from batchkit.providers.aws.session import Api, AwsSession
-from batchkit.providers.aws.stackdeploy import KEEP_DATA_TAG, Outcome, StackGateway
 from batchkit.providers.aws.stackevents import (
     ClusterStatus,
     Progress,
@@ -23,6 +22,7 @@ from batchkit.providers.aws.stackevents import (
     follow,
     ignore_progress,
 )
+from batchkit.providers.aws.stackgateway import KEEP_DATA_TAG, Outcome, StackGateway
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
 from batchkit.shipped import lambda_module
 
@@ -30,11 +30,19 @@ ACTIVE_JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"
 
 
 class StackTeardown:
-    """Delete a batchkit cluster and say what of it remains."""
+    """Delete a batchkit cluster and say what of it remains; `names(cluster)` are the names its
+    stack gave what it made (`batchkit.infra.naming.Names`)."""
 
-    def __init__(self, session: AwsSession, stacks: StackGateway, batch: Api | None = None) -> None:
+    def __init__(
+        self,
+        session: AwsSession,
+        stacks: StackGateway,
+        names: Callable[[str], StackNames],
+        batch: Api | None = None,
+    ) -> None:
         self._session = session
         self.stacks = stacks
+        self._names = names
         self._batch = batch
 
     def _batch_api(self) -> Api:
@@ -142,6 +150,7 @@ class StackTeardown:
         return Leftovers(
             self._session.api,
             status.name,
+            self._names(status.name),
             bucket=status.parameters.get("ResourcesS3Bucket", ""),
             job_role=status.outputs.get("JobRoleArn"),
         )()

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchkit.errors import AwsError
+from batchkit.infra.naming import Names
 from batchkit.providers.aws.leftovers import Leftovers
 
 EVERYTHING: dict[str, dict[str, Any]] = {
@@ -90,6 +91,7 @@ def check(answers: dict[str, Any]) -> list[str]:
     return Leftovers(
         lambda service: FakeApi(service, answers),  # type: ignore[arg-type,return-value]
         "research",
+        Names("research"),
         bucket="batchkit-research-1-r",
         job_role="arn:aws:iam::1:role/batchkit/research/JobRole",
     )()

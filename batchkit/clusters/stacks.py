@@ -1,9 +1,10 @@
 """Cluster lifecycle on CloudFormation: create, update, delete, status, list.
 
 `ClusterStacks` is the one object the CLI and API use; it hands each operation to its module:
-`stackdeploy` (create, update through change sets), `stackteardown` (emptying storage,
-deleting, leftovers) and `stackevents` (status, events, waiting). It reports progress through a
-callback and never prints.
+`clusters.stackdeploy` (create, update through change sets), and below it, among the AWS
+gateways, `providers.aws.stackteardown` (emptying storage, deleting, leftovers) and
+`providers.aws.stackevents` (status, events, waiting). It reports progress through a callback and
+never prints.
 """
 
 from __future__ import annotations
@@ -11,20 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from batchkit.clusters.stackdeploy import StackDeployer, UpdatePlan, stack_tags
+from batchkit.clusters.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
 from batchkit.errors import ClusterNotFoundError
 from batchkit.infra.config import ClusterConfig
+from batchkit.infra.naming import Names
 from batchkit.models import Subscription
 from batchkit.providers.aws.session import Api, AwsSession
 from batchkit.providers.aws.sns import SnsGateway
-from batchkit.providers.aws.stackdeploy import (
-    KEEP_DATA_TAG,
-    Change,
-    Outcome,
-    StackDeployer,
-    StackGateway,
-    UpdatePlan,
-    stack_tags,
-)
 from batchkit.providers.aws.stackevents import (
     ClusterStatus,
     Progress,
@@ -33,8 +28,8 @@ from batchkit.providers.aws.stackevents import (
     StackOperationError,
     ignore_progress,
 )
+from batchkit.providers.aws.stackgateway import KEEP_DATA_TAG, Change, Outcome, StackGateway
 from batchkit.providers.aws.stackteardown import ACTIVE_JOB_STATUSES, StackTeardown
-from batchkit.providers.aws.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
 
 __all__ = [
@@ -73,7 +68,7 @@ class ClusterStacks:
             session.api("cloudformation"), sleep=sleep, poll_seconds=poll_seconds
         )
         self._deploy = StackDeployer(session, self.stacks)
-        self._teardown = StackTeardown(session, self.stacks, batch)
+        self._teardown = StackTeardown(session, self.stacks, Names, batch)
         self._sns = SnsGateway(session.api("sns"))
 
     # -- create and update -------------------------------------------------------------------
