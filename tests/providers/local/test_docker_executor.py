@@ -14,17 +14,14 @@ from docker.errors import NotFound
 
 from batchkit.errors import EngineError
 from batchkit.models import Resources
-from batchkit.providers.local.docker_executor import (
+from batchkit.providers.local.docker_executor import DockerExecutor
+from batchkit.providers.local.docker_run import OOM_REASON, DockerRun, LogPump, split_log_timestamp
+from batchkit.providers.local.docker_spec import (
     LABEL_HOME,
     LABEL_JOB_ID,
-    OOM_REASON,
-    DockerExecutor,
-    DockerRun,
-    LogPump,
     container_environment,
     container_name,
     container_options,
-    split_log_timestamp,
 )
 from batchkit.providers.local.executor import RunSpec
 

@@ -13,7 +13,8 @@ from docker.errors import DockerException
 
 from batchkit.errors import EngineError, UsageError
 from batchkit.models import JobStatus, SubmitRequest
-from batchkit.providers.local.docker_executor import LABEL_HOME, DockerExecutor
+from batchkit.providers.local.docker_executor import DockerExecutor
+from batchkit.providers.local.docker_spec import LABEL_HOME
 from batchkit.providers.local.executor import Executor
 from batchkit.providers.local.process_executor import ProcessExecutor
 from batchkit.providers.local.provider import LocalProvider
