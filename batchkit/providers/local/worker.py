@@ -178,7 +178,7 @@ def serve(
     whichever comes first). Raises `WorkerBusyError` if another worker already serves this home.
     Attempts still running when the worker is told to stop are killed and failed (or retried) with
     a reason that says so."""
-    from batchkit.providers.local.process_executor import process_start_time
+    from batchkit.providers.local.process_groups import process_start_time
 
     home = home.absolute()
     lock = WorkerLock(home / LOCK_NAME)

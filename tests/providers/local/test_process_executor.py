@@ -13,12 +13,9 @@ from pathlib import Path
 
 from batchkit.models import Resources
 from batchkit.providers.local.executor import RunSpec
-from batchkit.providers.local.process_executor import (
-    MAX_LINE,
-    ProcessExecutor,
-    ProcessRun,
-    process_start_time,
-)
+from batchkit.providers.local.process_executor import ProcessExecutor
+from batchkit.providers.local.process_groups import process_start_time
+from batchkit.providers.local.process_run import MAX_LINE, ProcessRun
 from tests.fixtures.local_engine import PYTHON, FakeClock, pid_alive, wait_until
 
 
