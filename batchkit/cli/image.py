@@ -35,13 +35,9 @@ from batchkit.cli.recipe import (
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
-    from batchkit.images.build import (
-        BuildEvent,
-        CloudImageBuilder,
-        ImagePlan,
-        ImageResult,
-    )
+    from batchkit.images.build import CloudImageBuilder
     from batchkit.images.pipeline import CloudBuilderFactory, LocalBuilderFactory, TargetOverrides
+    from batchkit.images.plan import BuildEvent, ImagePlan, ImageResult
     from batchkit.providers.images import ImageRecord
 
 
@@ -125,12 +121,7 @@ def _cloud_builder(
 
 
 def _render_event(term: Terminal, event: BuildEvent, quiet: bool) -> None:
-    from batchkit.images.build import (
-        BuildLogLine,
-        BuildPhase,
-        BuildStarted,
-        ContextUploaded,
-    )
+    from batchkit.images.plan import BuildLogLine, BuildPhase, BuildStarted, ContextUploaded
 
     if isinstance(event, ContextUploaded):
         term.message(f"uploaded the build context ({_size(event.size)}) to {event.url}")
@@ -213,9 +204,9 @@ def build(
     env = ImageCliEnv.of(ctx)
     with boundary(debug):
         from batchkit.cli.output import Terminal
-        from batchkit.images.build import BuildDone, BuildStarted, ImageBuildFailedError
         from batchkit.images.local import LocalImageBuilder
         from batchkit.images.pipeline import TargetOverrides
+        from batchkit.images.plan import BuildDone, BuildStarted, ImageBuildFailedError
 
         term = Terminal()
         _check_timeout(timeout)

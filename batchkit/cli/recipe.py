@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from batchkit.images.build import ImageRecipe
+    from batchkit.images.plan import ImageRecipe
 
 PathArgument = Annotated[
     Path | None,
@@ -68,7 +68,7 @@ def recipe_from_flags(
 ) -> ImageRecipe:
     """The recipe the flags describe; UsageError for a contradiction or a malformed value."""
     from batchkit.errors import UsageError
-    from batchkit.images.build import ImageRecipe
+    from batchkit.images.plan import ImageRecipe
     from batchkit.images.presets import PRESETS, preset_recipe
     from batchkit.providers.images import check_image_name
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from batchkit.errors import EngineError
-from batchkit.images.build import (
+from batchkit.images.plan import (
     BuildDone,
     BuildEvent,
     BuildLogLine,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from batchkit.errors import UsageError
-from batchkit.images.build import ImageRecipe
+from batchkit.images.plan import ImageRecipe
 from batchkit.shipped import folder
 
 PRESETS_DIR = folder("dockerfiles")

@@ -16,14 +16,13 @@ import pytest
 from moto import mock_aws
 
 from batchkit.errors import ExitCode, UsageError
-from batchkit.images.build import (
+from batchkit.images.build import BuildTarget, CloudImageBuilder
+from batchkit.images.plan import (
     BuildDone,
     BuildEvent,
     BuildLogLine,
     BuildPhase,
     BuildStarted,
-    BuildTarget,
-    CloudImageBuilder,
     ContextUploaded,
     ImageBuildFailedError,
     ImageRecipe,

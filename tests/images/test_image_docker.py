@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from batchkit.images.build import BuildDone, BuildLogLine, ImageResult
 from batchkit.images.local import LocalImageBuilder
+from batchkit.images.plan import BuildDone, BuildLogLine, ImageResult
 from batchkit.images.presets import preset_recipe
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

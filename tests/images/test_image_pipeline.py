@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from batchkit.cli.image import ImageCliEnv, app
 from batchkit.errors import ClusterNotFoundError, UsageError
-from batchkit.images.build import BuildDone, CloudImageBuilder, ImageRecipe
+from batchkit.images.build import CloudImageBuilder
 from batchkit.images.pipeline import CloudRequest, TargetOverrides, open_cloud_builder
+from batchkit.images.plan import BuildDone, ImageRecipe
 from batchkit.images.resolve import target_from_outputs
 from batchkit.providers.images import resolve_image
 from tests.fixtures.moto_server import SIMPLE_CONFIG

@@ -14,8 +14,8 @@ import docker.errors
 import pytest
 
 from batchkit.errors import EngineError
-from batchkit.images.build import BuildDone, BuildLogLine, ImageBuildFailedError, ImageRecipe
 from batchkit.images.local import LABEL_HASH, LocalImageBuilder
+from batchkit.images.plan import BuildDone, BuildLogLine, ImageBuildFailedError, ImageRecipe
 
 
 class FakeApi:
