@@ -2,13 +2,13 @@
 
 Each command parses, calls `batchkit.images`, renders and exits. The build's progress (phases,
 the CodeBuild or Docker log) goes to stderr as it comes; the result (image and digest, or the
-plan of a dry run) goes to stdout, as JSON with `--json`.
+plan of a dry run) goes to stdout, as JSON with `--json`; `imageprint` prints them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -34,10 +34,8 @@ from batchkit.cli.recipe import (
 )
 
 if TYPE_CHECKING:
-    from batchkit.cli.output import Terminal
     from batchkit.images.build import CloudImageBuilder
     from batchkit.images.pipeline import CloudBuilderFactory, LocalBuilderFactory, TargetOverrides
-    from batchkit.images.plan import BuildEvent, ImagePlan, ImageResult
     from batchkit.providers.images import ImageRecord
 
 
@@ -120,48 +118,6 @@ def _cloud_builder(
     return env.cloud(request)
 
 
-def _render_event(term: Terminal, event: BuildEvent, quiet: bool) -> None:
-    from batchkit.images.plan import BuildLogLine, BuildPhase, BuildStarted, ContextUploaded
-
-    if isinstance(event, ContextUploaded):
-        term.message(f"uploaded the build context ({_size(event.size)}) to {event.url}")
-    elif isinstance(event, BuildStarted):
-        term.message(f"started CodeBuild build {event.build_id}")
-        if event.console_url:
-            term.message(f"  console: {event.console_url}")
-    elif isinstance(event, BuildPhase):
-        term.message(f"phase {event.phase}")
-    elif isinstance(event, BuildLogLine) and not quiet:
-        term.message(f"  | {event.message}")
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
-
-
-def _result_lines(result: ImageResult) -> str:
-    return f"image:  {result.image}\ndigest: {result.digest or '-'}\n"
-
-
-def _dry_run_text(plan: ImagePlan, steps: list[str]) -> str:
-    lines = [
-        f"name:         {plan.recipe.name}",
-        f"context:      {plan.context.root} ({plan.context.file_count} files, "
-        f"{_size(plan.archive.size)} archived)",
-        f"dockerfile:   {plan.recipe.dockerfile}",
-        f"content hash: {plan.content_hash}",
-        f"image:        {plan.image}",
-        "would:",
-        *(f"  {i}. {step}" for i, step in enumerate(steps, 1)),
-    ]
-    return "\n".join(lines) + "\n"
-
-
 @app.command(cls=PlainCommand)
 def build(
     ctx: typer.Context,
@@ -203,6 +159,7 @@ def build(
     """
     env = ImageCliEnv.of(ctx)
     with boundary(debug):
+        from batchkit.cli.imageprint import print_plan, print_result, render_event
         from batchkit.cli.output import Terminal
         from batchkit.images.local import LocalImageBuilder
         from batchkit.images.pipeline import TargetOverrides
@@ -231,7 +188,7 @@ def build(
                     f"if missing: build it there (host network), and tag it "
                     f"{plan.repository}:{plan.alias}",
                 ]
-                _print_plan(term, plan, steps, json_)
+                print_plan(term, plan, steps, json_)
                 return
             local_builder = env.local()
             plan = local_builder.plan(recipe)
@@ -248,7 +205,7 @@ def build(
                     f"start CodeBuild project {target.project} and stream its log",
                     f"push {plan.image} and move {plan.repository}:{plan.alias}",
                 ]
-                _print_plan(term, plan, steps, json_)
+                print_plan(term, plan, steps, json_)
                 return
             term.message(f"image {plan.image}")
             events = cloud_builder.build(plan)
@@ -257,11 +214,11 @@ def build(
         try:
             for event in events:
                 if isinstance(event, BuildDone):
-                    _print_result(term, plan, event.result, json_)
+                    print_result(term, plan, event.result, json_)
                     continue
                 if isinstance(event, BuildStarted):
                     started = event.build_id
-                _render_event(term, event, quiet)
+                render_event(term, event, quiet)
         except KeyboardInterrupt:
             if started:
                 term.message(
@@ -276,24 +233,6 @@ def build(
                 for line in err.log_tail:
                     term.message(f"  | {line}")
             raise
-
-
-def _print_plan(term: Terminal, plan: ImagePlan, steps: list[str], json_: bool) -> None:
-    if json_:
-        term.json({"dryRun": True, **plan.to_dict(), "steps": steps})
-    else:
-        term.data(_dry_run_text(plan, steps))
-
-
-def _print_result(term: Terminal, plan: ImagePlan, result: ImageResult, json_: bool) -> None:
-    if result.up_to_date:
-        term.message(f"{result.image} is up to date: nothing to build")
-    else:
-        term.message(f"built {result.image}")
-    if json_:
-        term.json({**result.to_dict(), "name": plan.recipe.name, "contentHash": plan.content_hash})
-    else:
-        term.data(_result_lines(result))
 
 
 @app.command("buildspec", cls=PlainCommand)
@@ -361,6 +300,7 @@ def list_(
     Docker engine with --local): tags, pushed at, size, digest."""
     env = ImageCliEnv.of(ctx)
     with boundary(debug):
+        from batchkit.cli.imageprint import image_table
         from batchkit.cli.output import Terminal
         from batchkit.images.pipeline import TargetOverrides
 
@@ -374,27 +314,7 @@ def list_(
         if json_:
             term.json([record.to_dict() for record in records])
         else:
-            term.data(_image_table(records))
-
-
-def _image_table(records: list[ImageRecord]) -> str:
-    from batchkit.cli.output import table
-
-    if not records:
-        return "No images\n"
-    rows: list[tuple[Any, ...]] = [
-        (
-            record.repository,
-            ", ".join(record.tags) or "<untagged>",
-            record.pushed_at.astimezone().replace(microsecond=0).isoformat()
-            if record.pushed_at
-            else None,
-            _size(record.size_bytes),
-            record.digest[:19],
-        )
-        for record in records
-    ]
-    return table(("repository", "tags", "pushedAt", "size", "digest"), rows)
+            term.data(image_table(records))
 
 
 MAX_BUILD_SECONDS = 2160 * 60  # CodeBuild: a build times out after at most 2160 minutes
