@@ -1,4 +1,8 @@
-"""`batchkit cluster …`: a config file becomes one CloudFormation stack, and goes away cleanly."""
+"""`batchkit cluster …`: a config file becomes one CloudFormation stack, and goes away cleanly.
+
+The commands print stack events, an update's change set and review, and a status's subscriptions
+with `clusterprint`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,14 +24,7 @@ from batchkit.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
-    from batchkit.clusters.stacks import (
-        Change,
-        ClusterStacks,
-        ClusterStatus,
-        Progress,
-        StackEvent,
-        UpdatePlan,
-    )
+    from batchkit.clusters.stacks import ClusterStacks, ClusterStatus
     from batchkit.infra.config import ClusterConfig
     from batchkit.models import Subscription
     from batchkit.providers.aws.session import AwsSession
@@ -142,60 +138,6 @@ def _named(env: ClusterEnv, name: str, profile: str | None, region: str | None) 
     return stacks
 
 
-def format_event(event: StackEvent) -> str:
-    stamp = datetime.fromtimestamp(event.timestamp).strftime("%H:%M:%S")
-    reason = f"  {event.reason}" if event.reason else ""
-    return f"{stamp}  {event.status:<28} {event.resource_type:<34} {event.logical_id}{reason}"
-
-
-def _show_progress(term: Terminal) -> Callable[[Progress], None]:
-    def show(progress: Progress) -> None:
-        term.message(format_event(progress.event) if progress.event else progress.text)
-
-    return show
-
-
-_ACTION_MARKS = {"Add": "+", "Remove": "-", "Modify": "~"}
-
-
-def format_changes(changes: list[Change]) -> str:
-    """A change set as a diff: `+` added, `-` removed, `~` modified (and whether it is replaced)."""
-    if not changes:
-        return "no changes"
-    lines = []
-    for change in changes:
-        mark = _ACTION_MARKS.get(change.action, "?")
-        line = f"{mark} {change.logical_id} ({change.resource_type})"
-        if change.action == "Modify":
-            if change.attributes:
-                line += f": {', '.join(change.attributes)}"
-            if change.replacement in ("True", "Conditional"):
-                line += f"  [replacement: {change.replacement}]"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def format_review(plan: UpdatePlan) -> str:
-    """What the update does to the work on the cluster, one line per touched resource."""
-    lines = []
-    if plan.adoption_url is not None:
-        lines.append(
-            "first, in an update of its own: the compute environments adopt the update policy "
-            "(nothing is interrupted)"
-        )
-    for effect in plan.review.effects:
-        what = ", ".join(p.rsplit("/", 1)[-1] for p in effect.properties)
-        label = {
-            "infrastructure-update": f"{what}: new instances",
-            "remove": "removed",
-            "replace": f"{what}: replaced",
-        }.get(effect.kind, effect.kind)
-        lines.append(f"{effect.logical_id} ({label}): {effect.running_jobs}")
-    if not lines:
-        return "running jobs: not interrupted (no compute environment needs new instances)"
-    return "running jobs:\n" + "\n".join(f"  {line}" for line in lines)
-
-
 @app.command(cls=PlainCommand)
 def init(
     path: FileOption = Path("batchkit.yaml"),
@@ -262,9 +204,11 @@ def create(
     """Create the cluster's stack and wait for it, showing its events."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
+        from batchkit.cli.clusterprint import show_progress
+
         config, stacks = _open(env, path, profile)
         term = _terminal()
-        outcome = stacks.create(config, _params(params), on_progress=_show_progress(term))
+        outcome = stacks.create(config, _params(params), on_progress=show_progress(term))
         if json_:
             term.json(outcome.to_dict())
         else:
@@ -299,6 +243,8 @@ def update(
     are refused before anything changes, with the steps that work."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
+        from batchkit.cli.clusterprint import format_changes, format_review, show_progress
+
         config, stacks = _open(env, path, profile)
         term = _terminal()
         plan = stacks.plan_update(config, _params(params), source=str(path))
@@ -319,7 +265,7 @@ def update(
             stacks.discard_update(plan)
             term.message("nothing changed")
             raise typer.Exit(DECLINED)
-        outcome = stacks.apply_update(plan, on_progress=_show_progress(term))
+        outcome = stacks.apply_update(plan, on_progress=show_progress(term))
         if json_:
             term.json(outcome.to_dict())
         else:
@@ -342,12 +288,14 @@ def delete(
     """Delete a cluster: empty its bucket prefix and image repository, then its stack."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
+        from batchkit.cli.clusterprint import show_progress
+
         stacks = _named(env, name, profile, region)
         term = _terminal()
         if not yes and not env.confirm(f"delete cluster {name}, its job folders and images?"):
             term.message("nothing deleted")
             raise typer.Exit(DECLINED)
-        outcome = stacks.delete(name, force=force, on_progress=_show_progress(term))
+        outcome = stacks.delete(name, force=force, on_progress=show_progress(term))
         if json_:
             term.json(outcome.to_dict())
         else:
@@ -371,6 +319,8 @@ def status(
     """Show a cluster's stack status, queues and resources."""
     env = ClusterEnv.of(ctx)
     with boundary(debug):
+        from batchkit.cli.clusterprint import format_event, subscription_lines
+
         stacks = _named(env, name, profile, region)
         term = _terminal()
         found = stacks.status(name)
@@ -395,7 +345,7 @@ def status(
         for key in ("BucketName", "EcrRepositoryUri", "JobLogGroup", "CodeBuildProjectName"):
             if key in found.outputs:
                 lines.append(f"{key}: {found.outputs[key]}")
-        lines += _subscription_lines(subscribers, unchecked)
+        lines += subscription_lines(subscribers, unchecked)
         lines += [format_event(event) for event in stack_events]
         term.data("\n".join(lines))
 
@@ -410,20 +360,6 @@ def _subscriptions(
         return stacks.subscriptions(found), None
     except AwsError as err:
         return None, err.message
-
-
-def _subscription_lines(subscribers: list[Subscription] | None, unchecked: str | None) -> list[str]:
-    if unchecked:
-        return [f"notify:   not checked ({unchecked})"]
-    if subscribers is None:
-        return []
-    if not subscribers:
-        return ["notify:   nobody is subscribed to the job events topic"]
-    return [
-        f"notify:   {s.endpoint} ({s.protocol}) "
-        + ("confirmed" if s.confirmed else "pending confirmation: follow the link SNS mailed")
-        for s in subscribers
-    ]
 
 
 @app.command("list", cls=PlainCommand)
