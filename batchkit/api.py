@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from batchkit.config import LOCAL_CLUSTER, UserConfig, load_user_config
-from batchkit.models import Host, Job, JobSpec, JobStatus, Queue
+from batchkit.models import Job, JobSpec, JobStatus
 from batchkit.providers.base import Provider
 
 # Querying, killing and waiting are imported by the methods that use them: `sub` needs none of
 # them (start-up).
 if TYPE_CHECKING:
     from batchkit import handles
+    from batchkit.clustermodel import Host, Queue
     from batchkit.doctor.findings import Finding, Report
     from batchkit.doctor.runner import Doctor
     from batchkit.jobs import query

@@ -16,8 +16,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 from batchkit.errors import BatchkitError, NotFoundError, UsageError
+from batchkit.logmodel import LogEvent
 from batchkit.models import Job as JobInfo
-from batchkit.models import JobKind, JobStatus, LogEvent
+from batchkit.models import JobKind, JobStatus
 
 if TYPE_CHECKING:
     from batchkit.doctor.findings import Finding, Report

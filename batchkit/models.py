@@ -1,18 +1,20 @@
-"""The AWS Batch data model that every provider speaks.
+"""The AWS Batch job model that every provider speaks: statuses, ids, specifications, requests
+and the jobs a provider reports.
 
 These are plain dataclasses (no pydantic) so the CLI starts fast. Times are epoch milliseconds, as
-Batch and CloudWatch Logs report them. A provider turns its own records into these; everything
-above the providers works only with these types.
+Batch reports them. A provider turns its own records into these; everything above the providers
+works only with these types. Log events are in `batchkit.logmodel`, queues, hosts and
+subscriptions in `batchkit.clustermodel`: a submission imports neither (each dataclass costs
+start-up).
 """
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, overload
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -327,145 +329,6 @@ class Job:
 
 
 @dataclass(frozen=True)
-class LogEvent:
-    """One CloudWatch Logs event (or one line of a local log stream)."""
-
-    timestamp: int
-    message: str
-    job_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp, "message": self.message, "jobId": self.job_id}
-
-
-class LogEvents(Sequence[LogEvent]):
-    """Events kept as two columns, times and messages: a page of a large local stream costs two
-    lists rather than an object per event (`LogEvent`s are made as they are read), and `out`
-    prints from the columns a run of lines with the same time at a time (`runs`). The times may
-    be kept as the digits they were read as."""
-
-    __slots__ = ("_stamps", "messages")
-
-    def __init__(self, timestamps: Sequence[int | str], messages: Sequence[str]) -> None:
-        self._stamps = timestamps
-        self.messages = messages
-
-    @property
-    def timestamps(self) -> list[int]:
-        return list(map(int, self._stamps))
-
-    def runs(self) -> Iterator[tuple[int, int, int]]:
-        """(timestamp, start, end) of each run of consecutive events with the same time."""
-        start = 0
-        for stamp, run in itertools.groupby(self._stamps):
-            end = start + len(list(run))
-            yield int(stamp), start, end
-            start = end
-
-    def __len__(self) -> int:
-        return len(self.messages)
-
-    @overload
-    def __getitem__(self, index: int) -> LogEvent: ...
-    @overload
-    def __getitem__(self, index: slice) -> LogEvents: ...
-    def __getitem__(self, index: int | slice) -> LogEvent | LogEvents:
-        if isinstance(index, slice):
-            return LogEvents(self._stamps[index], self.messages[index])
-        return LogEvent(int(self._stamps[index]), self.messages[index])
-
-    def __iter__(self) -> Iterator[LogEvent]:
-        return map(LogEvent, map(int, self._stamps), self.messages)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"LogEvents({list(self)!r})"
-
-
-@dataclass(frozen=True)
-class LogPage:
-    """One page of GetLogEvents. `next_forward_token` repeats when the stream is drained."""
-
-    events: Sequence[LogEvent]
-    next_forward_token: str | None
-    next_backward_token: str | None = None
-
-
-@dataclass(frozen=True)
-class Queue:
-    name: str
-    arn: str
-    priority: int
-    state: str
-    status: str
-    status_reason: str | None = None
-    compute_environments: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "jobQueueName": self.name,
-            "jobQueueArn": self.arn,
-            "priority": self.priority,
-            "state": self.state,
-            "status": self.status,
-            "statusReason": self.status_reason,
-            "computeEnvironments": list(self.compute_environments),
-        }
-
-
-@dataclass(frozen=True)
-class Host:
-    """A compute host: an ECS container instance on AWS, this machine on the local engine."""
-
-    instance_id: str
-    instance_type: str
-    status: str
-    private_ip: str | None = None
-    public_ip: str | None = None
-    private_dns: str | None = None
-    public_dns: str | None = None
-    container_instance_arn: str | None = None
-    running_jobs: int = 0
-    pending_jobs: int = 0
-    registered_vcpus: float = 0
-    registered_memory: int = 0
-    available_vcpus: float = 0
-    available_memory: int = 0
-    registered_gpus: int = 0
-    available_gpus: int = 0
-    executor: str | None = None
-    engine_version: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ec2InstanceId": self.instance_id,
-            "containerInstanceArn": self.container_instance_arn,
-            "status": self.status,
-            "instanceType": self.instance_type,
-            "privateIpAddress": self.private_ip,
-            "publicIpAddress": self.public_ip,
-            "privateDnsName": self.private_dns,
-            "publicDnsName": self.public_dns,
-            "runningJobs": self.running_jobs,
-            "pendingJobs": self.pending_jobs,
-            "registeredCPUs": self.registered_vcpus,
-            "registeredMemory": self.registered_memory,
-            "availableCPUs": self.available_vcpus,
-            "availableMemory": self.available_memory,
-            "registeredGPUs": self.registered_gpus,
-            "availableGPUs": self.available_gpus,
-            "executor": self.executor,
-            "engineVersion": self.engine_version,
-        }
-
-
-@dataclass(frozen=True)
 class SubmitRequest:
     """A fully planned SubmitJob, provider-neutral: what `jobs.submission` hands a provider after
     staging. `command` is the container command (batchkit's wrapper argv); `environment` holds the
@@ -488,16 +351,3 @@ class SubmitRequest:
     s3_folder_url: str | None = None
     share: str | None = None
     priority: int | None = None
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """Who hears about a cluster's jobs: one subscription of its job events topic."""
-
-    protocol: str
-    endpoint: str
-    confirmed: bool
-    """False while SNS waits for the address to follow its confirmation link."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "endpoint": self.endpoint, "confirmed": self.confirmed}

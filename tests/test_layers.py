@@ -4,7 +4,8 @@
     api        api.py, handles.py
     core       jobs/, infra/, images/, functions/, doctor/, clusters/, jobspecs.py
     providers  providers/ (aws/, local/, and what both speak)
-    leaves     models.py, computemodel.py, errors.py, config.py, shipped.py, version.py
+    leaves     models.py, logmodel.py, clustermodel.py, computemodel.py, errors.py, config.py,
+               shipped.py, version.py
 
 A module imports its own layer and the layers below it, never above; no modules import each other
 in a loop; only providers/aws imports boto3 and botocore; only cli/ and notebook/ import typer,
@@ -42,6 +43,8 @@ PLACES: dict[str, str] = {
     "batchkit.jobspecs": "core",
     "batchkit.providers": "providers",
     "batchkit.models": "leaves",
+    "batchkit.logmodel": "leaves",
+    "batchkit.clustermodel": "leaves",
     "batchkit.computemodel": "leaves",
     "batchkit.errors": "leaves",
     "batchkit.config": "leaves",

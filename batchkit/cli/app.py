@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 from typer.models import CommandInfo
 
-from batchkit.cli import doctor, kill, out, queues, stat, sub
 from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.completion import (
     InstallCompletionOption,
@@ -27,24 +26,18 @@ from batchkit.cli.completion import (
     optional_shell,
 )
 
-#: The commands of `batchkit` itself, in the order --help lists them: Typer's record of each
-#: (callback and settings). The group builds one when a call names it: Typer works out a
-#: command's parameters from its signature, and building every command for every call would cost
-#: about 40 ms of start-up.
-COMMANDS: dict[str, CommandInfo] = {
-    info.name: info
-    for info in (
-        CommandInfo(
-            "sub", cls=PlainCommand, callback=sub.sub, context_settings=sub.CONTEXT_SETTINGS
-        ),
-        CommandInfo("stat", cls=PlainCommand, callback=stat.stat),
-        CommandInfo("out", cls=PlainCommand, callback=out.out),
-        CommandInfo("kill", cls=PlainCommand, callback=kill.kill),
-        CommandInfo("queues", cls=PlainCommand, callback=queues.queues),
-        CommandInfo("hosts", cls=PlainCommand, callback=queues.hosts),
-        CommandInfo("doctor", cls=PlainCommand, callback=doctor.doctor),
-    )
-    if info.name
+#: The commands of `batchkit` itself, in the order --help lists them: the module and function of
+#: each. The group imports and builds one when a call names it (`command_info`): Typer works out
+#: a command's parameters from its signature, and building every command for every call would
+#: cost about 40 ms of start-up, importing every command's module a few more.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sub": ("batchkit.cli.sub", "sub"),
+    "stat": ("batchkit.cli.stat", "stat"),
+    "out": ("batchkit.cli.out", "out"),
+    "kill": ("batchkit.cli.kill", "kill"),
+    "queues": ("batchkit.cli.queues", "queues"),
+    "hosts": ("batchkit.cli.queues", "hosts"),
+    "doctor": ("batchkit.cli.doctor", "doctor"),
 }
 
 #: Sub-apps, imported on first use: command name → (module with a Typer `app`, one-line help).
@@ -54,6 +47,19 @@ SUBAPPS: dict[str, tuple[str, str]] = {
     "cluster": ("batchkit.cli.cluster", "Create, update, delete and inspect clusters."),
     "image": ("batchkit.cli.image", "Build container images and list them."),
 }
+
+
+def command_info(name: str) -> CommandInfo:
+    """Typer's record of the command `name` (one of `COMMANDS`): its callback, imported now, and
+    the settings its module declares (`CONTEXT_SETTINGS`)."""
+    module_name, function = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    return CommandInfo(
+        name,
+        cls=PlainCommand,
+        callback=getattr(module, function),
+        context_settings=getattr(module, "CONTEXT_SETTINGS", None),
+    )
 
 
 def _evaluate_annotations(callback: Callable[..., Any] | None) -> None:
@@ -91,8 +97,8 @@ class LazyGroup(PlainGroup):
         """The command `cmd_name`, built or imported on first use (None: there is none)."""
         if cmd_name in self.commands:
             return self.commands[cmd_name]
-        info = COMMANDS.get(cmd_name)
-        if info is not None:
+        if cmd_name in COMMANDS:
+            info = command_info(cmd_name)
             _evaluate_annotations(info.callback)
             command = typer.main.get_command_from_info(
                 info,

@@ -24,9 +24,9 @@ from batchkit.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
+    from batchkit.clustermodel import Subscription
     from batchkit.clusters.stacks import ClusterStacks, ClusterStatus
     from batchkit.infra.config import ClusterConfig
-    from batchkit.models import Subscription
     from batchkit.providers.aws.session import AwsSession
 
 app = typer.Typer(

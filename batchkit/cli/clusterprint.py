@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from batchkit.cli.output import Terminal
+    from batchkit.clustermodel import Subscription
     from batchkit.clusters.stacks import Change, Progress, StackEvent, UpdatePlan
-    from batchkit.models import Subscription
 
 
 def format_event(event: StackEvent) -> str:

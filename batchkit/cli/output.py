@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from batchkit.models import Host, Job, JobStatus, LogEvent, LogEvents, Queue
+from batchkit.models import Job, JobStatus
 
 if TYPE_CHECKING:
+    from batchkit.clustermodel import Host, Queue
     from batchkit.jobs.kill import KillResult
     from batchkit.jobs.logtail import AttemptStart, LogBatch, TailItem
+    from batchkit.logmodel import LogEvent
 
 _STATUS_COLOURS = {
     JobStatus.SUCCEEDED: "32",
@@ -280,6 +282,8 @@ def log_block(batch: LogBatch, *, raw: bool) -> str:
 
     The page is printed a run of lines with the same time at a time (`LogEvents.runs`), so a
     million lines cost a few thousand joins, not a million formatted strings."""
+    from batchkit.logmodel import LogEvents
+
     events = batch.events
     if not events:
         return ""

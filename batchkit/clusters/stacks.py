@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from batchkit.clustermodel import Subscription
 from batchkit.clusters.stackdeploy import StackDeployer, UpdatePlan, stack_tags
 from batchkit.clusters.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
 from batchkit.errors import ClusterNotFoundError
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.naming import Names
-from batchkit.models import Subscription
 from batchkit.providers.aws.session import Api, AwsSession
 from batchkit.providers.aws.sns import SnsGateway
 from batchkit.providers.aws.stackevents import (

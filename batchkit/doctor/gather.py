@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from batchkit.clustermodel import Queue
 from batchkit.computemodel import ComputeEnvironment, InstanceType, SpotPrice
 from batchkit.doctor import capacity, network, queueing
 from batchkit.doctor.findings import Finding, Verdict, not_checked
@@ -14,7 +15,6 @@ from batchkit.doctor.network import Network
 from batchkit.doctor.scene import Scene
 from batchkit.doctor.sources import AwsFacts
 from batchkit.errors import AccessDeniedError, BatchkitError
-from batchkit.models import Queue
 
 T = TypeVar("T")
 

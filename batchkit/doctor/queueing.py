@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from batchkit.clustermodel import Queue
 from batchkit.computemodel import ComputeEnvironment, SpotPrice
 from batchkit.doctor.findings import Finding, Verdict
 from batchkit.doctor.scene import Scene, minutes
-from batchkit.models import Job, JobStatus, Queue
+from batchkit.models import Job, JobStatus
 
 STUCK_AFTER_S = 600.0
 """How long a RUNNABLE job waits before "not scaling" and "not joining" become problems."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from batchkit.clustermodel import Queue
 from batchkit.computemodel import ComputeEnvironment, InstanceType
-from batchkit.models import Job, Queue
+from batchkit.models import Job
 
 
 @dataclass

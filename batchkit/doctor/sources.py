@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from batchkit.clustermodel import Queue
 from batchkit.computemodel import (
     ComputeEnvironment,
     InstanceType,
@@ -17,7 +18,7 @@ from batchkit.computemodel import (
     Subnet,
     VpcEndpoint,
 )
-from batchkit.models import Job, Queue
+from batchkit.models import Job
 
 
 class AwsFacts(Protocol):

@@ -43,7 +43,7 @@ from batchkit.infra.buildspec import (
     buildspec_yaml,
     parse_digest_line,
 )
-from batchkit.models import LogPage
+from batchkit.logmodel import LogPage
 from batchkit.providers.base import ObjectStore
 from batchkit.providers.images import BuildState, BuildStatus, ImageRecord
 

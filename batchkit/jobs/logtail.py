@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Literal
 from batchkit.errors import UsageError
 from batchkit.jobs.query import describe_job
 from batchkit.jobs.validation import check_attempt
-from batchkit.models import Attempt, Job, LogEvent
+from batchkit.logmodel import LogEvent
+from batchkit.models import Attempt, Job
 from batchkit.providers.base import Provider
 
 if TYPE_CHECKING:

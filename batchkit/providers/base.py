@@ -8,9 +8,13 @@ behaviour difference between them is a bug. A provider never prints, never exits
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from batchkit.models import Host, Job, JobStatus, LogPage, Queue, SubmitRequest
+from batchkit.models import Job, JobStatus, SubmitRequest
+
+if TYPE_CHECKING:  # a submitter imports neither
+    from batchkit.clustermodel import Host, Queue
+    from batchkit.logmodel import LogPage
 
 
 class ObjectStore(Protocol):

@@ -524,7 +524,7 @@ def test_help_names_arguments_without_python_types(cli: Cli, command: str, argum
 def test_a_page_of_out_prints_as_its_lines_one_by_one() -> None:
     from batchkit.cli import output
     from batchkit.jobs.logtail import LogBatch
-    from batchkit.models import LogEvent, LogEvents
+    from batchkit.logmodel import LogEvent, LogEvents
 
     events = [
         LogEvent(1_700_000_000_000 + step * 400, message)

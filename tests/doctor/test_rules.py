@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from batchkit.clustermodel import Queue
 from batchkit.computemodel import (
     ComputeEnvironment,
     InstanceType,
@@ -19,7 +20,7 @@ from batchkit.doctor.findings import Finding, Report, Verdict, ordered
 from batchkit.doctor.runner import parse_age
 from batchkit.doctor.scene import Scene
 from batchkit.errors import UsageError
-from batchkit.models import Job, JobStatus, Queue, Resources
+from batchkit.models import Job, JobStatus, Resources
 
 CE = ComputeEnvironment("ce", "arn:ce", "ENABLED", "VALID", compute_type="EC2", max_vcpus=16,
                         instance_types=("m5.large",), subnets=("subnet-1",),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from batchkit.models import LogEvent, LogPage
+from batchkit.logmodel import LogEvent, LogPage
 from batchkit.providers.images import BuildState, BuildStatus, ImageRecord
 
 

@@ -12,16 +12,9 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from batchkit.models import (
-    Attempt,
-    Host,
-    Job,
-    JobStatus,
-    LogEvent,
-    LogPage,
-    Queue,
-    SubmitRequest,
-)
+from batchkit.clustermodel import Host, Queue
+from batchkit.logmodel import LogEvent, LogPage
+from batchkit.models import Attempt, Job, JobStatus, SubmitRequest
 
 
 class FakeObjects:

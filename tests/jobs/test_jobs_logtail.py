@@ -6,7 +6,8 @@ import pytest
 
 from batchkit.errors import UsageError
 from batchkit.jobs.logtail import AttemptStart, LogBatch, LogLine, LogTail, NoStream
-from batchkit.models import Job, JobStatus, LogPage
+from batchkit.logmodel import LogPage
+from batchkit.models import Job, JobStatus
 from tests.jobs.fakes import FakeProvider
 
 

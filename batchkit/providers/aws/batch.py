@@ -12,16 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from batchkit.models import (
-    Attempt,
-    Dependency,
-    DependencyType,
-    Job,
-    JobId,
-    JobStatus,
-    Queue,
-    Resources,
-)
+from batchkit.clustermodel import Queue
+from batchkit.models import Attempt, Dependency, DependencyType, Job, JobId, JobStatus, Resources
 from batchkit.providers.aws.session import Api
 
 if TYPE_CHECKING:

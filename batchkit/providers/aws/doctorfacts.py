@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from batchkit.clustermodel import Queue
     from batchkit.computemodel import (
         ComputeEnvironment,
         InstanceType,
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
         Subnet,
         VpcEndpoint,
     )
-    from batchkit.models import Queue
     from batchkit.providers.aws.batch import BatchGateway
     from batchkit.providers.aws.ec2 import Ec2Gateway
     from batchkit.providers.aws.ecr import EcrGateway

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from batchkit.models import Host
+from batchkit.clustermodel import Host
 from batchkit.providers.aws.session import Api
 
 DESCRIBE_CHUNK = 100

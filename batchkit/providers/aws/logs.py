@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchkit.models import LogEvent, LogPage
+from batchkit.logmodel import LogEvent, LogPage
 from batchkit.providers.aws.errors import AwsNotFoundError
 from batchkit.providers.aws.session import Api
 

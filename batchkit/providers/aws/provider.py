@@ -11,16 +11,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from batchkit.clustermodel import Host, Queue
 from batchkit.errors import AwsError, ConflictError
-from batchkit.models import (
-    JOB_IMAGE_VARIABLE,
-    Host,
-    Job,
-    JobStatus,
-    LogPage,
-    Queue,
-    SubmitRequest,
-)
+from batchkit.logmodel import LogPage
+from batchkit.models import JOB_IMAGE_VARIABLE, Job, JobStatus, SubmitRequest
 from batchkit.providers.aws.batch import BatchGateway, LogTarget, in_parallel
 from batchkit.providers.aws.children import ChildLister, ordered
 from batchkit.providers.aws.discovery import ClusterInfo

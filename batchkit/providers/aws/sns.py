@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchkit.models import Subscription
+from batchkit.clustermodel import Subscription
 from batchkit.providers.aws.session import Api
 
 PENDING = "PendingConfirmation"

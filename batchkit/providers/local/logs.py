@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from batchkit.errors import UsageError
-from batchkit.models import LogEvents, LogPage
+from batchkit.logmodel import LogEvents, LogPage
 
 MAX_EVENTS = 10_000
 """GetLogEvents returns at most this many events per call (its default and maximum `limit`)."""

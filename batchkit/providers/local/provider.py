@@ -26,11 +26,8 @@ from batchkit.models import (
     EXECUTOR_CHOICES,
     EXECUTOR_TAG,
     DependencyType,
-    Host,
     Job,
     JobStatus,
-    LogPage,
-    Queue,
     SubmitRequest,
 )
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE, Capacity
@@ -41,6 +38,8 @@ from batchkit.providers.local.store import Store
 from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
 
 if TYPE_CHECKING:
+    from batchkit.clustermodel import Host, Queue
+    from batchkit.logmodel import LogPage
     from batchkit.providers.local.executors import ExecutorSelector
     from batchkit.providers.local.logs import LogStore
 
@@ -235,6 +234,8 @@ class LocalProvider:
         limit: int | None = None,
         next_token: str | None = None,
     ) -> LogPage:
+        from batchkit.logmodel import LogPage
+
         if group not in (None, LOG_GROUP):
             return LogPage(events=[], next_forward_token=next_token, next_backward_token=None)
         if self._logs is None:
@@ -248,6 +249,8 @@ class LocalProvider:
     # --- queues and hosts -----------------------------------------------------------------------
 
     def queues(self, names: Sequence[str] = ()) -> list[Queue]:
+        from batchkit.clustermodel import Queue
+
         queue = Queue(
             name=QUEUE,
             arn=QUEUE_ARN,
@@ -268,6 +271,7 @@ class LocalProvider:
         pid = worker_pid(self.home)
         import socket
 
+        from batchkit.clustermodel import Host
         from batchkit.version import __version__
 
         hostname = socket.gethostname()

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from batchkit.models import Subscription
+from batchkit.clustermodel import Subscription
 from batchkit.providers.aws.session import AwsSession
 from batchkit.providers.aws.sns import SnsGateway
 

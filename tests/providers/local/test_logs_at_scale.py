@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from batchkit.jobs.logtail import AttemptStart, LogBatch, LogLine, LogTail, NoStream
-from batchkit.models import JobStatus, LogEvents
+from batchkit.logmodel import LogEvents
+from batchkit.models import JobStatus
 from batchkit.providers.local.logs import MAX_EVENTS, LogStore
 from tests.fixtures.local_engine import Engine, FakeClock, sh
 
