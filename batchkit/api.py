@@ -139,9 +139,9 @@ class Cluster:
             from batchkit.jobs.submission import Submitter
 
             return Submitter(self.provider, clock=self._clock).submit(target)
-        from batchkit.jobspecs import plan_job
+        from batchkit.jobspecs import plan_job, split_options
 
-        options, rest = _split_options(kwargs)
+        options, rest = split_options(kwargs)
         planned = plan_job(target, args, rest, options, python=self._python(options))
         return self._submit_planned(planned)
 
@@ -201,7 +201,11 @@ class Cluster:
         from batchkit.jobs import query
         from batchkit.models import ACTIVE_STATUSES
 
-        wanted = list(statuses) + _statuses(status)
+        wanted = list(statuses)
+        if status is not None:
+            from batchkit.jobs.validation import statuses_of
+
+            wanted += statuses_of(status)
         return JobList(
             query.list_jobs(
                 self.provider,
@@ -380,26 +384,3 @@ class Cluster:
 
     def __repr__(self) -> str:
         return f"<batchkit.Cluster {self.name} ({self.provider.kind})>"
-
-
-def _split_options(kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """`submit`'s keywords: the submit options, and the rest (for the function)."""
-    from dataclasses import fields
-
-    from batchkit.jobspecs import SubmitOptions
-
-    names = {option.name for option in fields(SubmitOptions)}
-    options = SubmitOptions(**{k: v for k, v in kwargs.items() if k in names})
-    return options, {k: v for k, v in kwargs.items() if k not in names}
-
-
-def _statuses(value: str | JobStatus | Sequence[str | JobStatus] | None) -> list[JobStatus]:
-    if value is None:
-        return []
-    from batchkit.jobs.validation import parse_statuses
-
-    if isinstance(value, JobStatus):
-        return [value]
-    if isinstance(value, str):
-        return parse_statuses(value)
-    return parse_statuses(",".join(s.value if isinstance(s, JobStatus) else s for s in value))

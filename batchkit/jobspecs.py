@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, TypedDict
 
 from batchkit.errors import UsageError
@@ -274,3 +274,10 @@ def _function_name(function: Callable[..., Any]) -> str:
 
 def _clean(text: str) -> str:
     return re.sub(r"\W+", "_", text, flags=re.ASCII).strip("_")[:128]
+
+
+def split_options(kwargs: Mapping[str, Any]) -> tuple[SubmitOptions, dict[str, Any]]:
+    """`Cluster.submit`'s keywords: the submit options, and the rest (the function's)."""
+    names = {option.name for option in fields(SubmitOptions)}
+    options = SubmitOptions(**{k: v for k, v in kwargs.items() if k in names})
+    return options, {k: v for k, v in kwargs.items() if k not in names}

@@ -62,7 +62,7 @@ def out(
     the child id. A retried job shows its latest attempt unless --attempt says otherwise.
     """
     with session(ctx, debug) as (cli, term):
-        from batchkit.cli import output
+        from batchkit.cli import logprint, output
         from batchkit.jobs.logtail import LogBatch
         from batchkit.jobs.validation import check_out_flags, parse_attempt
 
@@ -81,18 +81,18 @@ def out(
             if isinstance(item, LogBatch):
                 if json_:
                     for line in item.lines():
-                        term.json_line(output.log_json(line))
+                        term.json_line(logprint.log_json(line))
                 elif item.events:
                     printed = True
-                    term.data(output.log_block(item, raw=raw))
+                    term.data(logprint.log_block(item, raw=raw))
                 continue
             if json_:
-                value = output.log_json(item)
+                value = logprint.log_json(item)
                 if value is not None:
                     term.json_line(value)
                 continue
             printed = True
-            text, is_data = output.log_line(item, raw=raw)
+            text, is_data = logprint.log_line(item, raw=raw)
             if is_data:
                 term.data(text)
             else:

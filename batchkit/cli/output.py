@@ -1,4 +1,6 @@
-"""The only place that renders: data goes to stdout, messages and progress to stderr.
+"""How the job commands render (the terminal, the job tables and sentences): data goes to stdout,
+messages and progress to stderr. Log lines are printed by `cli.logprint`, queues and hosts by
+`cli.queueprint`, clusters and images by `cli.clusterprint` and `cli.imageprint`.
 
 Layouts follow awsbatch-cli so its users feel at home: awsbstat's table (tabulate's "simple"
 format) and its details view (`{key:25}: {value}` lines and a 25-dash separator), awsbout's
@@ -20,10 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from batchkit.models import Job, JobStatus
 
 if TYPE_CHECKING:
-    from batchkit.clustermodel import Host, Queue
     from batchkit.jobs.kill import KillResult
-    from batchkit.jobs.logtail import AttemptStart, LogBatch, TailItem
-    from batchkit.logmodel import LogEvent
 
 _STATUS_COLOURS = {
     JobStatus.SUCCEEDED: "32",
@@ -97,7 +96,7 @@ def _iso_second(epoch_s: int) -> str:
     return datetime.fromtimestamp(epoch_s).astimezone().isoformat()
 
 
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, float):
@@ -114,7 +113,7 @@ def table(
     """tabulate's "simple" format: a header, dashes two wider than the header, left-aligned.
     `paint[i]` (colour codes, applied after padding so widths stay right) wraps row i's cell in
     `paint_column`."""
-    cells = [[_cell(value) for value in row] for row in rows]
+    cells = [[cell(value) for value in row] for row in rows]
     widths = [len(header) + 2 for header in headers]
     for row in cells:
         widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
@@ -137,7 +136,7 @@ def details(items: Sequence[Sequence[tuple[str, object]]]) -> str:
         return "No items to show\n"
     out: list[str] = []
     for item in items:
-        out.extend(f"{key:25}: {_cell(value)!s}" for key, value in item)
+        out.extend(f"{key:25}: {cell(value)!s}" for key, value in item)
         out.append("-" * 25)
     return "\n".join(out) + "\n"
 
@@ -256,95 +255,6 @@ def failure_reason(job: Job) -> str | None:
     return f"reason: {job.status_reason}{detail}"
 
 
-def log_line(item: TailItem, *, raw: bool) -> tuple[str, bool]:
-    """One line of `out`, and whether it is data (stdout) rather than a notice (stderr)."""
-    from batchkit.jobs.logtail import AttemptStart, LogLine
-
-    if isinstance(item, AttemptStart):
-        return attempt_header(item), False
-    if not isinstance(item, LogLine):
-        job = item.job
-        reason = f": {job.status_reason}" if job.status_reason else ""
-        return (
-            f"No log stream found for job ({job.job_id}) "
-            f"in the status ({job.status.value}){reason}",
-            False,
-        )
-    event: LogEvent = item.event
-    prefix = f"[{item.source}] " if item.source else ""
-    if raw:
-        return prefix + event.message, True
-    return f"{prefix}{iso_time(event.timestamp)}: {event.message}", True
-
-
-def log_block(batch: LogBatch, *, raw: bool) -> str:
-    """The lines of one page of `out`, as one text (each line as `log_line` prints it).
-
-    The page is printed a run of lines with the same time at a time (`LogEvents.runs`), so a
-    million lines cost a few thousand joins, not a million formatted strings."""
-    from batchkit.logmodel import LogEvents
-
-    events = batch.events
-    if not events:
-        return ""
-    if not isinstance(events, LogEvents):
-        events = LogEvents([e.timestamp for e in events], [e.message for e in events])
-    messages = events.messages
-    if "\n" in "".join(messages):  # one ending with a newline gets no other (as `log_line`)
-        messages = [m[:-1] if m.endswith("\n") else m for m in messages]
-    prefix = f"[{batch.source}] " if batch.source else ""
-    if raw:
-        return prefix + ("\n" + prefix).join(messages) + "\n"
-    parts: list[str] = []
-    for stamp, start, end in events.runs():
-        lead = f"{prefix}{iso_time(stamp)}: "
-        parts.append(lead + ("\n" + lead).join(messages[start:end]) + "\n")
-    return "".join(parts)
-
-
-def attempt_header(item: AttemptStart) -> str:
-    """`out` of a retried job: which attempt the following lines are (stderr)."""
-    job_id = item.job.job_id
-    if not item.chosen:
-        return (
-            f"job {job_id}: attempt {item.number} of {item.total}; the others with "
-            f"`batchkit out --attempt N {job_id}` (or --attempt all)"
-        )
-    attempt = item.attempt
-    if attempt is None:
-        outcome = "in progress"
-    else:
-        outcome = f"exit code {attempt.exit_code}" if attempt.exit_code is not None else "ended"
-        why = attempt.status_reason or attempt.reason
-        outcome += f" ({why})" if why else ""
-    return f"--- attempt {item.number} of {item.total}: {outcome} ---"
-
-
-def log_json(item: TailItem) -> dict[str, Any] | None:
-    from batchkit.jobs.logtail import AttemptStart, LogLine
-
-    if isinstance(item, LogLine):
-        return {**item.event.to_dict(), "jobId": item.job_id}
-    if isinstance(item, AttemptStart):
-        if not item.chosen:
-            return None  # a notice for people; the events that follow say the same
-        attempt = item.attempt
-        return {
-            "jobId": item.job.job_id,
-            "attempt": item.number,
-            "attempts": item.total,
-            "exitCode": attempt.exit_code if attempt else None,
-            "statusReason": attempt.status_reason if attempt else None,
-            "logStream": attempt.log_stream if attempt else item.job.log_stream,
-        }
-    return {
-        "jobId": item.job.job_id,
-        "status": item.job.status.value,
-        "logStream": None,
-        "statusReason": item.job.status_reason,
-    }
-
-
 def kill_message(result: KillResult) -> tuple[str, bool]:
     """awsbkill's sentences, and whether the outcome is an error (job not found)."""
     from batchkit.jobs.kill import KillOutcome
@@ -358,78 +268,6 @@ def kill_message(result: KillResult) -> tuple[str, bool]:
         f"Your job {result.outcome.value} request for job ({result.job_id}) in status "
         f"({status}) has been submitted.",
         False,
-    )
-
-
-QUEUE_COLUMNS = ("jobQueueName", "status")
-
-
-def queue_table(queues: Sequence[Queue]) -> str:
-    return table(QUEUE_COLUMNS, [(q.name, q.status) for q in queues])
-
-
-def queue_details(queues: Sequence[Queue]) -> str:
-    return details(
-        [
-            [
-                ("jobQueueArn", q.arn),
-                ("jobQueueName", q.name),
-                ("priority", q.priority),
-                ("status", q.status),
-                ("statusReason", q.status_reason),
-            ]
-            for q in queues
-        ]
-    )
-
-
-HOST_COLUMNS = (
-    "ec2InstanceId",
-    "instanceType",
-    "privateIpAddress",
-    "publicIpAddress",
-    "runningJobs",
-)
-
-
-def host_table(hosts: Sequence[Host]) -> str:
-    """awsbhosts' table; the local engine's host adds how its jobs run (executor, engine)."""
-    rows: list[tuple[object, ...]] = [
-        (h.instance_id, h.instance_type, h.private_ip, h.public_ip, h.running_jobs) for h in hosts
-    ]
-    if any(h.executor for h in hosts):
-        local = [(h.executor, h.engine_version) for h in hosts]
-        rows = [(*row, *extra) for row, extra in zip(rows, local, strict=True)]
-        return table((*HOST_COLUMNS, "executor", "engine"), rows)
-    return table(HOST_COLUMNS, rows)
-
-
-def host_details(hosts: Sequence[Host]) -> str:
-    return details(
-        [
-            [
-                ("ec2InstanceId", h.instance_id),
-                ("containerInstanceArn", h.container_instance_arn),
-                ("status", h.status),
-                ("instanceType", h.instance_type),
-                ("privateIpAddress", h.private_ip),
-                ("publicIpAddress", h.public_ip),
-                ("privateDnsName", h.private_dns),
-                ("publicDnsName", h.public_dns),
-                ("runningJobs", h.running_jobs),
-                ("pendingJobs", h.pending_jobs),
-                ("registeredCPUs", str(float(h.registered_vcpus))),
-                ("registeredMemory[MB]", h.registered_memory),
-                ("availableCPUs", str(float(h.available_vcpus))),
-                ("availableMemory[MB]", h.available_memory),
-                *(
-                    [("executor", h.executor), ("engineVersion", h.engine_version)]
-                    if h.executor
-                    else []
-                ),
-            ]
-            for h in hosts
-        ]
     )
 
 
@@ -458,4 +296,4 @@ def doctor_report(report: dict[str, Any]) -> str:
         rows.append(("base images", ", ".join(report["base_images"])))
     if report.get("error"):
         rows.append(("error", report["error"]))
-    return "".join(f"{key:25}: {_cell(value)}\n" for key, value in rows)
+    return "".join(f"{key:25}: {cell(value)}\n" for key, value in rows)

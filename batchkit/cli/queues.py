@@ -34,15 +34,15 @@ def queues(
 ) -> None:
     """Show the cluster's job queues (details when names are given)."""
     with session(ctx, debug) as (cli, term):
-        from batchkit.cli import output
+        from batchkit.cli import queueprint
 
         found = cli.connect(cluster, profile=profile, region=region).queues(names or ())
         if json_:
             term.json([q.to_dict() for q in found])
         elif details or names:
-            term.data(output.queue_details(found))
+            term.data(queueprint.queue_details(found))
         else:
-            term.data(output.queue_table(found))
+            term.data(queueprint.queue_table(found))
 
 
 def hosts(
@@ -61,7 +61,7 @@ def hosts(
 ) -> None:
     """Show the hosts that run jobs (this machine on the local engine)."""
     with session(ctx, debug) as (cli, term):
-        from batchkit.cli import output
+        from batchkit.cli import queueprint
 
         found = cli.connect(cluster, profile=profile, region=region).hosts()
         if instance_ids:
@@ -69,6 +69,6 @@ def hosts(
         if json_:
             term.json([h.to_dict() for h in found])
         elif details or instance_ids:
-            term.data(output.host_details(found))
+            term.data(queueprint.host_details(found))
         else:
-            term.data(output.host_table(found))
+            term.data(queueprint.host_table(found))

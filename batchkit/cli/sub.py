@@ -260,7 +260,8 @@ def sub(
 def _block(cluster: Cluster, term: Terminal, job: Job, *, follow: bool, json_: bool) -> Job:
     """--wait: the status on stderr at each change (one line rewritten on a terminal);
     --follow: the output on stdout as it comes, then the final status on stderr."""
-    from batchkit.cli.output import failure_reason, log_line, progress
+    from batchkit.cli.logprint import log_line
+    from batchkit.cli.output import failure_reason, progress
     from batchkit.jobs.logtail import AttemptStart
 
     # a job still RUNNABLE after a while: the doctor's leading finding, once, on stderr

@@ -292,6 +292,15 @@ def parse_statuses(text: str) -> list[JobStatus]:
         raise UsageError(f"-s/--status: {err}", hint="e.g. -s RUNNING,FAILED or -s ALL") from None
 
 
+def statuses_of(value: str | JobStatus | Sequence[str | JobStatus]) -> list[JobStatus]:
+    """The API's `status=`: a status, a comma list as `-s` takes it, or a sequence of either."""
+    if isinstance(value, JobStatus):
+        return [value]
+    if isinstance(value, str):
+        return parse_statuses(value)
+    return parse_statuses(",".join(s.value if isinstance(s, JobStatus) else s for s in value))
+
+
 def parse_dependencies(values: Sequence[str]) -> tuple[Dependency, ...]:
     """Parse every `-d` value into dependencies.
 

@@ -522,7 +522,7 @@ def test_help_names_arguments_without_python_types(cli: Cli, command: str, argum
 
 
 def test_a_page_of_out_prints_as_its_lines_one_by_one() -> None:
-    from batchkit.cli import output
+    from batchkit.cli import logprint
     from batchkit.jobs.logtail import LogBatch
     from batchkit.logmodel import LogEvent, LogEvents
 
@@ -538,8 +538,8 @@ def test_a_page_of_out_prints_as_its_lines_one_by_one() -> None:
         for raw in (False, True):
             one_by_one = ""
             for line in batch.lines():
-                text, is_data = output.log_line(line, raw=raw)
+                text, is_data = logprint.log_line(line, raw=raw)
                 assert is_data
                 one_by_one += text if text.endswith("\n") else text + "\n"
-            assert output.log_block(batch, raw=raw) == one_by_one
-            assert output.log_block(columns, raw=raw) == one_by_one
+            assert logprint.log_block(batch, raw=raw) == one_by_one
+            assert logprint.log_block(columns, raw=raw) == one_by_one

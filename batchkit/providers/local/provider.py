@@ -21,19 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchkit.config import batchkit_home
-from batchkit.errors import EngineError, JobNotFoundError, NotFoundError, UsageError
+from batchkit.errors import EngineError, JobNotFoundError
 from batchkit.models import (
-    EXECUTOR_CHOICES,
-    EXECUTOR_TAG,
-    DependencyType,
     Job,
     JobStatus,
     SubmitRequest,
 )
+from batchkit.providers.local.admission import QUEUE_ARN, admit
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE, Capacity
 from batchkit.providers.local.objects import LocalObjectStore
 from batchkit.providers.local.rows import JobRow, NewRow, Spec, to_job
-from batchkit.providers.local.shares import SharePolicy, policy_from_env, share_weight
+from batchkit.providers.local.shares import SharePolicy, policy_from_env
 from batchkit.providers.local.store import Store
 from batchkit.providers.local.worker import DEFAULT_IDLE_EXIT_S, spawn_worker, worker_pid
 
@@ -45,12 +43,6 @@ if TYPE_CHECKING:
 
 LOG_GROUP = "/aws/batch/job"
 ARTIFACT_ROOT = "local"
-JOB_DEFINITION = "batchkit-local:1"
-MNP_JOB_DEFINITION = "batchkit-local-mnp:1"
-QUEUE_ARN = f"arn:aws:batch:local:000000000000:job-queue/{QUEUE}"
-EXECUTOR_PREFERENCES = EXECUTOR_CHOICES
-MAX_ARRAY_SIZE = 10_000
-MAX_DEPENDENCIES = 20
 
 
 def _now_ms() -> int:
@@ -138,7 +130,7 @@ class LocalProvider:
     # --- jobs -----------------------------------------------------------------------------------
 
     def submit(self, request: SubmitRequest) -> Job:
-        spec = self._spec(request)
+        spec = admit(request, self.store, self.share_policy())
         if self._start_worker and self._capacity is None:
             Capacity.of_this_machine()  # a bad BATCHKIT_LOCAL_* fails before anything is recorded
         job_id = str(uuid.uuid4())
@@ -366,96 +358,3 @@ class LocalProvider:
         if plain == with_image:
             return plain, docker
         return f"{with_image} (jobs with an image), {plain} (others)", docker
-
-    def _spec(self, request: SubmitRequest) -> Spec:
-        """Validate a request as SubmitJob would, and turn it into the engine's spec."""
-        if request.queue not in (None, QUEUE, QUEUE_ARN):
-            raise NotFoundError(
-                f"job queue {request.queue!r} not found on the local engine",
-                hint=f"the local engine has one queue, {QUEUE!r}; leave the queue unset",
-            )
-        if not request.command:
-            raise UsageError(f"job {request.name!r} has no command", hint="give a command to run")
-        size = request.array_size
-        if size is not None and not 2 <= size <= MAX_ARRAY_SIZE:
-            raise UsageError(
-                f"array size {size} is out of range", hint=f"use 2 to {MAX_ARRAY_SIZE}, as Batch"
-            )
-        if request.nodes < 1:
-            raise UsageError(f"node count {request.nodes} is out of range", hint="use 1 or more")
-        if size is not None and request.nodes > 1:
-            raise UsageError(
-                "a job cannot be both an array and a multi-node job",
-                hint="drop --array-size or --nodes",
-            )
-        if not 1 <= request.retry_attempts <= 10:
-            raise UsageError(
-                f"retry attempts {request.retry_attempts} is out of range", hint="use 1 to 10"
-            )
-        if request.timeout is not None and request.timeout < 60:
-            raise UsageError(
-                f"timeout {request.timeout}s is too short",
-                hint="AWS Batch needs at least 60 seconds",
-            )
-        res = request.resources
-        if res.vcpus <= 0 or res.memory < 4 or res.gpus < 0:
-            raise UsageError(
-                f"invalid resources: {res.vcpus} vCPUs, {res.memory} MiB, {res.gpus} GPUs",
-                hint="use more than 0 vCPUs, at least 4 MiB of memory and 0 or more GPUs",
-            )
-        executor = request.tags.get(EXECUTOR_TAG, "auto")
-        if executor not in EXECUTOR_PREFERENCES:
-            raise UsageError(
-                f"unknown executor {executor!r}",
-                hint="use one of: " + ", ".join(EXECUTOR_PREFERENCES),
-            )
-        self._check_dependencies(request)
-        weight = share_weight(self.share_policy(), request.share)
-        return Spec(
-            name=request.name,
-            command=tuple(request.command),
-            environment=dict(request.environment),
-            resources=res,
-            image=request.image,
-            queue=QUEUE,
-            array_size=size,
-            nodes=request.nodes,
-            depends_on=tuple(request.depends_on),
-            retry_attempts=request.retry_attempts,
-            timeout=request.timeout,
-            tags=dict(request.tags),
-            s3_folder_url=request.s3_folder_url or request.environment.get("PCLUSTER_JOB_S3_URL"),
-            job_definition=MNP_JOB_DEFINITION if request.nodes > 1 else JOB_DEFINITION,
-            executor=executor,
-            share=request.share,
-            priority=request.priority,
-            share_weight=weight,
-        )
-
-    def _check_dependencies(self, request: SubmitRequest) -> None:
-        deps = request.depends_on
-        if len(deps) > MAX_DEPENDENCIES:
-            raise UsageError(
-                f"{len(deps)} dependencies is too many", hint=f"Batch allows {MAX_DEPENDENCIES}"
-            )
-        targets = {row.id: row for row in self.store.rows(d.job_id for d in deps if d.job_id)}
-        for dep in deps:
-            if dep.job_id is None:
-                if dep.type is not DependencyType.SEQUENTIAL or request.array_size is None:
-                    raise UsageError(
-                        "a dependency without a job id must be SEQUENTIAL, on an array job",
-                        hint="give the job id to depend on",
-                    )
-                continue
-            target = targets.get(dep.job_id)
-            if target is None:
-                raise JobNotFoundError(
-                    dep.job_id, hint="a job can only depend on jobs of the same cluster"
-                )
-            if dep.type is DependencyType.N_TO_N:
-                other = target.spec.array_size if target.spec is not None else None
-                if request.array_size is None or other != request.array_size:
-                    raise UsageError(
-                        f"an N_TO_N dependency on {dep.job_id} needs two arrays of the same size",
-                        hint="make both jobs arrays of the same size, or drop the type",
-                    )

@@ -386,7 +386,7 @@ def test_hosts_show_the_executor_and_the_docker_engine_version(
     docker_host: str, tmp_path: Path
 ) -> None:
     """`batchkit hosts` on the local engine: image jobs go to Docker, which it names."""
-    from batchkit.cli.output import host_table
+    from batchkit.cli.queueprint import host_table
     from batchkit.providers.local.provider import LocalProvider
 
     (host,) = LocalProvider(tmp_path / "home", start_worker=False).hosts()
