@@ -22,7 +22,7 @@ from batchkit.errors import UsageError
 from batchkit.jobs.query import describe_job
 from batchkit.jobs.validation import check_attempt
 from batchkit.logmodel import LogEvent
-from batchkit.models import Attempt, Job
+from batchkit.models import Attempt, Job, JobKind
 from batchkit.providers.base import Provider
 
 if TYPE_CHECKING:
@@ -155,6 +155,8 @@ class LogTail:
         if job.is_parent:
             if follow:
                 yield from self._follow_family(job, tail)
+            elif job.kind is JobKind.MNP_PARENT:
+                yield from self._read_nodes(job, head, tail)
             else:
                 for child in self._provider.list_children(job):
                     yield from self._read_once(child, head, tail, labelled=True)
@@ -219,6 +221,28 @@ class LogTail:
             for events in self._pages(cursor):
                 yield LogBatch(events, job.job_id, source)
 
+    def _read_nodes(self, parent: Job, head: int | None, tail: int | None) -> Iterator[BatchItem]:
+        """A multi-node job's nodes, their lines merged by time as the nodes printed them
+        together (lazily: a page per node); each node's first `head` or last `tail` lines."""
+        streams: list[Iterator[LogLine]] = []
+        silent: list[NoStream] = []
+        for node in self._provider.list_children(parent):
+            if not node.log_stream:
+                silent.append(NoStream(node))
+                continue
+            cursor = _Cursor(node.log_stream, node.log_group)
+            if head is not None:
+                page = self._provider.get_log_events(
+                    cursor.stream, group=cursor.group, start_from_head=True, limit=head
+                )
+                streams.append(_labelled(page.events[:head], node.job_id))
+            elif tail is not None:
+                streams.append(_labelled(self._start_tail(cursor, tail), node.job_id))
+            else:
+                streams.append(self._lines(cursor, node.job_id))
+        yield from heapq.merge(*streams, key=_line_time)
+        yield from silent  # the nodes that printed nothing, after those that did
+
     def _start_tail(self, cursor: _Cursor, count: int) -> Sequence[LogEvent]:
         page = self._provider.get_log_events(
             cursor.stream, group=cursor.group, start_from_head=False, limit=count
@@ -247,11 +271,9 @@ class LogTail:
         self, cursor: _Cursor, job_id: str, first: Iterable[LogEvent] = ()
     ) -> Iterator[LogLine]:
         """`first`, then the lines after the cursor, one at a time, labelled with `job_id`."""
-        for event in first:
-            yield LogLine(event, job_id, job_id)
+        yield from _labelled(first, job_id)
         for events in self._pages(cursor):
-            for event in events:
-                yield LogLine(event, job_id, job_id)
+            yield from _labelled(events, job_id)
 
     def _follow_one(self, job: Job, tail: int | None) -> Iterator[BatchItem]:
         cursor: _Cursor | None = None
@@ -326,6 +348,10 @@ class LogTail:
         remaining = self.period - (self._clock() - started)
         if remaining > 0:
             self._sleep(remaining)
+
+
+def _labelled(events: Iterable[LogEvent], job_id: str) -> Iterator[LogLine]:
+    return (LogLine(event, job_id, job_id) for event in events)
 
 
 def _line_time(line: LogLine) -> int:

@@ -143,6 +143,56 @@ def test_a_parent_without_follow_shows_each_child() -> None:
     assert isinstance(items[1], NoStream) and items[1].job.job_id == "p#1"
 
 
+def test_a_multinode_job_interleaves_its_nodes_by_time_across_pages() -> None:
+    """`out` of a multi-node job reads as its nodes printed together (mpirun's ranks print on
+    the main node while the others print theirs); each node's lines keep their order, a node
+    is read a page at a time, and head and tail are each node's."""
+    fake = FakeProvider(page_size=2)
+    fake.add(Job("p", "mnp", JobStatus.RUNNING, nodes=3))
+    for node in ("p#0", "p#1", "p#2"):
+        fake.start(node)
+    fake.log("p#0", "0-a")
+    fake.log("p#1", "1-a")
+    fake.log("p#0", "0-b", "0-c")
+    fake.log("p#2", "2-a")
+    fake.log("p#1", "1-b")
+    fake.log("p#0", "0-d")
+
+    def read(**kwargs: int) -> list[tuple[str | None, str]]:
+        items = list(LogTail(fake).read("p", **kwargs))
+        return [(i.source, i.event.message) for i in items if isinstance(i, LogLine)]
+
+    assert read() == [
+        ("p#0", "0-a"),
+        ("p#1", "1-a"),
+        ("p#0", "0-b"),
+        ("p#0", "0-c"),
+        ("p#2", "2-a"),
+        ("p#1", "1-b"),
+        ("p#0", "0-d"),
+    ]
+    assert read(head=1) == [("p#0", "0-a"), ("p#1", "1-a"), ("p#2", "2-a")]
+    assert read(tail=1) == [("p#2", "2-a"), ("p#1", "1-b"), ("p#0", "0-d")]
+
+
+def test_an_array_without_follow_shows_one_child_after_another() -> None:
+    fake = FakeProvider()
+    fake.add(Job("p", "arr", JobStatus.SUCCEEDED, array_size=2))
+    for child in ("p:0", "p:1"):
+        fake.start(child)
+    fake.log("p:0", "zero-a")
+    fake.log("p:1", "one-a")
+    fake.log("p:0", "zero-b")
+
+    items = list(LogTail(fake).read("p"))
+
+    assert [(i.source, i.event.message) for i in items] == [
+        ("p:0", "zero-a"),
+        ("p:0", "zero-b"),
+        ("p:1", "one-a"),
+    ]
+
+
 def test_an_empty_page_with_a_new_token_is_not_the_end() -> None:
     fake = finished_job(4)
     real = fake.get_log_events
