@@ -12,6 +12,27 @@ from batchkit.infra.naming import Names, compute_environment_id, pascal, queue_i
 from batchkit.infra.queueconfig import ComputeEnvironmentConfig, QueueConfig
 from batchkit.infra.updates import update_policy
 
+#: The instance metadata service's addresses, IPv4 and IPv6 (EC2 User Guide, "Configure the
+#: Instance Metadata Service options": the IPv4 endpoint and the IPv6 one of Nitro instances).
+IMDS_ADDRESSES = {"iptables": "169.254.169.254/32", "ip6tables": "fd00:ec2::254/128"}
+
+
+def imds_owner_rules() -> list[list[str]]:
+    """The firewall rules that keep every user but root away from the instance metadata.
+
+    AWS Batch runs single-node jobs on EC2 in the `host` network mode ("Networking modes for AWS
+    Batch jobs"): a container shares the instance's network, so neither the hop limit nor the
+    ECS agent's setting below reaches it. The packets a job sends are the instance's own, from
+    the job's user: rejected here unless that user is root. The ECS agent and the instance's own
+    services run as root and keep IMDS; jobs in the preset images run as an unprivileged user,
+    and their credentials come from the job role through the ECS endpoint (169.254.170.2),
+    which these rules leave alone. A job image that runs as root is not covered."""
+    return [
+        [tool, "-I", "OUTPUT", "1", "-d", address]
+        + ["-m", "owner", "!", "--uid-owner", "0", "-j", "REJECT"]
+        for tool, address in IMDS_ADDRESSES.items()
+    ]
+
 
 def block_imds_script() -> str:
     """Keep job containers away from the instance role.
@@ -20,8 +41,14 @@ def block_imds_script() -> str:
     tasks in the `awsvpc` network mode (which AWS Batch uses for multi-node parallel jobs, see
     "Networking modes for AWS Batch jobs") from reaching the credentials of the instance profile
     while keeping their task role, set `ECS_AWSVPC_BLOCK_IMDS=true` in the agent's configuration.
+    Jobs in the `host` network mode (single-node jobs) are kept away by `imds_owner_rules`; a
+    rule that cannot be added says so in the instance's boot log and the instance still starts.
     """
-    return "#!/bin/bash\necho ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config\n"
+    lines = ["#!/bin/bash", "echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config"]
+    for rule in imds_owner_rules():
+        warning = f"batchkit: could not keep non-root users from IMDS ({rule[0]})"
+        lines.append(f"{' '.join(rule)} || echo '{warning}' >&2")
+    return "\n".join(lines) + "\n"
 
 
 EFA_DRIVER_SCRIPT = (
@@ -82,7 +109,9 @@ def launch_template(config: ClusterConfig, *, extra_script: str | None = None) -
             # One hop: the instance itself. A container in the bridge or awsvpc network mode is
             # a hop further, so an IMDSv2 token never reaches it and it cannot take the
             # instance role's credentials (EC2 User Guide, "Configure the Instance Metadata
-            # Service options": the PUT response hop limit). Nothing batchkit runs in a job needs
+            # Service options": the PUT response hop limit); one in the host network mode (a
+            # single-node Batch job) is kept away by the user data's rules
+            # (`imds_owner_rules`) unless it runs as root. Nothing batchkit runs in a job needs
             # IMDS: credentials come from the job role through the ECS credentials endpoint
             # (169.254.170.2), the region travels in the job's environment (AWS_DEFAULT_REGION).
             "HttpPutResponseHopLimit": 1,

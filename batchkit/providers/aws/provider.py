@@ -382,7 +382,8 @@ class AwsProvider:
 def with_region(environment: Mapping[str, str], region: str) -> dict[str, str]:
     """The job's environment with the cluster's region, so that nothing in the job (the aws CLI
     fetching the job folder, boto3 in a function job) falls back to instance metadata to find
-    it: the launch template keeps containers away from IMDS (hop limit 1)."""
+    it: the launch template keeps job containers away from IMDS (a hop limit of 1, and for the
+    host network mode a rule for every user but root; `infra.compute.imds_owner_rules`)."""
     if not region or "AWS_DEFAULT_REGION" in environment or "AWS_REGION" in environment:
         return dict(environment)
     return {**environment, "AWS_DEFAULT_REGION": region}
