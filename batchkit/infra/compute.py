@@ -27,9 +27,9 @@ def imds_owner_rules() -> list[list[str]]:
     services run as root and keep IMDS; jobs in the preset images run as an unprivileged user,
     and their credentials come from the job role through the ECS endpoint (169.254.170.2),
     which these rules leave alone. A job image that runs as root is not covered."""
+    not_root = ("-m", "owner", "!", "--uid-owner", "0", "-j", "REJECT")
     return [
-        [tool, "-I", "OUTPUT", "1", "-d", address]
-        + ["-m", "owner", "!", "--uid-owner", "0", "-j", "REJECT"]
+        [tool, "-I", "OUTPUT", "1", "-d", address, *not_root]
         for tool, address in IMDS_ADDRESSES.items()
     ]
 
