@@ -14,7 +14,9 @@ job must fetch its folder. The script
    fetches the staged job folder: from `$BATCHKIT_JOB_STAGE_DIR` (local engine), else
    `aws s3 sync "$PCLUSTER_JOB_S3_URL" .`, else an inline boto3 download with python3, else exits
    127 naming the image (`$BATCHKIT_JOB_IMAGE`) and the fix;
-3. writes `NAME.sh` from `$BATCHKIT_JOB_SCRIPT` when the script travelled in the request;
+3. writes `NAME.sh` from `$BATCHKIT_JOB_SCRIPT` when the script travelled in the request (to a
+   private name, made executable, then renamed: the nodes of a multi-node job sharing a `-w`
+   directory each replace it whole, so none ever runs one that is not yet executable);
 4. `export`s each `NAME=VALUE` word (`-e`, when it travelled in the request);
 5. when ARGS_FILE is 1, sources `NAME.args` (a `set -- …` line built with `shlex.quote`), which is
    how a command too large for SubmitJob's 30 KiB overrides still arrives intact;
@@ -94,6 +96,7 @@ if [ "$_batchkit_fetch" = 1 ]; then
 fi
 if [ -n "${BATCHKIT_JOB_SCRIPT+set}" ]; then
     printf '%s' "$BATCHKIT_JOB_SCRIPT" >"./.$_batchkit_name.sh.$$" &&
+        chmod +x "./.$_batchkit_name.sh.$$" &&
         mv -f -- "./.$_batchkit_name.sh.$$" "./$_batchkit_name.sh" ||
         _batchkit_die 1 "cannot write $_batchkit_name.sh"
     unset BATCHKIT_JOB_SCRIPT

@@ -291,3 +291,36 @@ def test_user_command_recovers_what_was_typed() -> None:
     assert user_command(plan(JobSpec(name="j", command=("ls", "-la"))).command) == ["ls", "-la"]
     assert user_command(plan(script(args=["a"])).command) == ["./job.sh", "a"]
     assert user_command(["echo", "raw"]) == ["echo", "raw"]
+
+
+def test_nodes_sharing_a_working_directory_each_run_the_script(tmp_path: Path) -> None:
+    """The nodes of a multi-node job with one `-w` directory (a shared file system on AWS, the
+    same folder locally) all write `NAME.sh` there and run it at once: none may ever find it not
+    yet executable (exit 126, as the 4-node MPI bench did before the wrapper renamed an
+    executable file into place)."""
+    from batchkit.jobs.wrapper import WorkdirKind, WrapperMode, WrapperOptions, wrapper_argv
+
+    shared = tmp_path / "shared"
+    options = WrapperOptions(
+        WrapperMode.SCRIPT, "run", workdir_kind=WorkdirKind.DIR, workdir=str(shared)
+    )
+    argv = wrapper_argv(options, ["node"])
+    env = {**os.environ, "BATCHKIT_JOB_SCRIPT": '#!/bin/sh\necho "$1 $AWS_BATCH_JOB_ID"\n'}
+    failed: list[str] = []
+    for round_ in range(8):
+        nodes = [
+            subprocess.Popen(
+                argv,
+                env={**env, "AWS_BATCH_JOB_ID": f"job{round_}#{i}"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(12)
+        ]
+        for node in nodes:
+            out, err = node.communicate(timeout=60)
+            if node.returncode != 0 or not out.startswith("node job"):
+                failed.append(f"exit {node.returncode}: {err.strip()}")
+
+    assert not failed, failed[:3]
