@@ -10,6 +10,9 @@ from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.context import DebugOption, JsonOption
 from batchkit.cli.errors import boundary
 
+MAX_IDLE_EXIT_SECONDS = 86_400
+"""--idle-exit's upper bound: a day (a worker meant to stay up longer leaves the flag out)."""
+
 app = typer.Typer(
     name="local",
     cls=PlainGroup,
@@ -27,7 +30,7 @@ def worker(
         typer.Option(
             "--idle-exit",
             metavar="SECONDS",
-            help="Stop after this many idle seconds (default: never).",
+            help="Stop after this many idle seconds, at most 86400 (default: never).",
         ),
     ] = None,
     debug: DebugOption = False,
@@ -42,9 +45,10 @@ def worker(
         from batchkit.errors import UsageError
         from batchkit.providers.local.worker import serve
 
-        if idle_exit is not None and idle_exit < 0:
+        if idle_exit is not None and not 0 <= idle_exit <= MAX_IDLE_EXIT_SECONDS:
             raise UsageError(
-                f"--idle-exit must be at least 0 seconds, got {idle_exit:g}",
+                f"--idle-exit must be between 0 and {MAX_IDLE_EXIT_SECONDS} seconds (a day), "
+                f"got {idle_exit:g}",
                 hint="e.g. --idle-exit 60, or leave it out to run until Ctrl-C",
             )
         serve(batchkit_home(), idle_exit=idle_exit)

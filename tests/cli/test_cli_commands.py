@@ -360,11 +360,19 @@ def test_local_doctor_reports_the_executors(cli: Cli, isolated_environment) -> N
     assert report["image_job_executor"] in ("process", "docker")
 
 
-def test_local_worker_refuses_a_negative_idle_exit(cli: Cli, isolated_environment) -> None:
-    result = cli.run("local", "worker", "--idle-exit", "-1")
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("-1", "-1"), ("86401", "86401"), ("9223372036854775808", "9.22337e+18")],
+)
+def test_local_worker_refuses_an_idle_exit_outside_a_day(
+    cli: Cli, isolated_environment, value: str, shown: str
+) -> None:
+    result = cli.run("local", "worker", "--idle-exit", value)
 
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: --idle-exit must be at least 0 seconds, got -1")
+    assert result.stderr.startswith(
+        f"error: --idle-exit must be between 0 and 86400 seconds (a day), got {shown}"
+    )
     assert not (isolated_environment / "worker.lock").exists()  # no worker ran
 
 
