@@ -27,7 +27,10 @@ DOCUMENTED = {int(code) for code in ExitCode}
 # (--debug) or touch the shell's startup files are not fuzzed.
 SKIPPED = {"--wait", "--follow", "--stream", "--debug", "--install-completion"}
 NOT_RUN = {("local", "worker")}
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "batchkit.yaml"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# The configs fuzzed are mutations of these: batchkit.yaml has the common keys, platform.yaml the
+# volumes, notifications and fair share that batchkit.yaml only shows commented out.
+BASES = ("batchkit.yaml", "platform.yaml")
 FUZZ = settings(
     max_examples=100,
     deadline=None,
@@ -114,8 +117,8 @@ def test_every_commands_flags(sandbox: Path, argv: list[str]) -> None:
     check(cli.run(*argv), argv)
 
 
-def _example() -> dict[str, Any]:
-    data = yaml.safe_load(EXAMPLE.read_text())
+def _example(base: str) -> dict[str, Any]:
+    data = yaml.safe_load((EXAMPLES / base).read_text())
     assert isinstance(data, dict)
     return data
 
@@ -131,7 +134,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-PATHS = _paths(_example())
+PATHS = {base: _paths(_example(base)) for base in BASES}
 wrong = st.one_of(
     st.none(),
     st.booleans(),
@@ -146,8 +149,9 @@ wrong = st.one_of(
 
 @st.composite
 def configs(draw: st.DrawFn) -> str:
-    data = _example()
-    for path in draw(st.lists(st.sampled_from(PATHS), max_size=4)):
+    base = draw(st.sampled_from(BASES))
+    data = _example(base)
+    for path in draw(st.lists(st.sampled_from(PATHS[base]), max_size=4)):
         node: Any = data
         try:
             for key in path[:-1]:
@@ -179,4 +183,15 @@ def test_the_fuzzer_reaches_every_command() -> None:
     paths = {path for path, _ in COMMANDS}
     assert {("sub",), ("stat",), ("out",), ("kill",), ("cluster", "create")} <= paths
     assert ("image", "build") in paths and ("local", "doctor") in paths
-    assert len(PATHS) > 30
+    assert all(len(paths) > 30 for paths in PATHS.values())
+
+
+def test_the_config_fuzzer_mutates_volumes_notifications_and_fair_share() -> None:
+    """The keys batchkit.yaml leaves commented out are fuzzed through platform.yaml."""
+    keys = {path[0] for paths in PATHS.values() for path in paths}
+    assert {"volumes", "notifications"} <= keys
+    assert any("fair_share" in path for path in PATHS["platform.yaml"])
+    kinds = {
+        path[2] for path in PATHS["platform.yaml"] if path[:1] == ("volumes",) and len(path) > 2
+    }
+    assert "file_system_id" in kinds and "size_gib" in kinds
