@@ -10,8 +10,9 @@ JSON, a child row only its own state), `attempts` (one row per attempt of a row 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
-import time
 from pathlib import Path
 
 from batchkit.errors import EngineError
@@ -79,8 +80,9 @@ def connect(path: Path) -> sqlite3.Connection:
     timeout; the caller creates the schema in its first write transaction (`create_schema`)."""
     private_home(path.parent)
     check_not_emptied(path)
-    create_private_file(path)  # SQLite gives the -wal and -shm files the database's mode
-    private_file(path)
+    if not path.exists():
+        create_database(path)
+    private_file(path)  # SQLite gives the -wal and -shm files the database's mode
     db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -99,8 +101,6 @@ def connect(path: Path) -> sqlite3.Connection:
 
 # Errors that mean the file itself is damaged, not busy or unwritable (SQLite result codes).
 DAMAGE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
-EMPTIED_AFTER_S = 10.0
-"""A 0-byte engine.db older than this, beside job state, was emptied rather than just made."""
 
 
 def is_damage(err: sqlite3.Error) -> bool:
@@ -123,18 +123,59 @@ def damaged(path: Path, err: BaseException | str, *, recoverable: bool = True) -
     )
 
 
-def check_not_emptied(path: Path, now: float | None = None) -> None:
-    """A 0-byte engine.db that has been so for a while, beside the state of earlier jobs, lost
-    its jobs (a full disk, a careless copy): say so rather than silently start afresh. (A new
-    engine's file is 0 bytes only between its creation and its first write.)"""
+UNUSED_HOME = frozenset({"engine.db", "worker.lock"})
+"""What a home holds before any job: the database and the worker's lock (see check_not_emptied)."""
+_CREATING = ".engine.db.new-"  # the prefix of a database being made (create_database)
+
+
+def check_not_emptied(path: Path) -> None:
+    """A 0-byte engine.db in a home with any sign of earlier use (work/, logs/, s3/, worker.log:
+    anything besides the database and the worker's lock) lost its jobs (a full disk, a careless
+    copy): say so rather than silently start afresh, whatever the file's age. A database that
+    batchkit makes is never seen at 0 bytes (`create_database`), so a concurrent first submission
+    is not mistaken for this."""
     try:
         info = path.stat()
     except FileNotFoundError:
         return
-    earlier_jobs = any((path.parent / name).is_dir() for name in ("work", "logs"))
-    age = (time.time() if now is None else now) - info.st_mtime
-    if info.st_size == 0 and earlier_jobs and age > EMPTIED_AFTER_S:
-        raise damaged(path, "it is empty (0 bytes) although jobs ran here", recoverable=False)
+    if info.st_size != 0:
+        return
+    with contextlib.suppress(OSError):
+        signs = [
+            name
+            for name in (entry.name for entry in path.parent.iterdir())
+            if name not in UNUSED_HOME and not name.startswith(_CREATING)
+        ]
+        if signs:
+            raise damaged(
+                path,
+                f"it is empty (0 bytes) although the home was used ({', '.join(sorted(signs))})",
+                recoverable=False,
+            )
+
+
+def create_database(path: Path) -> None:
+    """Make `path` an empty WAL database (0600) in one step: it is written under another name and
+    linked into place, so no process ever sees a new engine.db at 0 bytes (which is what an
+    emptied one looks like); a database another process linked first is kept."""
+    import tempfile  # here: only the first connection to a home makes its database
+
+    fd, made = tempfile.mkstemp(dir=path.parent, prefix=_CREATING)  # 0600: the owner's alone
+    os.close(fd)
+    try:
+        db = sqlite3.connect(made, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")  # writes the header: the file is not empty
+        finally:
+            db.close()
+        try:
+            os.link(made, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        except OSError:  # a file system without hard links: make it in place
+            create_private_file(path)
+    finally:
+        Path(made).unlink(missing_ok=True)
 
 
 def has_schema(db: sqlite3.Connection) -> bool:

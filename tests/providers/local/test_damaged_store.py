@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,19 +49,59 @@ def test_local_worker_on_it_is_one_clear_error(isolated_environment: Path) -> No
     assert "unexpected" not in result.stderr and "hint: move it aside" in result.stderr
 
 
-def test_an_emptied_database_beside_earlier_jobs_is_noticed(tmp_path: Path) -> None:
-    (tmp_path / "work").mkdir(parents=True)
-    path = tmp_path / "engine.db"
-    path.write_bytes(b"")
-    an_hour_ago = time.time() - 3600
-    os.utime(path, (an_hour_ago, an_hour_ago))
-    with pytest.raises(EngineError, match=r"empty \(0 bytes\) although jobs ran here") as info:
+@pytest.mark.parametrize(
+    "sign", ["work/", "logs/", "s3/", "worker.log", "engine.db-wal", "recovered.db"]
+)
+def test_an_emptied_database_in_a_used_home_is_noticed_whatever_its_age(
+    tmp_path: Path, sign: str
+) -> None:
+    """Any sign of earlier use beside a 0-byte engine.db, even one emptied a moment ago."""
+    home = tmp_path / "engine"
+    home.mkdir()
+    used = home / sign.rstrip("/")
+    used.mkdir() if sign.endswith("/") else used.write_bytes(b"")
+    path = home / "engine.db"
+    path.write_bytes(b"")  # just now: the age no longer matters
+    with pytest.raises(EngineError, match=r"empty \(0 bytes\) although the home was used") as info:
         Store(path)
-    assert "nothing is left in it to recover" in (info.value.hint or "")
+    assert sign.rstrip("/") in info.value.message
+    hint = info.value.hint or ""
+    assert f"mv {path} {path}.damaged" in hint and "nothing is left in it to recover" in hint
+    assert path.stat().st_size == 0  # left as it was found
 
 
-def test_a_new_engine_is_not_mistaken_for_an_emptied_one(tmp_path: Path) -> None:
-    (tmp_path / "work").mkdir(parents=True)
-    (tmp_path / "engine.db").write_bytes(b"")  # just made by a concurrent first submission
-    Store(tmp_path / "engine.db")
-    Store(tmp_path / "fresh" / "engine.db")
+def test_a_zero_byte_database_alone_is_a_new_engine(tmp_path: Path) -> None:
+    home = tmp_path / "engine"
+    home.mkdir()
+    (home / "engine.db").write_bytes(b"")  # e.g. touched, beside only the worker's lock
+    (home / "worker.lock").write_bytes(b"")
+    Store(home / "engine.db").close()
+    assert (home / "engine.db").stat().st_size > 0
+
+
+def test_the_process_that_creates_the_database_is_not_stopped_by_it(tmp_path: Path) -> None:
+    """A first submission stages its files (s3/) before it opens the database; a new engine.db
+    is never visible at 0 bytes, so neither it nor a concurrent first submission sees damage."""
+    home = tmp_path / "engine"
+    (home / "s3").mkdir(parents=True)
+    (home / "work").mkdir()
+    path = home / "engine.db"
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def first_submission() -> None:
+        start.wait()
+        try:
+            Store(path).close()
+        except BaseException as err:  # collected for the assertion
+            failures.append(err)
+
+    threads = [threading.Thread(target=first_submission) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert path.stat().st_size > 0
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith(".engine")) == []
+    Store(tmp_path / "fresh" / "engine.db").close()
