@@ -96,11 +96,20 @@ def _terminal() -> Terminal:
     return Terminal()
 
 
-def _open(env: ClusterEnv, path: Path, profile: str | None) -> tuple[ClusterConfig, ClusterStacks]:
-    """The validated config, and the stacks of its region."""
+def _config(path: Path) -> ClusterConfig:
+    """The validated config, its warnings (`ClusterConfig.warnings`) printed on stderr."""
+    from batchkit.cli.output import warning
     from batchkit.infra.config import load_cluster_config
 
     config = load_cluster_config(path)
+    for text in config.warnings:
+        _terminal().message(warning(f"{path}: {text}"))
+    return config
+
+
+def _open(env: ClusterEnv, path: Path, profile: str | None) -> tuple[ClusterConfig, ClusterStacks]:
+    """The validated config (warnings printed), and the stacks of its region."""
+    config = _config(path)
     return config, env.stacks(profile, config.region, config.name)
 
 
@@ -181,10 +190,9 @@ def template(
 ) -> None:
     """Print the CloudFormation template of a config (YAML; JSON with --json)."""
     with boundary(debug):
-        from batchkit.infra.config import load_cluster_config
         from batchkit.infra.template import render_template, render_yaml
 
-        config = load_cluster_config(path)
+        config = _config(path)
         term = _terminal()
         if json_:
             term.json(render_template(config))

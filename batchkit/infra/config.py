@@ -25,6 +25,7 @@ from batchkit.infra.teamconfig import NotificationsConfig
 from batchkit.infra.volumeconfig import (
     VOLUME_TYPES,
     VolumeConfig,
+    fargate_volume_warning,
     volume_problems,
 )
 from batchkit.infra.yamlmarks import DuplicateKeyError, KeyPath, format_path, load_marked
@@ -85,6 +86,15 @@ class ClusterConfig(Model):
     keep_data_on_delete: bool = False
     features: FeaturesConfig = FeaturesConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is valid but likely not what was meant: the commands that read a config print
+        each as `warning: ...` and go on."""
+        if all(queue.is_fargate for queue in self.queues):
+            return []  # host volumes are then refused (`volume_problems`)
+        fargate = [queue.name for queue in self.queues if queue.is_fargate]
+        return [w for w in (fargate_volume_warning(self.volumes, fargate),) if w]
 
     @property
     def resolved_default_queue(self) -> QueueConfig:

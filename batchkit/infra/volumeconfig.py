@@ -175,3 +175,19 @@ def volume_problems(volumes: Sequence[VolumeConfig], *, has_ec2_queue: bool) -> 
             if devices > len(EBS_DEVICES):
                 yield Problem(at, f"at most {len(EBS_DEVICES)} EBS volumes per instance")
             yield from ebs_problems(volume, at)
+
+
+def fargate_volume_warning(volumes: Sequence[VolumeConfig], fargate_queues: Sequence[str]) -> str:
+    """What the jobs of a cluster's Fargate queues will not get, beside EC2/SPOT queues that do:
+    its host volumes (a cluster whose every queue is Fargate is refused by `volume_problems`);
+    "" when nothing is missed."""
+    missed = [f"{v.name} ({v.type})" for v in volumes if isinstance(v, HostVolumeConfig)]
+    if not missed or not fargate_queues:
+        return ""
+    queues = ", ".join(fargate_queues)
+    return (
+        f"FARGATE queue{'s' if len(fargate_queues) > 1 else ''} {queues} will not mount "
+        f"volume{'s' if len(missed) > 1 else ''} {', '.join(missed)}: Fargate tasks mount only "
+        "EFS, these are mounted on EC2 instances; submit the jobs that need them to an EC2/SPOT "
+        "queue"
+    )

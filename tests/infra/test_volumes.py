@@ -134,6 +134,67 @@ def test_fargate_queue_beside_an_ec2_queue_gets_only_efs() -> None:
     assert job_volumes(list(config.volumes), fargate=True) == ([], [])
 
 
+MIXED = BASE + (
+    "  - name: quick\n"
+    "    compute_environments:\n"
+    "      - {name: fg, type: FARGATE}\n"
+    "  - name: spotfg\n"
+    "    compute_environments:\n"
+    "      - {name: fgs, type: FARGATE_SPOT}\n"
+)
+LUSTRE = (
+    "  - {name: lus, type: fsx_lustre, file_system_id: fs-0123456789abcdef0, mount_name: abc,"
+    " mount_path: /lus}\n"
+)
+EFS = "  - {name: e, type: efs, file_system_id: fs-0123456789abcdef0, mount_path: /e}\n"
+
+
+def test_fargate_queues_beside_ec2_ones_are_warned_of_the_host_volumes_they_miss() -> None:
+    text = (
+        MIXED
+        + "volumes:\n"
+        + LUSTRE
+        + EFS
+        + "  - {name: s, type: ebs, mount_path: /s, size_gib: 10}\n"
+    )
+    [warning] = parse_cluster_config(text).warnings
+    assert warning.startswith(
+        "FARGATE queues quick, spotfg will not mount volumes lus (fsx_lustre), s (ebs): "
+    )
+    assert "e (efs)" not in warning and "cpu" not in warning
+    assert "EC2/SPOT queue" in warning
+
+
+@pytest.mark.parametrize(
+    "text",
+    [MIXED + "volumes:\n" + EFS, BASE + "volumes:\n" + LUSTRE, MIXED],
+    ids=["only-efs", "only-ec2-queues", "no-volumes"],
+)
+def test_nothing_to_warn_of_when_every_queue_gets_every_volume(text: str) -> None:
+    assert parse_cluster_config(text).warnings == []
+
+
+def test_template_and_create_print_the_warning_and_go_on(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from batchkit.cli.app import app
+
+    path = tmp_path / "batchkit.yaml"
+    path.write_text(MIXED + "volumes:\n" + LUSTRE)
+    result = CliRunner().invoke(app, ["cluster", "template", "-f", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"warning: {path}: FARGATE queues quick, spotfg will not mount volume lus (fsx_lustre): "
+        "Fargate tasks mount only EFS, these are mounted on EC2 instances; submit the jobs that "
+        "need them to an EC2/SPOT queue\n"
+    )
+    assert "AWSTemplateFormatVersion" in result.stdout
+    platform = CliRunner().invoke(app, ["cluster", "template", "-f", str(PLATFORM)])
+    assert "warning: " in platform.stderr and "queue quick will not mount volumes home" in (
+        platform.stderr
+    )
+
+
 @pytest.mark.parametrize(
     ("volume", "expected"),
     [
