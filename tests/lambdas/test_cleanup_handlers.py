@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +18,7 @@ import pytest
 from moto import mock_aws
 
 from batchkit.infra.cleanup import lambda_source
+from batchkit.shipped import folder
 from lambdas import empty_ecr, empty_s3
 
 BUCKET = "batchkit-research-123456789012-us-east-1"
@@ -237,22 +242,69 @@ def test_ecr_reports_images_it_cannot_delete() -> None:
         empty_ecr.empty_repository(fake, "r")
 
 
+def bundled(module: str) -> dict[str, Any]:
+    """What CloudFormation inlines as index.py for `module`, run alone: its namespace, after
+    checking that it imports neither batchkit nor anything relative."""
+    source = lambda_source(module)
+    imports = [line.strip() for line in source.splitlines() if re.match(r"\s*(from|import) ", line)]
+    assert imports
+    assert not [line for line in imports if "batchkit" in line or line.startswith("from .")]
+    namespace: dict[str, Any] = {"__name__": "index"}
+    exec(compile(source, "index.py", "exec"), namespace)
+    return namespace
+
+
 def test_bundled_source_is_self_contained_and_runs(
     aws: None, response_server: tuple[str, Responses]
 ) -> None:
     """What CloudFormation inlines as index.py works alone: no batchkit, no relative imports."""
     url, received = response_server
     s3 = _bucket_with_objects()
-    source = lambda_source("empty_s3")
-    imports = [line.strip() for line in source.splitlines() if re.match(r"\s*(from|import) ", line)]
-    assert imports
-    assert not [line for line in imports if "batchkit" in line or line.startswith("from .")]
-    namespace: dict[str, Any] = {"__name__": "index"}
-    exec(compile(source, "index.py", "exec"), namespace)
-    namespace["handler"](event(url, "Delete", BucketName=BUCKET, Prefix=PREFIX), Context())
+    bundled("empty_s3")["handler"](
+        event(url, "Delete", BucketName=BUCKET, Prefix=PREFIX), Context()
+    )
     assert received.bodies[0]["Status"] == "SUCCESS"
     assert _versions(s3, PREFIX) == 0
-    compile(lambda_source("empty_ecr"), "index.py", "exec")
+    bundled("empty_ecr")["handler"](
+        event(url, "Delete", RepositoryName="batchkit/nothing"), Context()
+    )
+    assert received.bodies[1]["Status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("module", ["empty_s3", "empty_ecr", "default_image"])
+def test_a_zip_of_the_folder_deploys_one_function_by_itself(tmp_path: Path, module: str) -> None:
+    """The README's recipe for deploying one function alone: a zip holding the folder `lambdas/`
+    (so the handler's `from .cfn_response import` finds its package), handler
+    `lambdas.<module>.handler`. Unpacked as Lambda does into its task root, which alone is put
+    ahead of the standard library: no checkout, no batchkit (-I: no current folder either)."""
+    archive = tmp_path / "function.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(folder("lambdas").glob("*.py")):
+            zipped.write(path, f"lambdas/{path.name}")
+    task = tmp_path / "task"
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(task)
+    probe = (
+        "import importlib, sys\n"
+        f"sys.path.insert(0, {str(task)!r})\n"
+        f"name, _, attr = 'lambdas.{module}.handler'.rpartition('.')\n"
+        "module = importlib.import_module(name)\n"
+        "assert callable(getattr(module, attr))\n"
+        "print(module.__file__)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('batchkit', 'lambdas'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    where, loaded = done.stdout.splitlines()
+    assert where == str(task / "lambdas" / f"{module}.py")
+    assert loaded == str(sorted({"lambdas", "lambdas.cfn_response", f"lambdas.{module}"}))
 
 
 def test_a_delete_while_the_stack_lives_on_empties_nothing(

@@ -5,7 +5,7 @@ through are played by a thin wrapper around moto's CodeBuild client."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from lambdas import default_image
-from tests.lambdas.test_cleanup_handlers import Context, Responses, response_server
+from tests.lambdas.test_cleanup_handlers import Context, Responses, bundled, response_server
 
 __all__ = ["response_server"]
 
@@ -107,10 +107,16 @@ def event(url: str, request_type: str, uri: str, **extra: Any) -> dict[str, Any]
     }
 
 
-def run(aws: dict[str, Any], request: dict[str, Any], builds: Builds, context: Any = None) -> Any:
+def run(
+    aws: dict[str, Any],
+    request: dict[str, Any],
+    builds: Builds,
+    context: Any = None,
+    handler: Callable[..., None] = default_image.handler,
+) -> Any:
     clients = SimpleNamespace(codebuild=builds, ecr=aws["ecr"], lambda_=Invocations())
     sleeps: list[float] = []
-    default_image.handler(request, context or LambdaContext(), clients, sleeps.append)
+    handler(request, context or LambdaContext(), clients, sleeps.append)
     return clients, sleeps
 
 
@@ -131,6 +137,20 @@ def test_create_starts_a_build_waits_for_it_and_answers_the_image(
     assert started["timeoutInMinutesOverride"] == 40
     env = {e["name"]: e["value"] for e in started["environmentVariablesOverride"]}
     assert env["BATCHKIT_IMAGE_TAG"] == TAG and env["BATCHKIT_IMAGE_REPOSITORY"] == aws["uri"]
+
+
+def test_bundled_source_is_self_contained_and_runs(
+    aws: dict[str, Any], response_server: tuple[str, Responses]
+) -> None:
+    """The index.py the template inlines (cfn_response's `send` ahead of the handler) builds and
+    answers alone, as the module does."""
+    url, received = response_server
+    builds = Builds(aws["codebuild"], ["IN_PROGRESS", "SUCCEEDED"])
+    handler = bundled("default_image")["handler"]
+    _, sleeps = run(aws, event(url, "Create", aws["uri"]), builds, handler=handler)
+    assert received.bodies[0]["Status"] == "SUCCESS", received.bodies[0]
+    assert received.bodies[0]["Data"] == {"ImageUri": f"{aws['uri']}:{TAG}"}
+    assert len(builds.started) == 1 and len(sleeps) == 1
 
 
 def test_an_image_already_in_the_repository_is_not_built_again(
