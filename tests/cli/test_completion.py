@@ -75,15 +75,31 @@ def test_the_bash_script_completes_commands_and_flags_when_sourced(tmp_path: Pat
     assert done.stdout.split() == ["build", "buildspec", "--preset"]
 
 
-def test_install_completion_writes_the_script_and_sources_it(tmp_path: Path) -> None:
+# What docs/cli.md says each install writes: the script, and the start-up file that loads it
+# with the line that does (fish loads its completions folder by itself: no start-up file).
+INSTALLS = {
+    "bash": (".bash_completions/batchkit.sh", ".bashrc", "source '{script}'"),
+    "zsh": (".zfunc/_batchkit", ".zshrc", "fpath+=~/.zfunc"),
+    "fish": (".config/fish/completions/batchkit.fish", None, None),
+}
+
+
+@pytest.mark.parametrize("shell", sorted(INSTALLS))
+def test_install_completion_writes_the_script_where_the_shell_loads_it(
+    tmp_path: Path, shell: str
+) -> None:
     home = tmp_path / "user"
     home.mkdir()
-    done = run("--install-completion", "bash", env={"HOME": str(home)})
+    done = run("--install-completion", shell, env={"HOME": str(home), "SHELL": "/bin/sh"})
     assert done.returncode == 0, done.stderr
-    installed = home / ".bash_completions" / "batchkit.sh"
-    assert f"bash completion installed in {installed}" in done.stderr
-    assert installed.read_text().strip() == run("--show-completion", "bash").stdout.strip()
-    assert f"source '{installed}'" in (home / ".bashrc").read_text()
+    script, startup, line = INSTALLS[shell]
+    installed = home / script
+    assert f"{shell} completion installed in {installed}" in done.stderr
+    assert installed.read_text().strip() == run("--show-completion", shell).stdout.strip()
+    written = {p.relative_to(home).as_posix() for p in home.rglob("*") if p.is_file()}
+    assert written == {script} | ({startup} if startup else set())
+    if startup and line:
+        assert line.format(script=installed) in (home / startup).read_text()
 
 
 @pytest.mark.parametrize(
