@@ -6,8 +6,10 @@ awsbatch-cli is found through `$BATCHKIT_AWSBATCH_CLI_BIN` (the directory holdin
 else installed once into `.venv-awsbatch-cli`. Each command runs N times as a fresh process
 (round-robin; the median wall time is reported); `batchkit stat` runs against an empty private
 local engine home, so it measures start-up plus one real listing. The goal is a ratio of at most
-0.8 against `awsbstat --help`; `batchkit sub true` on the local engine should take at most 100 ms
-(issue 12; its first call also starts the worker).
+0.8 against `awsbstat --help` for every `batchkit` row but `sub`: the script exits 1 when the
+worst of those ratios misses it, else 0. `batchkit sub true` on the local engine is reported
+separately against its own target, at most 100 ms (issue 12; its first call also starts the
+worker), and does not change the exit status.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 from batchkit.providers.local.worker import worker_pid
 
 ROOT = Path(__file__).resolve().parent.parent
-GOAL = 0.8
+GOAL = 0.8  # the worst ratio of a batchkit row (but sub) to awsbstat --help
+SUB_TARGET = 0.100  # seconds for `batchkit sub true` on the local engine, reported only
 
 
 def awsbatch_cli_bin() -> Path:
@@ -82,17 +85,33 @@ def main() -> int:
         pid = worker_pid(Path(home))  # the worker `sub` started
         if pid and pid > 0:
             os.kill(pid, signal.SIGTERM)
+    return verdict(results)
+
+
+def verdict(results: list[tuple[str, float]]) -> int:
+    """Print the table (the first row is the baseline) and the verdict: 1 when the worst ratio of
+    the `batchkit` rows but `sub` misses GOAL, else 0; the `sub` row only against SUB_TARGET."""
     baseline = results[0][1]
     print(f"{'command':40}  {'median ms':>9}  {'ratio':>6}  goal <= {GOAL}")
     print(f"{'-' * 40}  {'-' * 9}  {'-' * 6}")
     worst = 0.0
+    sub: list[float] = []
     for label, seconds in results:
         ratio = seconds / baseline
-        if label.startswith("batchkit") and "sub" not in label:
+        if label.startswith("batchkit sub"):
+            sub.append(seconds)
+        elif label.startswith("batchkit"):
             worst = max(worst, ratio)
         print(f"{label:40}  {seconds * 1000:9.1f}  {ratio:6.2f}")
-    print(f"\nworst batchkit ratio {worst:.2f} ({'meets' if worst <= GOAL else 'misses'} the goal)")
-    return 0
+    meets = worst <= GOAL
+    print(f"\nworst batchkit ratio {worst:.2f} ({'meets' if meets else 'misses'} the goal)")
+    for seconds in sub:
+        within = "within" if seconds <= SUB_TARGET else "over"
+        print(
+            f"batchkit sub {seconds * 1000:.1f} ms ({within} its {SUB_TARGET * 1000:.0f} ms "
+            "target; not part of the exit status)"
+        )
+    return 0 if meets else 1
 
 
 if __name__ == "__main__":
