@@ -25,6 +25,14 @@ What moto (5.2.5) does not do, and how these tests live with it:
 - An array parent's status is worked out from its children only when DescribeJobs is asked about
   it (ListJobs shows the last one worked out); `batchkit stat ID` asks DescribeJobs.
 
+A third cluster, `df-test`, runs what stands in for a fresh cluster's default image (the al2023
+preset, which CodeBuild builds on AWS and moto cannot): Debian with the aws CLI, python3, boto3
+and cloudpickle (`default_job_image`). There a function job submitted through the Python API
+returns its value, and an `-if` job fetches its folder with `aws s3 sync`, the path every image
+with the aws CLI takes. The CLI there is v1 from PyPI, not the preset's v2 (not on PyPI): the
+wrapper's command line is the same for both, v2's own code is not exercised, and the image needs
+PyPI once when it is built (the tests skip with the reason when pip cannot download it).
+
 `out <array parent>` once printed "No log stream found" for every child (its children came from
 ListJobs summaries, which carry no log stream, on AWS too); the last test here keeps it fixed.
 """
@@ -32,7 +40,9 @@ ListJobs summaries, which carry no log stream, on AWS too); the last test here k
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -41,6 +51,8 @@ from pathlib import Path
 
 import pytest
 
+from batchkit.api import Cluster
+from batchkit.providers.aws import open_provider
 from tests.e2e_aws.conftest import Result, Run
 from tests.fixtures.docker_engine import Engine
 from tests.fixtures.moto_docker import CLUSTER_NAME, DockerCluster, _remove_containers
@@ -283,6 +295,53 @@ def test_an_input_file_on_busybox_fails_at_once_naming_the_image_and_the_fix(
     assert f"the image {busybox_cluster} has neither the aws CLI nor python3 with boto3" in line
     assert "(input file data.txt)" in line
     assert "batchkit image build --preset al2023" in line
+
+
+def scale(x: int, *, factor: int) -> dict[str, object]:
+    """Runs in the job's container (pickled by value: this module is not in the image)."""
+    return {
+        "value": x * factor,
+        "in a container": os.path.exists("/.dockerenv"),
+        "aws CLI": shutil.which("aws"),
+    }
+
+
+def test_a_function_job_returns_its_value_from_the_default_image_stand_in(
+    default_cluster: str,
+) -> None:
+    """`Cluster.submit(fn)`: the payload and the runner staged in S3, fetched by the wrapper with
+    `aws s3 sync`, the function called by the image's python3, its result put back with boto3
+    and read by `result()`."""
+    cluster = Cluster(open_provider(default_cluster))
+    job = cluster.submit(scale, 6, factor=7, name="scale")
+    assert job.result(timeout=JOB_SECONDS) == {
+        "value": 42,
+        "in a container": True,
+        "aws CLI": "/usr/local/bin/aws",
+    }
+
+
+def test_an_input_file_job_fetches_its_folder_with_the_aws_cli(
+    batchkit: Run, tmp_path: Path, default_cluster: str
+) -> None:
+    (tmp_path / "two words.txt").write_text("from the input file\n")
+    (tmp_path / "show.sh").write_text(
+        '#!/bin/sh\ncat "two words.txt"\ncommand -v aws\naws --version | cut -d/ -f1\nls\n'
+    )
+    job_id = submit_to(
+        batchkit, ("-c", default_cluster), "-jn", "fetch", "-if", "two words.txt", "-cf", "show.sh"
+    )
+    statuses = wait_for_end(batchkit, job_id, cluster=default_cluster)
+    out = batchkit("out", "-c", default_cluster, "--raw", job_id)
+    assert statuses[-1] == "SUCCEEDED", (statuses, out.out, out.err)
+    # the wrapper takes the aws CLI whenever the image has one; the folder is all there
+    assert out.out.splitlines() == [
+        "from the input file",
+        "/usr/local/bin/aws",
+        "aws-cli",
+        "fetch.sh",  # the job's script, under the job's name
+        "two words.txt",
+    ]
 
 
 @pytest.fixture
