@@ -96,7 +96,7 @@ def efa_launch_template(config: ClusterConfig, queue: QueueConfig) -> Json:
             "DeleteOnTermination": True,
         }
     ]
-    template["Properties"]["LaunchTemplateName"] = f"{Names.of(config).prefix}-{queue.name}-efa"
+    template["Properties"]["LaunchTemplateName"] = Names.of(config).efa_launch_template(queue.name)
     return template
 
 
@@ -143,7 +143,7 @@ def launch_template(config: ClusterConfig, *, extra_script: str | None = None) -
     return {
         "Type": "AWS::EC2::LaunchTemplate",
         "Properties": {
-            "LaunchTemplateName": Names.of(config).prefix,
+            "LaunchTemplateName": Names.of(config).launch_template,
             "LaunchTemplateData": data,
         },
     }

@@ -124,7 +124,7 @@ def dashboard(config: ClusterConfig) -> Json:
     return {
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {
-            "DashboardName": Names.of(config).prefix,
+            "DashboardName": Names.of(config).dashboard,
             "DashboardBody": sub(dashboard_body(config)),
         },
     }

@@ -49,6 +49,18 @@ class Names:
         return f"batchkit/{self.cluster}"
 
     @property
+    def launch_template(self) -> str:
+        return self.prefix
+
+    def efa_launch_template(self, queue: str) -> str:
+        """The launch template of `efa: true` queue `queue` (the cluster's plus an EFA)."""
+        return f"{self.prefix}-{queue}-efa"
+
+    @property
+    def dashboard(self) -> str:
+        return self.prefix
+
+    @property
     def job_log_group(self) -> str:
         return f"/batchkit/{self.cluster}/jobs"
 

@@ -22,7 +22,7 @@ from batchkit import __version__
 from batchkit.cli.app import app
 from batchkit.cli.cluster import ClusterEnv
 from batchkit.providers.aws.session import AwsSession
-from tests.fixtures.moto_batch import stack_takes_its_batch_resources
+from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.infra.moto_cluster import (
     EXAMPLE,
     MOCK_CONFIG,
@@ -54,7 +54,7 @@ class Cli:
                 profile=profile,
                 region=region or REGION,
                 cluster=cluster,
-                hooks=[stack_takes_its_batch_resources],
+                hooks=MOTO_AS_AWS,
             ),
             sleep=self.sleeps.append,
             confirm=confirm,

@@ -19,7 +19,7 @@ from batchkit.cli.app import app
 from batchkit.cli.cluster import ClusterEnv
 from batchkit.providers.aws.session import AwsSession
 from tests.e2e_aws.conftest import Run
-from tests.fixtures.moto_batch import stack_takes_its_batch_resources
+from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.infra.moto_cluster import MOTO_IMAGE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +185,7 @@ def test_platform_cluster_lifecycle(
             profile=profile,
             region=region or REGION,
             cluster=cluster,
-            hooks=[stack_takes_its_batch_resources],
+            hooks=MOTO_AS_AWS,
         ),
         sleep=lambda _: None,
         confirm=lambda _: True,

@@ -18,7 +18,7 @@ from batchkit.providers.aws import discovery
 from batchkit.providers.aws.ratelimit import RateLimiter
 from batchkit.providers.aws.session import AwsSession, RetryPolicy
 from tests.fixtures.fault_proxy import FaultProxy
-from tests.fixtures.moto_batch import stack_takes_its_batch_resources
+from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.fixtures.moto_server import REGION, Cluster
 from tests.infra.moto_cluster import (
     example_config_text,
@@ -92,7 +92,7 @@ def test_cluster_create_and_delete_through_the_fault_proxy(
             endpoint_url=proxy.url,
             limiter=RateLimiter(sleep=_no_wait),
             retry=RetryPolicy(sleep=_no_wait, rng=random.Random(4)),
-            hooks=[stack_takes_its_batch_resources],
+            hooks=MOTO_AS_AWS,
         )
         stacks = ClusterStacks(session, sleep=_no_wait)
         created = stacks.create(config, parameters)
@@ -123,7 +123,7 @@ def test_cluster_delete_reports_what_it_could_not_check_behind_the_proxy(
             endpoint_url=endpoint,
             limiter=RateLimiter(sleep=_no_wait),
             retry=RetryPolicy(sleep=_no_wait, rng=random.Random(5)),
-            hooks=[stack_takes_its_batch_resources],
+            hooks=MOTO_AS_AWS,
         )
 
     direct = ClusterStacks(session(moto_endpoint_with_managed_policies), sleep=_no_wait)

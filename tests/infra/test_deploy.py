@@ -27,7 +27,7 @@ from batchkit.infra.config import ClusterConfig, parse_cluster_config
 from batchkit.models import Resources, SubmitRequest
 from batchkit.providers.aws import open_provider
 from batchkit.providers.aws.session import AwsSession
-from tests.fixtures.moto_batch import stack_takes_its_batch_resources
+from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.infra.moto_cluster import (
     MOCK_CONFIG,
     REGION,
@@ -55,7 +55,7 @@ def config(aws: None) -> ClusterConfig:
 @pytest.fixture
 def stacks(aws: None) -> ClusterStacks:
     sleeps: list[float] = []
-    session = AwsSession(region=REGION, hooks=[stack_takes_its_batch_resources])
+    session = AwsSession(region=REGION, hooks=MOTO_AS_AWS)
     return ClusterStacks(session, sleep=sleeps.append)
 
 
@@ -205,7 +205,7 @@ def test_a_leftover_check_these_credentials_cannot_make_is_reported_not_fatal(
     denied = ClusterStacks(
         AwsSession(
             region=REGION,
-            hooks=[("before-call.iam.ListRoles", _deny), stack_takes_its_batch_resources],
+            hooks=[("before-call.iam.ListRoles", _deny), *MOTO_AS_AWS],
         ),
         sleep=lambda _: None,
     )

@@ -2,10 +2,12 @@
 
 Each kind of resource is looked up by the name the stack gave it (`StackNames`, which
 `batchkit.infra.naming.Names` is: `clusters.stacks` hands it in): the
-bucket, the ECR repository, the log groups, the IAM roles, the Batch compute environments, job
-queues, scheduling policies and job definitions (the stack's and those batchkit registered for
-`--image`), the Lambda functions, the EventBridge rules, the SNS topic, the launch template, the
-CodeBuild project, the submitter's managed policy and the job-events Logs resource policy. A
+bucket, the ECR repository, the log groups, the IAM roles and the instance profile, the Batch
+compute environments, job queues, scheduling policies and job definitions (the stack's and those
+batchkit registered for `--image`), the Lambda functions, the EventBridge rules, the SNS topic,
+the launch templates (the cluster's and each `efa: true` queue's), the CodeBuild project, the
+submitter's managed policy, the job-events Logs resource policy and the CloudWatch dashboard; the
+placement groups, which the stack does not name, by their `batchkit:cluster` tag. A
 lookup that fails (throttling, a network error, a permission these credentials lack) is reported
 as "not checked: why", never as gone: only an answer that says "absent" counts as absent.
 """
@@ -46,6 +48,14 @@ class StackNames(Protocol):
     @property
     def job_events_log_policy(self) -> str: ...
 
+    @property
+    def launch_template(self) -> str: ...
+
+    def efa_launch_template(self, queue: str) -> str: ...
+
+    @property
+    def dashboard(self) -> str: ...
+
 
 # The answers that mean "there is no such resource" (HeadBucket answers a bare 404).
 ABSENT_CODES = frozenset(
@@ -63,6 +73,9 @@ class Leftovers:
     names: StackNames
     bucket: str = ""
     job_role: str | None = None
+    queues: tuple[str, ...] = ()
+    """The names of the stack's queues (`QueueConfig.name`): those with `efa: true` had a launch
+    template of their own."""
 
     def __call__(self) -> list[str]:
         left: list[str] = []
@@ -91,6 +104,7 @@ class Leftovers:
                 lambda: self._log_groups(f"/aws/lambda/{names.prefix}-"),
             ),
             (f"IAM roles under {names.role_path}", self._roles),
+            (f"IAM instance profiles under {names.role_path}", self._instance_profiles),
             (f"Batch job queues {self.cluster}_*", self._queues),
             (f"Batch compute environments {self.cluster}_*", self._compute_environments),
             (f"Batch scheduling policies {self.cluster}_*", self._scheduling_policies),
@@ -98,10 +112,12 @@ class Leftovers:
             (f"Lambda functions {names.prefix}-*", self._functions),
             (f"EventBridge rules {names.prefix}-*", self._rules),
             (f"SNS topic {names.job_events_topic}", self._topics),
-            (f"EC2 launch template {names.prefix}", self._launch_template),
+            (f"EC2 launch templates {', '.join(self._templates())}", self._launch_templates),
+            (f"EC2 placement groups tagged {CLUSTER_TAG}={self.cluster}", self._placement_groups),
             (f"CodeBuild project {names.codebuild_project}", self._project),
             (f"IAM managed policies under {names.role_path}", self._managed_policies),
             (f"CloudWatch Logs resource policy {names.job_events_log_policy}", self._logs_policy),
+            (f"CloudWatch dashboard {names.dashboard}", self._dashboard),
         ]
         return checks
 
@@ -128,6 +144,17 @@ class Leftovers:
         )  # fmt: skip
         for page in pages:
             yield from (f"IAM role {role['RoleName']}" for role in page.get("Roles", []))
+
+    def _instance_profiles(self) -> Iterator[str]:
+        path = self.names.role_path
+        pages = self.api("iam").paginate(
+            "list_instance_profiles", cursor_in="Marker", cursor_out="Marker", PathPrefix=path
+        )
+        for page in pages:
+            for profile in page.get("InstanceProfiles", []):
+                # moto answers every profile, whatever the PathPrefix
+                if str(profile.get("Path", "")).startswith(path):
+                    yield f"IAM instance profile {profile['InstanceProfileName']}"
 
     def _queues(self) -> Iterator[str]:
         for page in self.api("batch").paginate("describe_job_queues"):
@@ -183,14 +210,29 @@ class Leftovers:
                 if str(item["TopicArn"]).rsplit(":", 1)[-1] == topic:
                     yield f"SNS topic {topic}"
 
-    def _launch_template(self) -> Iterator[str]:
-        name = self.names.prefix
+    def _templates(self) -> list[str]:
+        """The cluster's launch template and the names an `efa: true` queue's would have (exact
+        names: `batchkit-<cluster>-*-efa` would also match cluster `<cluster>-x`'s)."""
+        names = self.names
+        return [names.launch_template, *(names.efa_launch_template(q) for q in self.queues)]
+
+    def _launch_templates(self) -> Iterator[str]:
+        pages = self.api("ec2").paginate(
+            "describe_launch_templates", cursor_in="NextToken", cursor_out="NextToken",
+            Filters=[{"Name": "launch-template-name", "Values": self._templates()}],
+        )  # fmt: skip
+        for page in pages:
+            for template in page.get("LaunchTemplates", []):
+                yield f"EC2 launch template {template['LaunchTemplateName']}"
+
+    def _placement_groups(self) -> Iterator[str]:
         answer = self.api("ec2").call(
-            "describe_launch_templates",
-            Filters=[{"Name": "launch-template-name", "Values": [name]}],
+            "describe_placement_groups",
+            Filters=[{"Name": f"tag:{CLUSTER_TAG}", "Values": [self.cluster]}],
         )
-        if answer.get("LaunchTemplates"):
-            yield f"EC2 launch template {name}"
+        for group in answer.get("PlacementGroups", []):
+            if group.get("State") != "deleted":
+                yield f"EC2 placement group {group['GroupName']} ({group.get('State', '')})"
 
     def _project(self) -> Iterator[str]:
         name = self.names.codebuild_project
@@ -212,6 +254,17 @@ class Leftovers:
             for item in page.get("resourcePolicies", []):
                 if item.get("policyName") == name:
                     yield f"CloudWatch Logs resource policy {name}"
+
+    def _dashboard(self) -> Iterator[str]:
+        name = self.names.dashboard
+        pages = self.api("cloudwatch").paginate(
+            "list_dashboards", cursor_in="NextToken", cursor_out="NextToken",
+            DashboardNamePrefix=name,
+        )  # fmt: skip
+        for page in pages:
+            for item in page.get("DashboardEntries", []):
+                if item.get("DashboardName") == name:
+                    yield f"CloudWatch dashboard {name}"
 
     def _ours(self, name: str) -> bool:
         """Batch names of this cluster: `<cluster>_…` (cluster names have no `_`, so no other

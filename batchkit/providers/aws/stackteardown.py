@@ -153,6 +153,8 @@ class StackTeardown:
             self._names(status.name),
             bucket=status.parameters.get("ResourcesS3Bucket", ""),
             job_role=status.outputs.get("JobRoleArn"),
+            # stacks without the JobQueues output name the default queue by its physical name
+            queues=tuple(queue.removeprefix(f"{status.name}_") for queue in status.queues),
         )()
 
 
