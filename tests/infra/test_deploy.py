@@ -26,6 +26,7 @@ from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
 from batchkit.infra.config import ClusterConfig, parse_cluster_config
 from batchkit.models import Resources, SubmitRequest
 from batchkit.providers.aws import open_provider
+from batchkit.providers.aws.errors import AmbiguousCallError, AwsServiceError
 from batchkit.providers.aws.session import AwsSession
 from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.infra.moto_cluster import (
@@ -37,6 +38,7 @@ from tests.infra.moto_cluster import (
     offline_parameters,
     remaining,
 )
+from tests.providers.aws.faults import Faults
 
 BUCKET = "batchkit-research-123456789012-us-east-1"
 
@@ -458,3 +460,94 @@ def test_a_job_to_a_fargate_queue_runs_with_the_fargate_definition_and_network(
     cpu = provider.submit(SubmitRequest(name="big", command=("true",), queue="cpu"))
     [described] = batch.describe_jobs(jobs=[cpu.job_id])["jobs"]
     assert "research_container" in described["jobDefinition"]
+
+
+@pytest.mark.parametrize("fault", ["acted_error", "server_error"])
+@pytest.mark.parametrize("operation", ["CreateChangeSet", "ExecuteChangeSet"])
+def test_an_update_whose_change_set_call_fails_with_a_5xx_runs_once(
+    config: ClusterConfig, stacks: ClusterStacks, operation: str, fault: str
+) -> None:
+    """A 500 after CloudFormation made the change set or started the update (acted_error) is
+    looked up, not resent; a 500 before it did anything (server_error) is resent with the same
+    token. Either way one change set is made and the update runs once."""
+    stacks.create(config, offline_parameters())
+    faults = Faults(**{fault: 1.0}, operation=operation, limit=1)  # type: ignore[arg-type]
+    session = AwsSession(
+        region=REGION, hooks=[*faults.hooks("cloudformation"), stack_takes_its_batch_resources]
+    )
+    faulty = ClusterStacks(session, sleep=lambda _: None)
+    changed = parse_cluster_config(
+        example_config_text(moto_network()).replace(
+            "queues:\n",
+            "queues:\n  - name: extra\n    compute_environments:\n"
+            "      - {name: od, type: EC2, max_vcpus: 8}\n",
+            1,
+        )
+    )
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    before = len(cfn.describe_stack_events(StackName="research")["StackEvents"])
+    plan = faulty.plan_update(changed)
+    [change_set] = cfn.list_change_sets(StackName="research")["Summaries"]
+    assert change_set["ChangeSetId"] == plan.change_set_id
+    outcome = faulty.apply_update(plan)
+    assert outcome.status == "UPDATE_COMPLETE"
+    assert faults.injected[fault] == 1
+    acted = fault == "acted_error"
+    assert faults.sent[operation] == 1  # a failure before the call is never sent
+    assert faults.total(operation) == (1 if acted else 2)
+    events = cfn.describe_stack_events(StackName="research")["StackEvents"]
+    updates = [
+        e
+        for e in events[: len(events) - before]
+        if e["LogicalResourceId"] == "research" and e["ResourceStatus"] == "UPDATE_IN_PROGRESS"
+    ]
+    assert len(updates) == 1
+    assert "JobQueueExtra" in json.dumps(cfn.get_template(StackName="research")["TemplateBody"])
+
+
+class LaggingChangeSets:
+    """CloudFormation through a flaky network: the first answer to each write is lost after
+    CloudFormation acted (AmbiguousCallError), what a write did shows in DescribeChangeSet from
+    the second read after it, and a resend is refused as AWS refuses it (AlreadyExistsException,
+    InvalidChangeSetStatus). Records the tokens each write carried."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, list[str]] = {}
+        self.reads = 0  # since the last write's first try
+
+    def call(self, operation: str, /, **params: Any) -> dict[str, Any]:
+        if operation == "describe_change_set":
+            self.reads += 1
+            seen = self.reads > 1
+            executing = "execute_change_set" in self.tokens
+            if not executing and not seen:
+                raise AwsServiceError("x", code="ChangeSetNotFound", service="c", operation="x")
+            state = "EXECUTE_IN_PROGRESS" if executing and seen else "AVAILABLE"
+            return {
+                "ChangeSetId": "arn:cs/1",
+                "Status": "CREATE_COMPLETE",
+                "ExecutionStatus": state,
+            }
+        sent = self.tokens.setdefault(operation, [])
+        sent.append(params.get("ClientToken") or params["ClientRequestToken"])
+        if len(sent) == 1:
+            self.reads = 0
+            raise AmbiguousCallError("injected: a 500 after the work")
+        code = (
+            "AlreadyExistsException"
+            if operation == "create_change_set"
+            else "InvalidChangeSetStatus"
+        )
+        raise AwsServiceError("refused", code=code, service="c", operation="x")
+
+
+def test_a_resend_refused_after_a_lost_answer_is_looked_up_again() -> None:
+    api = LaggingChangeSets()
+    gateway = StackGateway(api, sleep=lambda _: None)  # type: ignore[arg-type]
+    change_set_id, _ = gateway.create_change_set("research", "{}", {}, {})
+    assert change_set_id == "arn:cs/1"
+    [token, again] = api.tokens["create_change_set"]
+    assert token == again and token.startswith("batchkit-")  # the same token, a letter first
+    gateway.execute_change_set("research", change_set_id)
+    [token, again] = api.tokens["execute_change_set"]
+    assert token == again

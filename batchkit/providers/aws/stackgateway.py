@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchkit.errors import AwsError
-from batchkit.providers.aws.errors import AmbiguousCallError
+from batchkit.errors import AwsError, NotFoundError
+from batchkit.providers.aws.errors import AmbiguousCallError, AwsServiceError
 from batchkit.providers.aws.stackevents import (
+    ClusterStatus,
     StackEvent,
     StackReader,
 )
@@ -73,16 +74,13 @@ class StackGateway(StackReader):
         """Create an UPDATE change set and wait until it is ready; (id, []) when nothing would
         change. With `url`, CloudFormation reads the template (`body`) from S3 there."""
         change_set_name = f"batchkit-{int(self._clock())}"
-        response = self._api.call(
-            "create_change_set",
-            resource=name,
-            StackName=name,
-            ChangeSetName=change_set_name,
+        change_set_id = self._send_change_set(
+            name,
+            change_set_name,
             ChangeSetType="UPDATE",
             **template_source(body, url),
             **stack_fields(parameters, tags),
         )
-        change_set_id = str(response["Id"])
         for _ in range(self._max_polls):
             detail = self._api.call(
                 "describe_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
@@ -101,6 +99,88 @@ class StackGateway(StackReader):
                 )
             self._sleep(self._poll)
         raise AwsError(f"the change set for {name!r} was not ready in time")
+
+    def _send_change_set(self, name: str, change_set_name: str, **fields: Any) -> str:
+        """CreateChangeSet, exactly once; the change set's id.
+
+        The request carries a ClientToken (CloudFormation API Reference, CreateChangeSet,
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html:
+        "Specify this token if you plan to retry requests so that CloudFormation knows that you're
+        not attempting to create another change set with the same name"). After a 5xx or a lost
+        answer the change set is looked up by its name (DescribeChangeSet) before the request is
+        resent with the same token: a blind resend of a request that did create it fails with
+        AlreadyExistsException, which after such a failure means the same, so it is looked up too.
+        """
+        token = f"batchkit-{uuid.uuid4().hex}"  # a letter first, as change set names
+
+        def made() -> dict[str, Any] | None:
+            found = self._find_change_set(name, change_set_name)
+            return None if found is None else {"Id": found}
+
+        response = self._send_once(
+            "create_change_set",
+            name,
+            made,
+            refused=("AlreadyExistsException",),
+            StackName=name,
+            ChangeSetName=change_set_name,
+            ClientToken=token,
+            **fields,
+        )
+        return str(response["Id"])
+
+    def _send_once(
+        self,
+        operation: str,
+        name: str,
+        look: Callable[[], dict[str, Any] | None],
+        *,
+        refused: tuple[str, ...] = (),
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Send a request that changes the stack, exactly once (`params` carry its token).
+
+        After a failure after which CloudFormation may have acted (a 5xx, a lost answer), `look`
+        says what the request did (what stands for its answer) or None: not done, so it is
+        resent with the same token, up to CREATE_ATTEMPTS sends. `refused` are the error codes
+        AWS answers a resend of a request that had acted with; after such a failure they are
+        looked up the same way."""
+        attempt = 0  # failures after which the request may have acted
+        while True:
+            try:
+                return self._api.call(operation, resource=name, idempotent=False, **params)
+            except AmbiguousCallError:
+                attempt += 1
+                done = look()
+                if done is not None:
+                    return done
+                if attempt >= CREATE_ATTEMPTS:
+                    raise
+                self._sleep(self._poll)
+            except AwsServiceError as err:
+                done = look() if attempt and err.code in refused else None
+                if done is None:
+                    raise
+                return done
+
+    def _find_change_set(self, name: str, change_set: str) -> str | None:
+        """The id of the stack's change set of this name or id (DescribeChangeSet); None when
+        there is none (ChangeSetNotFound)."""
+        detail = self._describe_change_set(name, change_set)
+        return str(detail["ChangeSetId"]) if detail.get("ChangeSetId") else None
+
+    def _describe_change_set(self, name: str, change_set: str) -> dict[str, Any]:
+        """DescribeChangeSet; {} when the change set does not exist."""
+        try:
+            return self._api.call(
+                "describe_change_set", resource=name, ChangeSetName=change_set, StackName=name
+            )
+        except NotFoundError:  # moto says the stack of that id does not exist
+            return {}
+        except AwsServiceError as err:
+            if err.code == "ChangeSetNotFound":
+                return {}
+            raise
 
     @staticmethod
     def _changes(detail: Mapping[str, Any]) -> list[Change]:
@@ -142,28 +222,16 @@ class StackGateway(StackReader):
         lost answer the stack is looked up before the request is resent with the same token.
         The caller made sure no stack of this name existed, so one that exists now is this
         request's."""
-        token = uuid.uuid4().hex
-        attempt = 0
-        while True:
-            try:
-                self._api.call(
-                    "create_stack",
-                    resource=name,
-                    idempotent=False,
-                    StackName=name,
-                    TemplateBody=body,
-                    **stack_fields(parameters, tags),
-                    OnFailure="ROLLBACK",
-                    ClientRequestToken=token,
-                )
-                return
-            except AmbiguousCallError:
-                attempt += 1
-                if self.describe(name) is not None:
-                    return
-                if attempt >= CREATE_ATTEMPTS:
-                    raise
-                self._sleep(self._poll)
+        self._send_once(
+            "create_stack",
+            name,
+            lambda: None if self.describe(name) is None else {},
+            StackName=name,
+            TemplateBody=body,
+            **stack_fields(parameters, tags),
+            OnFailure="ROLLBACK",
+            ClientRequestToken=uuid.uuid4().hex,
+        )
 
     def update_stack(
         self, name: str, url: str, parameters: Mapping[str, str], tags: Mapping[str, str]
@@ -173,26 +241,20 @@ class StackGateway(StackReader):
 
         Exactly once as `create_stack`: a ClientRequestToken, and after a 5xx or a lost answer
         a stack already updating (or updated) is this request's doing."""
-        token = uuid.uuid4().hex
-        for attempt in range(CREATE_ATTEMPTS):
-            try:
-                self._api.call(
-                    "update_stack",
-                    resource=name,
-                    idempotent=False,
-                    StackName=name,
-                    TemplateURL=url,
-                    **stack_fields(parameters, tags),
-                    ClientRequestToken=token,
-                )
-                return
-            except AmbiguousCallError:
-                status = self.describe(name)
-                if status is not None and status.status.startswith("UPDATE_"):
-                    return
-                if attempt + 1 >= CREATE_ATTEMPTS:
-                    raise
-                self._sleep(self._poll)
+
+        def updating() -> dict[str, Any] | None:
+            status = self.describe(name)
+            return {} if status is not None and status.status.startswith("UPDATE_") else None
+
+        self._send_once(
+            "update_stack",
+            name,
+            updating,
+            StackName=name,
+            TemplateURL=url,
+            **stack_fields(parameters, tags),
+            ClientRequestToken=uuid.uuid4().hex,
+        )
 
     def template(self, name: str) -> dict[str, Any]:
         """The template the stack runs now (GetTemplate, stage Original). boto3 hands a JSON
@@ -211,9 +273,37 @@ class StackGateway(StackReader):
         return dict(body or {})
 
     def execute_change_set(self, name: str, change_set_id: str) -> None:
-        self._api.call(
-            "execute_change_set", resource=name, ChangeSetName=change_set_id, StackName=name
+        """ExecuteChangeSet, exactly once.
+
+        The request carries a ClientRequestToken (CloudFormation API Reference, ExecuteChangeSet,
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html:
+        "Specify this token if you plan to retry requests so that CloudFormation knows that you're
+        not attempting to execute a change set to update a stack with the same name"). After a
+        5xx or a lost answer, `_executed` looks before the request is resent with the same token:
+        a blind resend of a request that did start the update fails with InvalidChangeSetStatus
+        (or TokenAlreadyExistsException), which after such a failure is checked the same way."""
+        self._send_once(
+            "execute_change_set",
+            name,
+            lambda: {} if self._executed(name, change_set_id) else None,
+            refused=("InvalidChangeSetStatus", "TokenAlreadyExistsException"),
+            ChangeSetName=change_set_id,
+            StackName=name,
+            ClientRequestToken=uuid.uuid4().hex,
         )
+
+    def _executed(self, name: str, change_set_id: str) -> bool:
+        """Whether the change set was executed: its ExecutionStatus (DescribeChangeSet, API
+        Reference: EXECUTE_IN_PROGRESS, EXECUTE_COMPLETE or EXECUTE_FAILED once executed), or,
+        should it be gone, the stack updating (DescribeStacks: UPDATE_IN_PROGRESS and the other
+        UPDATE_*_IN_PROGRESS states)."""
+        detail = self._describe_change_set(name, change_set_id)
+        if str(detail.get("ExecutionStatus", "")).startswith("EXECUTE_"):
+            return True
+        if detail:
+            return False  # still AVAILABLE: resent, with the same token
+        status = (self.describe(name) or ClusterStatus(name, "", "", "")).status
+        return status.startswith("UPDATE_") and status.endswith("_IN_PROGRESS")
 
     def delete_change_set(self, name: str, change_set_id: str) -> None:
         self._api.call(

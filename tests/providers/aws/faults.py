@@ -36,7 +36,8 @@ class Faults:
 
     `hooks()` go to `AwsSession(hooks=...)`; `lost` makes a share of calls take effect and then
     lose their answer (a read timeout after the service did the work); `acted_error` makes a
-    share take effect and then answer 500 (AWS does that too).
+    share take effect and then answer 500 (AWS does that too). `limit` caps the injected
+    failures (None: no cap), so that a call can fail once and then be answered.
     """
 
     def __init__(
@@ -48,12 +49,14 @@ class Faults:
         acted_error: float = 0.0,
         seed: int = 1,
         operation: str = "*",
+        limit: int | None = None,
     ) -> None:
         self.throttle = throttle
         self.server_error = server_error
         self.lost = lost
         self.acted_error = acted_error
         self.operation = operation
+        self.limit = limit
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.sent: dict[str, int] = {}
@@ -61,7 +64,10 @@ class Faults:
         self.injected = {"throttle": 0, "server_error": 0, "lost": 0, "acted_error": 0}
 
     def _roll(self) -> float:
+        """A uniform draw; 1.0 (nothing injected) once `limit` failures were injected."""
         with self._lock:
+            if self.limit is not None and sum(self.injected.values()) >= self.limit:
+                return 1.0
             return self._rng.random()
 
     def _count(self, key: str, name: str) -> None:
