@@ -34,6 +34,8 @@ from batchkit.providers.aws.submitjob import (
 )
 
 CLOCK_SKEW_MS = 5 * 60 * 1000
+# Before each client-token lookup (5 s in all): ListJobs is eventually consistent.
+LOOKUP_WAITS = (0.5, 1.0, 1.5, 2.0)
 
 
 FARGATE_CAPACITY = "FARGATE"
@@ -170,10 +172,11 @@ class AwsProvider:
         return candidate if self._ecr.find_image(repository, tag) is not None else image
 
     def _submit_idempotent(self, params: dict[str, Any], request: SubmitRequest, queue: str) -> str:
-        """SubmitJob; after a lost answer, look the job up by its client token before resending.
+        """SubmitJob; after a 5xx or a lost answer, look the job up by its client token first.
 
         Batch has no idempotency token of its own, so the token travels as a job tag and the
-        lookup lists the queue's jobs of that name (ListJobs' JOB_NAME filter, every status).
+        lookup lists the queue's jobs of that name (ListJobs' JOB_NAME filter, every status), a
+        few times over 5 s (`LOOKUP_WAITS`) before the job is taken not to exist.
         """
         attempt = 0
         # Only jobs created since shortly before the first try can carry this token (the margin
@@ -191,8 +194,7 @@ class AwsProvider:
                         "or may not have been created",
                         hint="check with `batchkit stat -s ALL` before submitting again",
                     ) from err
-                self._retry.sleep(self._retry.delay(attempt))
-                found = self.find_by_client_token(queue, request.name, token, since=since)
+                found = self._poll_client_token(queue, request.name, token, since)
                 if found is not None:
                     return found
                 if attempt >= self._retry.max_attempts:
@@ -200,6 +202,16 @@ class AwsProvider:
                         f"AWS Batch kept dropping the answer to SubmitJob for {request.name!r}",
                         hint="check the network and retry; no duplicate job was created",
                     ) from err
+
+    def _poll_client_token(self, queue: str, name: str, token: str, since: int) -> str | None:
+        """`find_by_client_token` after each of `LOOKUP_WAITS` (through the retry policy's
+        sleep) until the job shows; None when it never did."""
+        for wait in LOOKUP_WAITS:
+            self._retry.sleep(wait)
+            found = self.find_by_client_token(queue, name, token, since=since)
+            if found is not None:
+                return found
+        return None
 
     def find_by_client_token(
         self, queue: str, name: str, token: str, *, since: int = 0

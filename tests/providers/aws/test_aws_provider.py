@@ -7,6 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from batchkit.errors import ConflictError, UsageError
 from batchkit.models import (
@@ -17,10 +18,11 @@ from batchkit.models import (
     SubmitRequest,
 )
 from batchkit.providers.aws.discovery import discover
-from batchkit.providers.aws.provider import AwsProvider
+from batchkit.providers.aws.provider import LOOKUP_WAITS, AwsProvider
 from batchkit.providers.aws.session import AwsSession
 from batchkit.providers.base import Provider
 from tests.fixtures.moto_server import Cluster
+from tests.providers.aws.conftest import Sleeper
 from tests.providers.aws.faults import Faults
 
 MakeSession = Callable[..., AwsSession]
@@ -282,6 +284,49 @@ def test_a_lost_answer_or_a_5xx_after_the_work_does_not_duplicate_the_job(
     jobs = boto3.client("batch").list_jobs(jobQueue=cluster.job_queue, jobStatus="SUCCEEDED")
     assert [j["jobId"] for j in jobs["jobSummaryList"]] == [job.job_id]
     assert faults.injected[fault] == 1
+
+
+class ListedLate:
+    """ListJobs as its eventual consistency allows: the first `hidden` answers list no job."""
+
+    def __init__(self, hidden: int) -> None:
+        self.hidden = hidden
+        self.calls = 0
+
+    def __call__(self, **_: object) -> tuple[AWSResponse, dict[str, object]] | None:
+        self.calls += 1
+        if self.calls > self.hidden:
+            return None
+        return AWSResponse("https://injected", 200, {}, None), {"jobSummaryList": []}
+
+
+@pytest.mark.parametrize("hidden", [1, 2])
+def test_the_token_lookup_waits_for_a_job_listjobs_shows_late(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path, sleeper: Sleeper, hidden: int
+) -> None:
+    # SubmitJob made the job and answered 500; ListJobs lists it only on the 2nd or 3rd lookup
+    faults = Faults(acted_error=1.0, operation="SubmitJob", limit=1)
+    listed = ListedLate(hidden)
+    hooks = [*faults.hooks("batch"), ("before-call.batch.ListJobs", listed)]
+    session = make_session(hooks=hooks, cluster=cluster.name)
+    _, info = discover(cluster.name, session_factory=lambda *a: session, cli_config=tmp_path / "x")
+    job = AwsProvider(session, info).submit(request("late", client_token="tok-late"))
+    jobs = boto3.client("batch").list_jobs(jobQueue=cluster.job_queue, jobStatus="SUCCEEDED")
+    assert [j["jobId"] for j in jobs["jobSummaryList"]] == [job.job_id]
+    assert faults.sent["SubmitJob"] == 1 and listed.calls == hidden + 1
+    assert sleeper.calls == list(LOOKUP_WAITS[: hidden + 1])  # the injected sleep, not for real
+
+
+def test_a_job_that_never_shows_is_resent_after_5_seconds_of_lookups(
+    make_session: MakeSession, cluster: Cluster, tmp_path: Path, sleeper: Sleeper
+) -> None:
+    faults = Faults(server_error=1.0, operation="SubmitJob", limit=1)  # before Batch acted
+    provider, _ = counted_provider(make_session, cluster, tmp_path, faults)
+    job = provider.submit(request("never", client_token="tok-never"))
+    jobs = boto3.client("batch").list_jobs(jobQueue=cluster.job_queue, jobStatus="SUCCEEDED")
+    assert [j["jobId"] for j in jobs["jobSummaryList"]] == [job.job_id]
+    assert faults.total("ListJobs") == len(LOOKUP_WAITS) and faults.total("SubmitJob") == 2
+    assert sleeper.calls == list(LOOKUP_WAITS) and sum(sleeper.calls) == 5.0
 
 
 def test_a_lost_register_answer_adds_no_second_revision(
