@@ -13,11 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batchkit.config import LOCAL_CLUSTER, load_user_config
 from batchkit.errors import ClusterNotFoundError, UsageError
 from batchkit.images.build import BuildTarget, Clock, CloudImageBuilder, Sleep
 from batchkit.images.local import LocalImageBuilder, connect_docker
+
+if TYPE_CHECKING:
+    from batchkit.providers.aws.discovery import SessionFactory
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,14 @@ def registry_host(account: str, region: str) -> str:
 
 
 def open_cloud_builder(
-    request: CloudRequest, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+    request: CloudRequest,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+    session_factory: SessionFactory | None = None,
 ) -> CloudImageBuilder:
-    """A CodeBuild/ECR builder for the cluster (reads its stack unless overrides name all)."""
+    """A CodeBuild/ECR builder for the cluster (reads its stack unless overrides name all);
+    `session_factory` (profile, region, cluster → AwsSession) as `discover` takes it."""
     from batchkit.images.resolve import target_from_outputs
     from batchkit.providers.aws.cloudformation import CloudFormationGateway
     from batchkit.providers.aws.codebuild import CodeBuildGateway
@@ -89,7 +98,10 @@ def open_cloud_builder(
     overrides = request.overrides
     settings = load_user_config().cluster(name)
     where = resolve_target(name, profile=request.profile, region=request.region, settings=settings)
-    session = AwsSession(profile=where.profile, region=where.region, cluster=name)
+    make_session = session_factory or (
+        lambda profile, region, cluster: AwsSession(profile=profile, region=region, cluster=cluster)
+    )
+    session = make_session(where.profile, where.region, name)
     if overrides.complete:
         repository = overrides.repository or ""
         target = BuildTarget(

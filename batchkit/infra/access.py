@@ -5,11 +5,11 @@ attach to the users, groups or roles that run `sub`, `stat`, `out`, `kill`, `que
 `doctor` and `image build` on this cluster (ParallelCluster's BatchUserRole, as a policy).
 
 Each statement names what it is for. Actions that AWS does not authorise per resource (Batch's
-Describe/List calls, EC2's Describe calls, ECS's DescribeContainerInstances without a cluster
-condition…) are allowed on `*`, and only those, listed in `READ_ONLY_ON_ANY` (the Service
-Authorization Reference lists no resource type for them). `tests/e2e_aws/test_submitter_policy`
-records every call the commands make against a cluster and checks that this policy allows each
-one and that no action here goes unused.
+Describe/List calls, EC2's Describe calls) are allowed on `*`, and only those, listed in
+`READ_ONLY_ON_ANY` (the Service Authorization Reference lists no resource type for them).
+`tests/infra/test_submitter_policy.py` records every call the commands make against a cluster
+(on moto) and checks that a statement of this policy allows each one, action, resource ARN and
+condition, and that no action or resource here goes unused.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from batchkit.infra.iam import BUCKET_ARN, LOG_GROUP_ARN, REPOSITORY_ARN, ROOT_O
 from batchkit.infra.naming import Names
 
 BATCH_ARN = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}"
+ECS_ARN = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
 
 DOCTOR_READS = (
     # doctor: instance types, networking (subnets, routes, NAT, endpoints, groups), Spot prices.
@@ -30,7 +31,6 @@ DOCTOR_READS = (
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSpotPriceHistory",
-    "logs:DescribeLogGroups",
 )
 READ_ONLY_ON_ANY = (
     # Batch: queues, environments, definitions and jobs are described and listed account-wide.
@@ -93,14 +93,18 @@ def statements(config: ClusterConfig) -> list[Json]:
         # kill: Batch authorises TerminateJob per job, whatever its queue.
         {"Sid": "KillJobs", **allow(["batch:TerminateJob"], sub(f"{BATCH_ARN}:job/*"))},
         {
-            # hosts: the container instances of the environments' ECS clusters.
+            # hosts (and doctor: have instances joined?): the container instances of the
+            # environments' ECS clusters, which Batch names `<environment>_Batch_<uuid>`.
+            # ListContainerInstances is authorised on the cluster, DescribeContainerInstances
+            # on each container instance (Service Authorization Reference, Amazon ECS).
             "Sid": "ListHosts",
+            **allow(["ecs:ListContainerInstances"], sub(f"{ECS_ARN}:cluster/{cluster}_*")),
+        },
+        {
+            "Sid": "DescribeHosts",
             **allow(
-                ["ecs:ListContainerInstances", "ecs:DescribeContainerInstances"],
-                sub(
-                    "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:"
-                    f"cluster/{cluster}_*"
-                ),
+                ["ecs:DescribeContainerInstances"],
+                sub(f"{ECS_ARN}:container-instance/{cluster}_*/*"),
             ),
         },
         {
@@ -113,20 +117,12 @@ def statements(config: ClusterConfig) -> list[Json]:
             ),
         },
         {
-            # HeadObject of a missing key answers 404 only with ListBucket (403 without it).
-            "Sid": "ListJobFolders",
-            **allow(
-                ["s3:ListBucket"],
-                sub(BUCKET_ARN),
-                Condition={
-                    "StringLike": {
-                        "s3:prefix": [
-                            sub("${ArtifactS3RootDirectory}/batch/*"),
-                            sub("${ArtifactS3RootDirectory}/images/*"),
-                        ]
-                    }
-                },
-            ),
+            # GetObject or HeadObject of a missing key (a function job's result not written)
+            # answers 404 only to a caller with ListBucket, else 403. That check carries no
+            # s3:prefix (the key exists in list requests only), so a prefix condition would
+            # leave it denied: the submitter may list the bucket's keys.
+            "Sid": "ListBucketFor404",
+            **allow(["s3:ListBucket"], sub(BUCKET_ARN)),
         },
         {"Sid": "ReadJobAndBuildLogs", **allow(["logs:GetLogEvents"], log_streams)},
         {
@@ -140,14 +136,13 @@ def statements(config: ClusterConfig) -> list[Json]:
             ),
         },
         {
-            # image build: is the tag there already, build it, follow it, stop it on Ctrl-C.
-            "Sid": "BuildImages",
-            **allow(
-                ["ecr:DescribeImages"],
-                sub(REPOSITORY_ARN),
-            ),
+            # image build and sub --image: is the tag there already; doctor: the platforms
+            # the manifest of a job's image names.
+            "Sid": "ReadClusterImages",
+            **allow(["ecr:DescribeImages", "ecr:BatchGetImage"], sub(REPOSITORY_ARN)),
         },
         {
+            # image build: start it, follow it, stop it when --timeout runs out.
             "Sid": "RunImageBuilds",
             **allow(
                 ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],

@@ -41,9 +41,17 @@ def create_image_cluster(name: str = "demo", endpoint_url: str | None = None) ->
         },
     }
     client("cloudformation").create_stack(StackName=name, TemplateBody=yaml.safe_dump(template))
-    role = client("iam").create_role(RoleName=f"{name}-cb", AssumeRolePolicyDocument="{}")
-    client("codebuild").create_project(
-        name=PROJECT,
+    create_project(PROJECT, endpoint_url)
+    return uri
+
+
+def create_project(name: str, endpoint_url: str | None = None) -> None:
+    """A CodeBuild project as a cluster stack has (moto cannot create AWS::CodeBuild::Project
+    from a template); moto wants a source location, which every batchkit build overrides."""
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint_url)
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("codebuild", region_name="us-east-1", endpoint_url=endpoint_url).create_project(
+        name=name,
         source={"type": "S3", "location": f"{BUCKET}/x.zip"},
         artifacts={"type": "NO_ARTIFACTS"},
         environment={
@@ -51,15 +59,14 @@ def create_image_cluster(name: str = "demo", endpoint_url: str | None = None) ->
             "image": "aws/codebuild/standard:7.0",
             "computeType": "BUILD_GENERAL1_SMALL",
         },
-        serviceRole=role["Role"]["Arn"],
+        serviceRole=role,
     )
-    return uri
 
 
-def push_tag(tag: str, endpoint_url: str | None = None) -> None:
+def push_tag(tag: str, endpoint_url: str | None = None, *, repository: str = REPOSITORY) -> None:
     """What a finished CodeBuild build leaves behind: the tag in ECR."""
     boto3.client("ecr", region_name="us-east-1", endpoint_url=endpoint_url).put_image(
-        repositoryName=REPOSITORY,
+        repositoryName=repository,
         imageManifest=json.dumps(
             {
                 "schemaVersion": 2,
