@@ -472,9 +472,7 @@ def test_an_update_whose_change_set_call_fails_with_a_5xx_runs_once(
     token. Either way one change set is made and the update runs once."""
     stacks.create(config, offline_parameters())
     faults = Faults(**{fault: 1.0}, operation=operation, limit=1)  # type: ignore[arg-type]
-    session = AwsSession(
-        region=REGION, hooks=[*faults.hooks("cloudformation"), stack_takes_its_batch_resources]
-    )
+    session = AwsSession(region=REGION, hooks=[*faults.hooks("cloudformation"), *MOTO_AS_AWS])
     faulty = ClusterStacks(session, sleep=lambda _: None)
     changed = parse_cluster_config(
         example_config_text(moto_network()).replace(
