@@ -4,6 +4,7 @@ it), result decoding, remote exceptions, version checks, and the S3 layout on mo
 from __future__ import annotations
 
 import pickle
+import stat
 import subprocess
 import sys
 import threading
@@ -347,3 +348,31 @@ def test_on_aws_a_remote_exception_is_reraised(aws_cluster: Cluster, tmp_path: P
     with pytest.raises(Boom, match="exploded on 9") as caught:
         job.result(timeout=5)
     assert isinstance(caught.value.__cause__, RemoteTraceback)
+
+
+def test_a_local_result_is_read_only_from_where_the_job_wrote_it(tmp_path: Path) -> None:
+    """A results/0.pkl that is a link to a pickle elsewhere is refused, with a clear error rather
+    than "ended without storing a result", and what it points at is never unpickled."""
+    from batchkit.errors import EngineError
+    from batchkit.providers.local.objects import LocalObjectStore
+
+    objects = LocalObjectStore(tmp_path / "s3")
+    fake = FakeProvider(objects=objects)
+    job = Cluster(fake).submit(square, 5)
+    folder = objects.host_dir(job.info.s3_folder_url or "")
+    assert folder is not None
+    assert runner.main({"BATCHKIT_JOB_STAGE_DIR": str(folder)}, workdir=folder) == runner.EXIT_OK
+    fake.finish(job.job_id, JobStatus.SUCCEEDED, exit_code=0)
+    assert job.result() == 25
+    result = folder.with_name(folder.name + ".results") / "0.pkl"
+    assert stat.S_IMODE(result.stat().st_mode) == 0o600
+    assert stat.S_IMODE(result.parent.stat().st_mode) == 0o700
+
+    planted = tmp_path / "elsewhere.pkl"
+    planted.write_bytes(result.read_bytes())
+    result.unlink()
+    result.symlink_to(planted)
+    with pytest.raises(
+        EngineError, match=r"refusing to read s3://batchkit-local/.*0\.pkl: it is a link"
+    ):
+        job.result()

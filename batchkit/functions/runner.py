@@ -146,9 +146,12 @@ def store(body: bytes, index: int, environ: Mapping[str, str]) -> str:
     stage_dir = environ.get("BATCHKIT_JOB_STAGE_DIR", "").rstrip("/")
     if stage_dir:
         target = Path(stage_dir + RESULTS_SUFFIX) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}")
-        partial.write_bytes(body)
+        # 0600 whatever the job's umask: the local engine reads only results no one else may write
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
         partial.replace(target)  # readers never see half a result
         return str(target)
     folder = environ.get("PCLUSTER_JOB_S3_URL", "")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
-from batchkit.errors import NotFoundError, UsageError
+from batchkit.errors import EngineError, NotFoundError, UsageError
 from batchkit.providers.local.private import private_dir
 
 BUCKET = "batchkit-local"
@@ -48,16 +49,18 @@ class LocalObjectStore:
             raise
 
     def get(self, key: str) -> bytes:
+        """The object's bytes, read only from the file written at its key: never through a link,
+        and never from a file (or folder) another user owns or may write, because a function
+        job's result is unpickled by its submitter (`refuse_foreign`)."""
         path = self._path(key)
         try:
             # never through a link: an object is the file written at its own key
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as handle:
-                return handle.read()
         except OSError as err:
             if err.errno == errno.ELOOP:
-                raise NotFoundError(
-                    f"object {self.url(key)} is a link, not a file written at its key",
+                raise EngineError(
+                    f"refusing to read {self.url(key)}: it is a link, not a file written at "
+                    "its key",
                     hint=f"remove {path}: nothing in the local bucket is ever a link",
                 ) from None
             if not isinstance(err, FileNotFoundError | IsADirectoryError | NotADirectoryError):
@@ -66,6 +69,9 @@ class LocalObjectStore:
                 f"object {self.url(key)} not found",
                 hint=f"the local bucket lives in {self.bucket_dir}",
             ) from None
+        with os.fdopen(fd, "rb") as handle:
+            refuse_foreign(self.url(key), path, os.fstat(fd), os.lstat(path.parent))
+            return handle.read()
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -85,3 +91,27 @@ class LocalObjectStore:
                 hint="keys are relative paths without empty, '.' or '..' components",
             )
         return self.bucket_dir.joinpath(*parts)
+
+
+def refuse_foreign(url: str, path: Path, file: os.stat_result, folder: os.stat_result) -> None:
+    """Refuse an object that someone other than its reader may have written: a file or folder
+    that group or others may write, or one owned by another user. Root reads files of any owner:
+    as root, the Docker executor hands a job's results folder to the image's user, who writes
+    the result."""
+    me = os.geteuid()
+    for what, info, where in (("file", file, path), ("folder", folder, path.parent)):
+        if stat.S_ISLNK(info.st_mode):
+            why = f"its {what} {where} is a link"
+        elif info.st_mode & stat.S_IWOTH:
+            why = f"its {what} {where} is writable by others"
+        elif info.st_mode & stat.S_IWGRP:
+            why = f"its {what} {where} is writable by its group"
+        elif me not in (0, info.st_uid):
+            why = f"its {what} {where} belongs to uid {info.st_uid}, not to you (uid {me})"
+        else:
+            continue
+        raise EngineError(
+            f"refusing to read {url}: {why}, so it may not be what the job wrote",
+            hint="jobs write their results 0600 in a 0700 folder of their own; if you did "
+            f"not loosen {where} yourself, someone else may have written it",
+        )
