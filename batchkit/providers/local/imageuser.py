@@ -23,7 +23,10 @@ def parse_ids(text: str) -> dict[str, tuple[int, int]]:
 
 
 def image_owner(client: Any, image: str) -> tuple[int, int]:
-    """(uid, gid) of the image's `USER`; root when it names none."""
+    """(uid, gid) of the image's `USER`; root when it names none. Names are looked up in the
+    image's own /etc/passwd and /etc/group (a `KeyError` when they are not there); a numeric user
+    without a group is taken as that number for both, without reading the image (the folders
+    handed over are 0700, so only the uid matters)."""
     config = client.images.get(image).attrs.get("Config") or {}
     user, _, group = str(config.get("User") or "").partition(":")
     if not user and not group:
@@ -34,8 +37,6 @@ def image_owner(client: Any, image: str) -> tuple[int, int]:
     uid, gid = (int(user), int(user)) if user.isdigit() else parse_ids(passwd)[user or "root"]
     if group:
         gid = int(group) if group.isdigit() else parse_ids(groups)[group][0]
-    elif user.isdigit() and passwd:
-        gid = next((g for u, g in parse_ids(passwd).values() if u == uid), uid)
     return uid, gid
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -22,8 +25,10 @@ from batchkit.providers.local.docker_spec import (
     container_environment,
     container_name,
     container_options,
+    results_dir,
 )
 from batchkit.providers.local.executor import RunSpec
+from batchkit.providers.local.objects import LocalObjectStore
 
 HOSTILE = 'it\'s "quoted" $(touch /tmp/pwned) `id` \\ ; && | \n second line ünïcødé ☃'
 
@@ -557,3 +562,43 @@ def test_a_non_root_user_owns_what_the_job_writes(
     assert wait(as_nobody.start(spec, lines)) == 0
     assert lines.messages == ["65534"]
     assert (spec.workdir / "out").stat().st_uid == 65534
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(os.geteuid() != 0, reason="the image's user is kept only when batchkit is root")
+def test_as_root_a_container_job_writes_its_results_into_a_0700_folder_of_the_images_user(
+    docker_engine: Any, busybox_image: str, tmp_path: Path
+) -> None:
+    """No world-writable folder: results/ is 0700 and belongs to the image's USER (1000), the
+    result the job wrote there is that user's, and root reads it back through the local bucket."""
+    dockerfile = f"FROM {busybox_image}\nUSER 1000:1000\n".encode()
+    image, _ = docker_engine.images.build(
+        fileobj=io.BytesIO(dockerfile), tag="batchkit-test/user1000:latest", rm=True
+    )
+    home = tmp_path / "batchkit-home"
+    objects = LocalObjectStore(home / "s3")
+    objects.put("local/batch/job-u/function.pkl", b"payload")
+    stage = objects.bucket_dir / "local" / "batch" / "job-u"
+    executor = DockerExecutor(docker_engine, home=home, user=None)
+    script = 'id -u; printf r > "$BATCHKIT_JOB_STAGE_DIR.results/0.pkl"'
+    spec = make_spec(
+        tmp_path,
+        ("/bin/sh", "-c", script),
+        env={"AWS_BATCH_JOB_ID": "j1", "BATCHKIT_JOB_STAGE_DIR": str(stage)},
+        stage_dir=stage,
+        image="batchkit-test/user1000:latest",
+    )
+    lines = Lines()
+    try:
+        assert wait(executor.start(spec, lines)) == 0
+    finally:
+        for container in labelled(docker_engine, home):
+            container.remove(force=True)
+        docker_engine.images.remove(image.id, force=True)
+    assert lines.messages[0] == "1000"
+    results = results_dir(stage)
+    for folder in (results, stage, spec.workdir):
+        info = folder.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o700, 1000, 1000)
+    assert (results / "0.pkl").stat().st_uid == 1000
+    assert objects.get("local/batch/job-u.results/0.pkl") == b"r"
