@@ -265,10 +265,18 @@ def test_a_fresh_engine_after_a_job_with_env_is_private_to_its_owner(
     isolated_environment: Path,
 ) -> None:
     """$BATCHKIT_HOME 0700; the database and the staged `-e` file (a secret the user named) are
-    0600, their folder 0700: no other local user can read them or drop a file there."""
+    0600, their folder 0700: no other local user can read them or drop a file there. Nothing
+    batchkit makes under the home is readable by group or others either (logs/, work/, s3/,
+    worker.log, worker.lock: 0700 and 0600). What the job itself makes in its working directory
+    (`attempt-N/`, 0700) keeps the job's umask, as on AWS: that includes the `job-<id>` folder
+    the job's wrapper makes and runs in. The Docker executor needs no looser mode: containers
+    reach the job's folders through bind mounts, and run as their owner (see docker_executor)."""
     os.environ["MY_API_KEY"] = "s3cr3t"
     try:
-        proc = run("sub", "-e", "MY_API_KEY", "--wait", "sh", "-c", 'test "$MY_API_KEY" = s3cr3t')
+        proc = run(
+            "sub", "-e", "MY_API_KEY", "--wait", "sh", "-c",
+            'test "$MY_API_KEY" = s3cr3t && echo made-by-the-job > out.txt && echo done',
+        )  # fmt: skip
     finally:
         del os.environ["MY_API_KEY"]
     assert proc.returncode == 0, proc.stderr
@@ -287,3 +295,15 @@ def test_a_fresh_engine_after_a_job_with_env_is_private_to_its_owner(
         p for p in home.rglob("*") if p.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH)
     ]
     assert writable_by_others == []
+    attempts = list((home / "work").glob("*/attempt-*/"))
+    assert attempts and {mode(a) for a in attempts} == {0o700}
+    made_by_the_job = {p for a in attempts for p in a.rglob("*")}
+    assert any(p.name == "out.txt" for p in made_by_the_job)
+    readable_by_others = [
+        p.relative_to(home)
+        for p in home.rglob("*")
+        if p not in made_by_the_job and p.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    ]
+    assert readable_by_others == []
+    for made in ("logs", "work", "worker.log", "worker.lock"):
+        assert mode(home / made) == (0o700 if (home / made).is_dir() else 0o600), made

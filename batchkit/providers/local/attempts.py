@@ -24,6 +24,7 @@ from batchkit.providers.local.executors import Executors
 from batchkit.providers.local.logs import LogStore
 from batchkit.providers.local.objects import LocalObjectStore
 from batchkit.providers.local.placement import Ledger
+from batchkit.providers.local.private import private_dir
 from batchkit.providers.local.rows import AttemptRow, JobRow, Spec
 from batchkit.providers.local.table import JobTable
 
@@ -69,7 +70,7 @@ def _kill_run(run: Run) -> None:
 
 def _write_small(path: Path, text: str) -> None:
     """Write a small file with one `open` and one `write` (no buffered text layer)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, text.encode())
     finally:
@@ -207,7 +208,7 @@ class Attempts:
             try:
                 _write_small(path, text)
             except FileNotFoundError:  # an executor that made no directory for the attempt
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(path.parent)
                 _write_small(path, text)
         except OSError:
             log.exception("could not note the identity of %s", record.job_id)

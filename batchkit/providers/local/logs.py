@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from batchkit.errors import UsageError
 from batchkit.logmodel import LogEvents, LogPage
+from batchkit.providers.local.private import private_dir
 
 MAX_EVENTS = 10_000
 """GetLogEvents returns at most this many events per call (its default and maximum `limit`)."""
@@ -79,8 +80,11 @@ class FileLogSink:
         data = b"".join(stamp + _escape(message) + b"\n" for message in messages)
         with self._lock:
             if self._file is None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self._path, "ab", buffering=0)  # noqa: SIM115 - kept open
+                private_dir(self._path.parent)
+                fd = os.open(
+                    self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+                )
+                self._file = os.fdopen(fd, "ab", buffering=0)  # kept open
             self._file.write(data)
 
     def close(self) -> None:

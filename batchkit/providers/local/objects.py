@@ -37,8 +37,7 @@ class LocalObjectStore:
         import tempfile  # here: a submission that stages nothing does not import it (start-up)
 
         path = self._path(key)
-        private_dir(self._root)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)  # and every folder above it, up to the home
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")  # 0600: the owner's alone
         try:
             with os.fdopen(fd, "wb") as handle:

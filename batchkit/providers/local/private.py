@@ -17,10 +17,21 @@ ENGINE_FILES = ("engine.db",)
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and any missing parent) as a directory only its owner may enter."""
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    """Create `path`, and each missing parent, as a directory only its owner may enter (made
+    ones only: an existing directory keeps its mode)."""
+    missing: list[Path] = []
+    step = path
+    while not step.is_dir() and step != step.parent:
+        missing.append(step)
+        step = step.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # made meanwhile by another process: theirs to set
+        _chmod(directory, 0o700)  # mkdir's mode is masked by the umask
     return path
 
 

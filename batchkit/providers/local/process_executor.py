@@ -24,6 +24,7 @@ from batchkit.providers.local.executor import (
     is_multinode,
     reason_file,
 )
+from batchkit.providers.local.private import private_dir
 from batchkit.providers.local.process_groups import (
     group_members,
     kill_group,
@@ -79,7 +80,7 @@ class ProcessExecutor:
         self._pump = OutputPump()
 
     def start(self, spec: RunSpec, log: LogSink) -> ProcessRun:
-        spec.workdir.mkdir(parents=True, exist_ok=True)
+        private_dir(spec.workdir)  # the job's own umask applies to what it makes inside
         argv, env = node_command(spec)
         process = subprocess.Popen(
             argv,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from batchkit.errors import ConflictError
 from batchkit.providers.local.capacity import Capacity
-from batchkit.providers.local.private import private_home
+from batchkit.providers.local.private import create_private_file, private_file, private_home
 from batchkit.providers.local.store import Store
 
 if TYPE_CHECKING:
@@ -91,7 +91,8 @@ class WorkerLock:
         """Take the lock, retrying for up to `wait` seconds; record this pid in it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + wait
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        private_file(self.path)  # one an older batchkit made 0644
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -149,6 +150,8 @@ def spawn_worker(
         "--idle-exit",
         str(idle_exit),
     ]
+    create_private_file(home / "worker.log")
+    private_file(home / "worker.log")
     with open(home / "worker.log", "ab") as errors:
         return subprocess.Popen(
             argv,

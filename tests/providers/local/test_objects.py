@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,12 @@ def test_root_reads_what_the_image_user_it_handed_the_folder_to_wrote(tmp_path: 
     path.chmod(0o646)
     with pytest.raises(EngineError, match="writable by others"):
         store.get(RESULT)
+
+
+def test_objects_and_their_folders_are_private(tmp_path: Path) -> None:
+    _, path = stored_result(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (path.parent, *path.parent.parents):
+        if folder == tmp_path:
+            break
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
