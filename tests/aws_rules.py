@@ -2,8 +2,11 @@
 
 Each rule names the AWS document it comes from. `check(service, operation, params)` returns the
 violations of one request (botocore's parameters, before serialization); `RuleChecker` keeps the
-state a rule needs across requests (which job definitions batchkit registered for Fargate) and is
-what the autouse fixture (`tests/fixtures/aws_rules_check.py`) registers on every `AwsSession`.
+state a rule needs across requests (which job definitions are Fargate's: learnt from what batchkit
+registered, and, through `learn` on answers, from DescribeJobDefinitions and from the stack's
+`FargateJobDefinitions` output in DescribeStacks) and is what the autouse fixture
+(`tests/fixtures/aws_rules_check.py`) registers on every `AwsSession` and, for the Lambdas'
+boto3 calls, `tests/lambdas/conftest.py` on every boto3 client their tests make.
 
 Documents (AWS, as of 2026):
 - BATCH_QUOTAS   https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html
@@ -16,20 +19,36 @@ Documents (AWS, as of 2026):
 - RESOURCES      https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
   (GPU/MEMORY/VCPU values; Fargate vCPU and memory combinations)
 - REGISTER       https://docs.aws.amazon.com/batch/latest/APIReference/API_RegisterJobDefinition.html
+  (jobDefinitionName up to 128 letters, digits, hyphens and underscores; `type`: "If the job is
+  run on Fargate resources, then multinode isn't supported")
+- CONTAINER      https://docs.aws.amazon.com/batch/latest/APIReference/API_ContainerProperties.html
+  (executionRoleArn: "For jobs that run on Fargate resources, you must provide an execution
+  role"; fargatePlatformConfiguration, networkConfiguration: Fargate's only)
 - FARGATE        https://docs.aws.amazon.com/batch/latest/userguide/fargate.html
   (no multi-node parallel jobs, no GPUs; an execution role; resourceRequirements, not vcpus/memory)
 - BATCH_TAGS     https://docs.aws.amazon.com/batch/latest/userguide/using-tags.html
   (≤ 50 tags, keys ≤ 128 and values ≤ 256 characters, no `aws:` prefix)
 - CFN_CREATE     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html
   (StackName pattern ≤ 128; TemplateBody ≤ 51,200 bytes; ≤ 50 tags; ClientRequestToken pattern)
+- CFN_UPDATE     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html
+  (StackName: a stack's name or unique id; TemplateBody ≤ 51,200 bytes; ≤ 50 tags;
+  ClientRequestToken as CreateStack's)
 - CFN_TAG        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html
 - CFN_CHANGESET  https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
 - CB_START       https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html
   (timeoutInMinutesOverride 5-2160; queuedTimeoutInMinutesOverride 5-480)
+- CB_ENV         https://docs.aws.amazon.com/codebuild/latest/APIReference/API_EnvironmentVariable.html
+  (name: minimum length of 1)
 - ECS_DESCRIBE   https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeContainerInstances.html
   (up to 100 container instances a call)
 - BATCH_DESCRIBE https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobs.html
-  (up to 100 jobs a call), API_ListJobs.html (maxResults 1-1000)
+  (up to 100 jobs a call), API_ListJobs.html (maxResults: the minimum is 1; up to 1000)
+- QUEUES_DESCRIBE https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobQueues.html
+  ("A list of up to 100 queue names or full queue Amazon Resource Name (ARN) entries")
+- CES_DESCRIBE   https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeComputeEnvironments.html
+  ("A list of up to 100 compute environment names or full Amazon Resource Name (ARN) entries")
+- DEFS_DESCRIBE  https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobDefinitions.html
+  ("A list of up to 100 job definitions")
 """
 
 from __future__ import annotations
@@ -41,6 +60,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Params = Mapping[str, Any]
+
+# The describe calls' pages, which `_at_most` names at each rule.
+_BATCH_API = "https://docs.aws.amazon.com/batch/latest/APIReference/"
+BATCH_DESCRIBE = _BATCH_API + "API_DescribeJobs.html"
+QUEUES_DESCRIBE = _BATCH_API + "API_DescribeJobQueues.html"
+CES_DESCRIBE = _BATCH_API + "API_DescribeComputeEnvironments.html"
+DEFS_DESCRIBE = _BATCH_API + "API_DescribeJobDefinitions.html"
+ECS_DESCRIBE = (
+    "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeContainerInstances.html"
+)
 
 KIB = 1024
 SUBMIT_JOB_PAYLOAD_LIMIT = 30 * KIB  # BATCH_QUOTAS
@@ -57,11 +86,18 @@ DEFINITION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # REGISTER jobDefinitio
 MAX_TAGS = 50  # BATCH_TAGS, CFN_CREATE
 TAG_KEY, TAG_VALUE = 128, 256  # BATCH_TAGS, CFN_TAG
 STACK_NAME = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,127}$")  # CFN_CREATE, CFN_CHANGESET
+#: CFN_UPDATE: "The name or unique stack ID of the stack to update."
+STACK_ID = re.compile(
+    r"^arn:aws[-a-z]*:cloudformation:[-a-z0-9]+:\d{12}:stack/[A-Za-z][-A-Za-z0-9]*/"
+)
 REQUEST_TOKEN = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9]{0,127}$")  # CFN_CREATE ClientRequestToken
 TEMPLATE_BODY_LIMIT = 51_200  # CFN_CREATE
 BUILD_TIMEOUT = (5, 2160)  # CB_START
 BUILD_QUEUED_TIMEOUT = (5, 480)  # CB_START
-DESCRIBE_LIMIT = 100  # BATCH_DESCRIBE, ECS_DESCRIBE
+DESCRIBE_LIMIT = 100  # BATCH_DESCRIBE, QUEUES_DESCRIBE, CES_DESCRIBE, DEFS_DESCRIBE, ECS_DESCRIBE
+#: CONTAINER: container fields only Fargate takes ("Jobs that are running on Amazon EC2
+#: resources must not specify this parameter"); a definition that has them is Fargate's.
+FARGATE_ONLY = ("fargatePlatformConfiguration", "networkConfiguration")
 LIST_JOBS_MAX = 1000  # BATCH_DESCRIBE (ListJobs maxResults)
 
 #: RESOURCES: Fargate memory (MiB) allowed for each vCPU value.
@@ -147,7 +183,8 @@ def _resources(requirements: list[Params] | None, where: str, *, fargate: bool) 
 
 
 def _overrides(overrides: Params, where: str, *, fargate: bool) -> list[str]:
-    """OVERRIDES."""
+    """OVERRIDES (command, environment; vcpus and memory "deprecated", resourceRequirements
+    instead); RESOURCES."""
     problems: list[str] = []
     command = overrides.get("command") or []
     if any(part == "" for part in command):
@@ -163,6 +200,8 @@ def _overrides(overrides: Params, where: str, *, fargate: bool) -> list[str]:
 
 
 def _retry_and_timeout(params: Params, where: str) -> list[str]:
+    """SUBMIT_JOB, REGISTER: retryStrategy.attempts 1-10, up to 5 evaluateOnExit conditions;
+    timeout.attemptDurationSeconds at least 60."""
     problems: list[str] = []
     retry = params.get("retryStrategy") or {}
     attempts = retry.get("attempts")
@@ -176,8 +215,23 @@ def _retry_and_timeout(params: Params, where: str) -> list[str]:
     return problems
 
 
+def _definition_name(definition: str) -> str:
+    """`name` of `arn:...:job-definition/name:3`, `name:3` or `name`."""
+    return definition.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _is_fargate_definition(definition: Params) -> bool:
+    """REGISTER (platformCapabilities FARGATE), or CONTAINER: Fargate-only container fields (a
+    copy of a definition moto's CloudFormation made, whose description lacks its
+    platformCapabilities, still has them)."""
+    if "FARGATE" in (definition.get("platformCapabilities") or []):
+        return True
+    container = definition.get("containerProperties") or {}
+    return any(container.get(key) for key in FARGATE_ONLY)
+
+
 class RuleChecker:
-    """Checks requests; remembers the Fargate definitions batchkit registered."""
+    """Checks requests; remembers which job definitions are Fargate's."""
 
     def __init__(self) -> None:
         self.violations: list[str] = []
@@ -193,13 +247,41 @@ class RuleChecker:
         return problems
 
     def is_fargate(self, definition: str) -> bool:
-        name = definition.rsplit("/", 1)[-1].split(":", 1)[0]
         with self._lock:
-            return name in self._fargate
+            return _definition_name(definition) in self._fargate
+
+    def learn(self, service: str, operation: str, parsed: Params) -> None:
+        """Which definitions are Fargate's, from answers: DescribeJobDefinitions, and the
+        stack's `FargateJobDefinitions` output (queue name → definition ARN, a JSON object) in
+        DescribeStacks, which names the definitions the stack made (moto's CloudFormation
+        registers them without their platformCapabilities)."""
+        names: list[str] = []
+        if (service, operation) == ("batch", "DescribeJobDefinitions"):
+            names = [
+                str(d.get("jobDefinitionName", ""))
+                for d in parsed.get("jobDefinitions") or []
+                if _is_fargate_definition(d)
+            ]
+        elif (service, operation) == ("cloudformation", "DescribeStacks"):
+            for stack in parsed.get("Stacks") or []:
+                for output in stack.get("Outputs") or []:
+                    if output.get("OutputKey") != "FargateJobDefinitions":
+                        continue
+                    try:
+                        arns = json.loads(str(output.get("OutputValue", "")))
+                    except ValueError:
+                        continue
+                    if isinstance(arns, dict):
+                        names += [_definition_name(str(arn)) for arn in arns.values()]
+        if names:
+            with self._lock:
+                self._fargate.update(name for name in names if name)
 
     # -- Batch --------------------------------------------------------------------------------
 
     def submit_job(self, params: Params) -> list[str]:
+        """SUBMIT_JOB, BATCH_QUOTAS, OVERRIDES, RESOURCES, BATCH_TAGS; FARGATE (no multi-node,
+        Fargate's resourceRequirements) for a definition known to be Fargate's."""
         where = f"job {params.get('jobName')!r}"
         problems: list[str] = []
         if not BATCH_NAME.match(str(params.get("jobName", ""))):
@@ -232,6 +314,7 @@ class RuleChecker:
         return problems
 
     def register_job_definition(self, params: Params) -> list[str]:
+        """REGISTER, BATCH_QUOTAS (24 KiB), RESOURCES, BATCH_TAGS; for Fargate, as marked."""
         name = str(params.get("jobDefinitionName", ""))
         where = f"job definition {name!r}"
         problems: list[str] = []
@@ -239,15 +322,20 @@ class RuleChecker:
             problems.append(f"{where}: jobDefinitionName must match {DEFINITION_NAME.pattern}")
         if _size(params) > REGISTER_PAYLOAD_LIMIT:
             problems.append(f"{where}: payload of {_size(params)} bytes exceeds 24 KiB")
-        fargate = "FARGATE" in (params.get("platformCapabilities") or [])
+        fargate = _is_fargate_definition(params)
         container = params.get("containerProperties") or {}
         if fargate:
             with self._lock:
                 self._fargate.add(name)
+            # REGISTER, `type`: "If the job is run on Fargate resources, then multinode isn't
+            # supported."
             if params.get("type") != "container":
                 problems.append(f"{where}: Fargate supports container jobs only, not multinode")
+            # CONTAINER, executionRoleArn: "For jobs that run on Fargate resources, you must
+            # provide an execution role."
             if not container.get("executionRoleArn"):
                 problems.append(f"{where}: a Fargate job definition needs executionRoleArn")
+            # FARGATE: "resourceRequirements", not the deprecated vcpus and memory.
             for legacy in ("vcpus", "memory"):
                 if legacy in container:
                     problems.append(f"{where}: Fargate takes resourceRequirements, not {legacy}")
@@ -257,6 +345,7 @@ class RuleChecker:
         return problems
 
     def list_jobs(self, params: Params) -> list[str]:
+        """BATCH_DESCRIBE (API_ListJobs.html): maxResults at least 1, at most 1000 returned."""
         size = params.get("maxResults")
         if size is not None and not 1 <= size <= LIST_JOBS_MAX:
             return [f"maxResults {size} (1-{LIST_JOBS_MAX})"]
@@ -265,10 +354,25 @@ class RuleChecker:
     # -- CloudFormation -----------------------------------------------------------------------
 
     def create_stack(self, params: Params) -> list[str]:
+        """CFN_CREATE; CFN_TAG."""
         name = str(params.get("StackName", ""))
         problems: list[str] = []
         if not STACK_NAME.match(name):
             problems.append(f"StackName {name!r} must match {STACK_NAME.pattern}")
+        return problems + self._stack_request(params, name)
+
+    def update_stack(self, params: Params) -> list[str]:
+        """CFN_UPDATE: the stack's name or its unique id (ARN), then CreateStack's rules for
+        the template body, the request token and the tags; CFN_TAG."""
+        name = str(params.get("StackName", ""))
+        problems: list[str] = []
+        if not (STACK_NAME.match(name) or STACK_ID.match(name)):
+            problems.append(f"StackName {name!r} is neither a stack name nor a stack id")
+        return problems + self._stack_request(params, name)
+
+    def _stack_request(self, params: Params, name: str) -> list[str]:
+        """CFN_CREATE, CFN_UPDATE: TemplateBody ≤ 51,200 bytes, ClientRequestToken, ≤ 50 tags."""
+        problems: list[str] = []
         body = str(params.get("TemplateBody", ""))
         if len(body.encode()) > TEMPLATE_BODY_LIMIT:
             problems.append(f"TemplateBody of {len(body.encode())} bytes exceeds 51,200")
@@ -279,6 +383,7 @@ class RuleChecker:
         return problems
 
     def create_change_set(self, params: Params) -> list[str]:
+        """CFN_CHANGESET: CreateStack's rules, and ChangeSetName's pattern."""
         problems = self.create_stack({k: v for k, v in params.items() if k != "ClientToken"})
         change_set = str(params.get("ChangeSetName", ""))
         if not STACK_NAME.match(change_set):
@@ -288,6 +393,7 @@ class RuleChecker:
     # -- CodeBuild ----------------------------------------------------------------------------
 
     def start_build(self, params: Params) -> list[str]:
+        """CB_START (the two timeouts); CB_ENV (a variable's name is at least 1 character)."""
         problems: list[str] = []
         for key, (low, high) in (
             ("timeoutInMinutesOverride", BUILD_TIMEOUT),
@@ -302,26 +408,28 @@ class RuleChecker:
         return problems
 
 
-def _at_most(key: str) -> Callable[[RuleChecker, Params], list[str]]:
-    """BATCH_DESCRIBE, ECS_DESCRIBE: a describe call takes at most 100 names."""
+def _at_most(key: str, document: str) -> Callable[[RuleChecker, Params], list[str]]:
+    """A describe call takes at most 100 names in `key` (`document`: that call's API page)."""
 
     def rule(_: RuleChecker, params: Params) -> list[str]:
         count = len(params.get(key) or [])
         return [f"{count} {key}, more than {DESCRIBE_LIMIT}"] if count > DESCRIBE_LIMIT else []
 
+    rule.__doc__ = f"At most {DESCRIBE_LIMIT} {key} a call: {document}"
     return rule
 
 
 _RULES: dict[tuple[str, str], Callable[[RuleChecker, Params], list[str]]] = {
     ("batch", "SubmitJob"): RuleChecker.submit_job,
     ("batch", "RegisterJobDefinition"): RuleChecker.register_job_definition,
-    ("batch", "DescribeJobs"): _at_most("jobs"),
+    ("batch", "DescribeJobs"): _at_most("jobs", BATCH_DESCRIBE),
     ("batch", "ListJobs"): RuleChecker.list_jobs,
-    ("batch", "DescribeJobQueues"): _at_most("jobQueues"),
-    ("batch", "DescribeComputeEnvironments"): _at_most("computeEnvironments"),
-    ("batch", "DescribeJobDefinitions"): _at_most("jobDefinitions"),
-    ("ecs", "DescribeContainerInstances"): _at_most("containerInstances"),
+    ("batch", "DescribeJobQueues"): _at_most("jobQueues", QUEUES_DESCRIBE),
+    ("batch", "DescribeComputeEnvironments"): _at_most("computeEnvironments", CES_DESCRIBE),
+    ("batch", "DescribeJobDefinitions"): _at_most("jobDefinitions", DEFS_DESCRIBE),
+    ("ecs", "DescribeContainerInstances"): _at_most("containerInstances", ECS_DESCRIBE),
     ("cloudformation", "CreateStack"): RuleChecker.create_stack,
+    ("cloudformation", "UpdateStack"): RuleChecker.update_stack,
     ("cloudformation", "CreateChangeSet"): RuleChecker.create_change_set,
     ("codebuild", "StartBuild"): RuleChecker.start_build,
 }
@@ -329,10 +437,23 @@ _RULES: dict[tuple[str, str], Callable[[RuleChecker, Params], list[str]]] = {
 SERVICES = ("batch", "ecs", "codebuild", "cloudformation")
 
 
+#: The answers `RuleChecker.learn` reads (which job definitions are Fargate's).
+LEARN_FROM = (("batch", "DescribeJobDefinitions"), ("cloudformation", "DescribeStacks"))
+
+
 def rule_hooks(checker: RuleChecker) -> list[tuple[str, Any]]:
-    """botocore `before-parameter-build` handlers that check every request of SERVICES."""
+    """botocore handlers: `before-parameter-build` checks every request of SERVICES,
+    `after-call` hands LEARN_FROM's answers to `checker.learn`."""
 
     def before_parameter_build(params: Any, model: Any, **_: Any) -> None:
         checker.check(model.service_model.service_name, model.name, params)
 
-    return [(f"before-parameter-build.{service}", before_parameter_build) for service in SERVICES]
+    def after_call(parsed: Any, model: Any, **_: Any) -> None:
+        if isinstance(parsed, Mapping):
+            checker.learn(model.service_model.service_name, model.name, parsed)
+
+    hooks: list[tuple[str, Any]] = [
+        (f"before-parameter-build.{service}", before_parameter_build) for service in SERVICES
+    ]
+    hooks += [(f"after-call.{service}.{op}", after_call) for service, op in LEARN_FROM]
+    return hooks

@@ -28,6 +28,7 @@ from batchkit.models import Resources, SubmitRequest
 from batchkit.providers.aws import open_provider
 from batchkit.providers.aws.errors import AmbiguousCallError, AwsServiceError
 from batchkit.providers.aws.session import AwsSession
+from tests.aws_rules import RuleChecker
 from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.infra.moto_cluster import (
     MOCK_CONFIG,
@@ -429,11 +430,12 @@ def test_a_template_too_large_inline_is_created_in_two_steps_from_the_bucket(aws
 
 
 def test_a_job_to_a_fargate_queue_runs_with_the_fargate_definition_and_network(
-    config: ClusterConfig, stacks: ClusterStacks
+    config: ClusterConfig, stacks: ClusterStacks, aws_rules: RuleChecker
 ) -> None:
     """moto's CloudFormation registers a JobDefinition without its PlatformCapabilities (it
     passes None), so that one is checked in the template (tests/infra/test_template.py); here:
-    the job is described with the Fargate definition and its network settings."""
+    the job is described with the Fargate definition and its network settings, and the rules
+    check held its SubmitJob to Fargate's rules (it learnt the definition from the stack)."""
     stacks.create(config, offline_parameters())
     provider = open_provider("research", region=REGION)
     batch = boto3.client("batch", region_name=REGION)
@@ -448,6 +450,7 @@ def test_a_job_to_a_fargate_queue_runs_with_the_fargate_definition_and_network(
         [definition] = batch.describe_job_definitions(jobDefinitions=[described["jobDefinition"]])[
             "jobDefinitions"
         ]
+        assert aws_rules.is_fargate(described["jobDefinition"])
         container = definition["containerProperties"]
         network = json.dumps(container["networkConfiguration"]).lower()
         assert network == '{"assignpublicip": "disabled"}'
@@ -460,6 +463,7 @@ def test_a_job_to_a_fargate_queue_runs_with_the_fargate_definition_and_network(
     cpu = provider.submit(SubmitRequest(name="big", command=("true",), queue="cpu"))
     [described] = batch.describe_jobs(jobs=[cpu.job_id])["jobs"]
     assert "research_container" in described["jobDefinition"]
+    assert not aws_rules.is_fargate(described["jobDefinition"])
 
 
 @pytest.mark.parametrize("fault", ["acted_error", "server_error"])
