@@ -16,6 +16,13 @@ from typing import Literal
 from batchkit.errors import UsageError
 from batchkit.models import EXECUTOR_TAG, Dependency, DependencyType, JobSpec, JobStatus
 
+# AWS Batch's own limits. Service quotas (AWS Batch User Guide, "AWS Batch service quotas",
+# batch/latest/userguide/service_limits.html): "Maximum array size for array jobs" 10,000,
+# "Maximum number of job dependencies for a job" 20. Batch API Reference, SubmitJob:
+# arrayProperties ("The array size can be between 2 and 10,000"), dependsOn ("A job can depend
+# upon a maximum of 20 jobs"); RetryStrategy.attempts ("between 1 and 10 attempts"); JobTimeout
+# ("The minimum value for the timeout is 60 seconds"); ResourceRequirement MEMORY ("at least
+# 4 MiB"). Nodes: "You can have up to 1,000 nodes in a single job" (User Guide, "Node groups").
 MAX_ARRAY_SIZE = 10_000
 MAX_DEPENDENCIES = 20
 MAX_RETRY_ATTEMPTS = 10
