@@ -4,8 +4,8 @@ calls under moto, and the gateway seam for what moto cannot produce.
 moto's simple Batch marks every job SUCCEEDED at submission and reports the job definition's
 vCPU/memory instead of the overrides: `SeenBatch` is a real `BatchGateway` (over moto) handed to
 `AwsProvider(batch=...)` that reports chosen jobs as real Batch would (RUNNABLE with a status
-reason and the resources asked for, FAILED with a reason) and chosen compute environments as
-INVALID with a reason.
+reason and the resources asked for, FAILED with a reason) and chosen compute environments and
+queues as INVALID with a reason.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from batchkit.clustermodel import Queue
 from batchkit.computemodel import ComputeEnvironment
 from batchkit.models import Job, JobStatus
 from batchkit.providers.aws.batch import BatchGateway, LogTarget
@@ -23,8 +24,9 @@ from batchkit.providers.aws.session import AwsSession
 
 
 class SeenBatch(BatchGateway):
-    """A BatchGateway over moto whose answers about some jobs and environments are replaced by
-    what real Batch would say (fields given per job id / environment name)."""
+    """A BatchGateway over moto whose answers about some jobs, environments and queues are
+    replaced by what real Batch would say (fields given per job id / environment or queue
+    name)."""
 
     def __init__(
         self,
@@ -33,6 +35,7 @@ class SeenBatch(BatchGateway):
         *,
         jobs: Mapping[str, Mapping[str, Any]] | None = None,
         environments: Mapping[str, Mapping[str, Any]] | None = None,
+        queues: Mapping[str, Mapping[str, Any]] | None = None,
         every: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
@@ -42,6 +45,7 @@ class SeenBatch(BatchGateway):
         )
         self.jobs: dict[str, Mapping[str, Any]] = dict(jobs or {})
         self.environments: dict[str, Mapping[str, Any]] = dict(environments or {})
+        self.queues: dict[str, Mapping[str, Any]] = dict(queues or {})
         self.every: dict[str, Any] = dict(every or {})
         """Fields replaced in every job not named in `jobs` (e.g. a status)."""
 
@@ -57,6 +61,12 @@ class SeenBatch(BatchGateway):
             for job in super().list_jobs(queue, listed):
                 seen[job.job_id] = self._seen(job)
         return [job for job in seen.values() if job.status is status]
+
+    def describe_job_queues(self, names: Sequence[str]) -> list[Queue]:
+        return [
+            dataclasses.replace(q, **self.queues.get(q.name, {}))
+            for q in super().describe_job_queues(names)
+        ]
 
     def describe_compute_environments(self, names: Sequence[str]) -> list[ComputeEnvironment]:
         return [

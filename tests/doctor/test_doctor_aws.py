@@ -46,6 +46,7 @@ class World:
         )
         self.jobs: dict[str, Mapping[str, Any]] = {}
         self.environments: dict[str, Mapping[str, Any]] = {}
+        self.queues: dict[str, Mapping[str, Any]] = {}
 
     def definition(self, name: str = "jd", **container: Any) -> str:
         props: dict[str, Any] = {"image": "busybox", "command": ["true"], "vcpus": 1, "memory": 512}
@@ -69,7 +70,9 @@ class World:
             session_factory=lambda *a: self.session,
             cli_config=self.tmp_path / "absent.cfg",
         )
-        batch = SeenBatch(self.session, jobs=self.jobs, environments=self.environments)
+        batch = SeenBatch(
+            self.session, jobs=self.jobs, environments=self.environments, queues=self.queues
+        )
         return Cluster(AwsProvider(self.session, info, batch=batch), clock=lambda: NOW)
 
     def doctor(self, job_id: str | None = None) -> Report:
@@ -122,6 +125,26 @@ def test_a_disabled_queue_leads(world: World) -> None:
     lead = report.leading
     assert lead is not None and lead.rule == "queue-state" and lead.verdict is Verdict.PROBLEM
     assert "DISABLED" in lead.seen and "update-job-queue" in (lead.fix or "")
+
+
+def test_an_invalid_queue_leads_with_its_reason(world: World) -> None:
+    public_route()
+    q = queue("q-invalid-queue", [environment("ce-behind")])
+    reason = "CLIENT_ERROR - computeEnvironmentOrder names a compute environment that is gone"
+    world.queues["q-invalid-queue"] = {"status": "INVALID", "status_reason": reason}
+    lead = world.doctor(stuck_in(world, q)).leading
+    assert lead is not None and lead.rule == "queue-state" and lead.verdict is Verdict.PROBLEM
+    assert lead.seen == f"the queue is INVALID: {reason}"
+    assert "batchkit cluster update" in (lead.fix or "")
+
+
+def test_an_invalid_queue_without_a_reason_says_so(world: World) -> None:
+    public_route()
+    q = queue("q-invalid-bare", [environment("ce-bare")])
+    world.queues["q-invalid-bare"] = {"status": "INVALID", "status_reason": None}
+    [found] = rule(world.doctor(stuck_in(world, q)), "queue-state")
+    assert found.verdict is Verdict.PROBLEM
+    assert found.seen == "the queue is INVALID: no reason given"
 
 
 def test_instance_types_too_small_for_the_ask(world: World) -> None:
@@ -223,6 +246,21 @@ def test_a_gpu_ask_on_a_gpu_environment_is_fine(world: World) -> None:
     assert found.verdict is Verdict.OK
 
 
+def test_a_gpu_ask_on_a_fargate_queue(world: World) -> None:
+    public_route()
+    q = queue("q-fargate-gpu", [environment("ce-fargate-gpu", compute_type="FARGATE")])
+    job_id = stuck_in(world, q, resources=Resources(vcpus=1, memory=2048, gpus=1))
+    report = world.doctor(job_id)
+    [found] = rule(report, "gpus")
+    assert found.verdict is Verdict.PROBLEM
+    assert "asks for 1 GPUs" in found.seen and "ce-fargate-gpu (Fargate)" in found.seen
+    assert "gpu: true" in (found.fix or "")
+    # the Fargate rule says it too, though 1 vCPU with 2048 MiB is a Fargate combination
+    [fargate] = rule(report, "fargate")
+    assert fargate.verdict is Verdict.PROBLEM and "Fargate has none" in fargate.seen
+    assert "drop --gpus" in (fargate.fix or "")
+
+
 def test_a_fargate_combination_aws_rejects(world: World) -> None:
     public_route()
     q = queue("q-fargate", [environment("ce-fargate", compute_type="FARGATE")])
@@ -263,6 +301,28 @@ def test_instances_that_never_join(world: World) -> None:
     world.environments["ce-join"] = {"desired_vcpus": 4}
     [found] = rule(world.doctor(stuck_in(world, q)), "instances-joining")
     assert found.verdict is Verdict.PROBLEM and "no instance has joined" in found.seen
+
+
+def test_desired_vcpus_stuck_at_zero(world: World) -> None:
+    public_route()
+    q = queue("q-idle", [environment("ce-idle")])
+    [found] = rule(world.doctor(stuck_in(world, q)), "scaling")
+    assert found.check == "compute environment ce-idle: desiredvCpus"
+    assert found.verdict is Verdict.WARNING
+    assert found.seen == "desiredvCpus is still 0 after 60 min with the job RUNNABLE"
+    assert "head of the queue" in (found.fix or "")
+
+
+def test_desired_vcpus_are_not_stuck_when_young_scaled_or_disabled(world: World) -> None:
+    public_route()
+    young_queue = queue("q-young", [environment("ce-young")])
+    young = stuck_in(world, young_queue, created_at=int((NOW - 540) * 1000))
+    assert rule(world.doctor(young), "scaling") == []
+    scaled_queue = queue("q-scaled", [environment("ce-scaled")])
+    world.environments["ce-scaled"] = {"desired_vcpus": 2}
+    assert rule(world.doctor(stuck_in(world, scaled_queue)), "scaling") == []
+    off_queue = queue("q-ce-off", [environment("ce-off", state="DISABLED")])
+    assert rule(world.doctor(stuck_in(world, off_queue)), "scaling") == []
 
 
 def test_a_low_spot_bid(world: World) -> None:
@@ -408,6 +468,27 @@ def test_a_failed_job_is_explained(
     assert lead is not None and lead.rule == "failure" and lead.verdict is Verdict.PROBLEM
     assert seen in lead.seen and fix in (lead.fix or "")
     assert lead.details == tuple(f"output {i}" for i in range(20, 30))
+
+
+def test_a_failed_dependency_is_named(world: World) -> None:
+    fine = submit(world.cluster.job_queue, world.cluster.job_definition, "fine-dep")
+    broken = submit(world.cluster.job_queue, world.cluster.job_definition, "broken-dep")
+    job_id = world.batch.submit_job(
+        jobName="after",
+        jobQueue=world.cluster.job_queue,
+        jobDefinition=world.cluster.job_definition,
+        dependsOn=[{"jobId": fine}, {"jobId": broken}],
+    )["jobId"]
+    world.jobs[broken] = {"status": JobStatus.FAILED, "exit_code": 127}
+    world.jobs[job_id] = {"status": JobStatus.FAILED, "status_reason": "Dependent Job failed"}
+    report = world.doctor(job_id)
+    lead = report.leading
+    assert lead is not None and lead.rule == "dependencies" and lead.verdict is Verdict.PROBLEM
+    assert f"{broken} (broken-dep)" in lead.seen and fine not in lead.seen
+    assert f"batchkit doctor {broken}" in (lead.fix or "")
+    [failed] = rule(report, "failure")
+    assert failed.verdict is Verdict.PROBLEM and "depends on failed" in failed.seen
+    assert "named under 'dependencies'" in (failed.fix or "")
 
 
 def test_a_failed_array_is_explained_by_its_first_failed_child(world: World) -> None:

@@ -161,3 +161,37 @@ def test_stat_says_why_in_one_line(stuck: Stuck) -> None:
     as_json = stuck.run("stat", "-c", "pc-test", "--json", handle.job_id)
     [job] = json.loads(as_json.stdout)
     assert job["why"]["rule"] == "environment-state"
+
+
+def test_stat_says_why_a_failed_job_failed_in_one_line(stuck: Stuck) -> None:
+    handle = stuck.cluster.submit(["true"])
+    stuck.batch.jobs[handle.job_id] = {
+        "status": JobStatus.FAILED,
+        "exit_code": 127,
+        "status_reason": "Essential container in task exited",
+    }
+    result = stuck.run("stat", "-c", "pc-test", handle.job_id)
+    assert result.exit_code == 0, result.output
+    [why] = [line for line in result.stderr.splitlines() if line.startswith("why ")]
+    assert why.startswith(f"why {handle.job_id}: exit 127: the command is not found")
+    assert "fix: check the command's path" in why
+    # not the disabled environment: an ended job's queue is not what failed it
+    assert "DISABLED" not in result.stderr
+    as_json = stuck.run("stat", "-c", "pc-test", "--json", handle.job_id)
+    [job] = json.loads(as_json.stdout)
+    assert job["why"]["rule"] == "failure" and job["why"]["verdict"] == "problem"
+
+
+def test_stat_of_a_job_failed_by_its_dependency_names_the_dependency(stuck: Stuck) -> None:
+    first = stuck.cluster.submit(["false"], name="first")
+    second = stuck.cluster.submit(["true"], name="second", depends_on=[first.job_id])
+    stuck.batch.jobs[first.job_id] = {"status": JobStatus.FAILED, "exit_code": 1}
+    stuck.batch.jobs[second.job_id] = {
+        "status": JobStatus.FAILED,
+        "status_reason": "Dependent Job failed",
+    }
+    result = stuck.run("stat", "-c", "pc-test", second.job_id)
+    assert result.exit_code == 0, result.output
+    [why] = [line for line in result.stderr.splitlines() if line.startswith("why ")]
+    assert why.startswith(f"why {second.job_id}: a dependency failed, so this job fails too: ")
+    assert f"{first.job_id} (first)" in why and f"batchkit doctor {first.job_id}" in why
