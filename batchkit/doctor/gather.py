@@ -1,6 +1,8 @@
 """Gathering what the AWS rules read, within limits: every call read-only, each kind of fact read
-once per run (cached), instance types for at most `MAX_ENVIRONMENTS` environments. A call that
-is refused becomes a "not checked" finding, never a failure of the run."""
+once per run (cached), at most `MAX_ENVIRONMENTS` compute environments a run (and so their
+instance types, networks, ECS clusters and Spot prices). A call that is refused, or a queue
+whose environments would pass the limit, becomes a "not checked" finding, never a failure of the
+run."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from batchkit.errors import AccessDeniedError, BatchkitError
 T = TypeVar("T")
 
 MAX_ENVIRONMENTS = 6
-"""A queue has at most 3 compute environments; a cluster check reads at most this many."""
+"""A queue has at most 3 compute environments; a run reads at most this many distinct ones (a
+whole-cluster check leaves out the queues past it, the default queue first in)."""
 
 MAX_SPOT_TYPES = 20
 
@@ -31,6 +34,9 @@ class Gatherer:
         self.facts = facts
         self.skipped: list[Finding] = []
         self._cache: dict[tuple[str, tuple[str, ...]], object] = {}
+        self._environments: dict[str, ComputeEnvironment | None] = {}
+        """Every environment read so far, by the name or ARN it was asked by (None: absent)."""
+        self._refused: set[str] = set()
 
     def _read(
         self, what: str, rule: str, check: str, key: tuple[str, ...], read: Callable[[], T]
@@ -57,16 +63,49 @@ class Gatherer:
         )
         return found[0] if found else None
 
-    def environments(self, names: Sequence[str]) -> list[ComputeEnvironment]:
-        key = tuple(names[:MAX_ENVIRONMENTS])
-        found = self._read(
-            "environments",
-            "environment-state",
-            "compute environments",
-            key,
-            lambda: self.facts.compute_environments(list(key)),
-        )
-        return found or []
+    def knows(self, queues: Sequence[Queue]) -> None:
+        """Queues already read (a cluster check lists them first): `queue` answers from them."""
+        for q in queues:
+            self._cache[("queues", (q.name,))] = [q]
+            self._cache[("queues", (q.arn,))] = [q]
+
+    def environments(self, queue: str, names: Sequence[str]) -> list[ComputeEnvironment] | None:
+        """The compute environments of `queue` in its order, each read once per run; None when
+        they were not read: the call was refused, or they would take the run past `MAX_ENVIRONMENTS`
+        (a "not checked" finding says which)."""
+        wanted = list(dict.fromkeys(names))
+        new = [name for name in wanted if name not in self._environments]
+        if len(self._environments) + len(new) > MAX_ENVIRONMENTS:
+            left_out = ", ".join(name.rsplit("/", 1)[-1] for name in new)
+            self.skipped.append(
+                Finding(
+                    "environment-state",
+                    f"queue {queue}: compute environments",
+                    Verdict.NOT_CHECKED,
+                    f"not checked: one run reads at most {MAX_ENVIRONMENTS} compute "
+                    f"environments; left out: {left_out}",
+                    fix=f"`batchkit doctor JOB_ID` of a job in queue {queue} checks them",
+                    likelihood=0,
+                )
+            )
+            return None
+        if new:
+            found = self._read(
+                "environments",
+                "environment-state",
+                "compute environments",
+                tuple(new),
+                lambda: self.facts.compute_environments(new),
+            )
+            for name in new:
+                self._environments[name] = next(
+                    (ce for ce in found or () if name in (ce.name, ce.arn)), None
+                )
+                if found is None:
+                    self._refused.add(name)
+        if self._refused.intersection(wanted):
+            return None
+        return [ce for name in wanted if (ce := self._environments.get(name)) is not None]
 
     def instance_types(self, ce: ComputeEnvironment) -> list[InstanceType] | None:
         return self._read(

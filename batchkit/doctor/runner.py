@@ -117,7 +117,10 @@ class Doctor:
         scene = Scene(job, now_ms=int(self._clock() * 1000))
         scene.queue = gather.queue(job.queue) if job.queue else None
         if scene.queue is not None:
-            scene.environments = gather.environments(list(scene.queue.compute_environments))
+            envs = gather.environments(scene.queue.name, scene.queue.compute_environments)
+            if envs is None:  # not read: "not checked" says why; nothing to judge them by
+                return [*queueing.queue_state(scene.queue), *queueing.batch_reason(scene)]
+            scene.environments = envs
         if cheap:
             return [
                 *queueing.queue_state(scene.queue),
@@ -179,10 +182,14 @@ class Doctor:
         findings: list[Finding] = []
         gather = self._gatherer()
         if gather is not None:
+            gather.knows(queues)
             oldest = (now_ms - (stuck[0].created_at or now_ms)) / 1000 if stuck else 0.0
             for queue in queues:
-                envs = gather.environments(list(queue.compute_environments))
-                findings += environment_findings(gather, queue, envs, oldest)
+                envs = gather.environments(queue.name, queue.compute_environments)
+                if envs is None:
+                    findings += queueing.queue_state(queue)
+                else:
+                    findings += environment_findings(gather, queue, envs, oldest)
         elif self._local_facts is not None:
             findings += localrules.engine_rules(self._local_facts.scene(None))
         for job in stuck[: self._max_jobs]:

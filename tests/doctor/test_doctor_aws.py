@@ -4,6 +4,7 @@ through the gateway seam (`SeenBatch`, handed to `AwsProvider(batch=...)`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -17,6 +18,8 @@ from moto import mock_aws
 
 from batchkit.api import Cluster
 from batchkit.doctor.findings import Finding, Report, Verdict
+from batchkit.doctor.gather import MAX_ENVIRONMENTS
+from batchkit.doctor.runner import MAX_JOBS
 from batchkit.models import Attempt, JobStatus, Resources
 from batchkit.providers.aws.discovery import discover
 from batchkit.providers.aws.provider import AwsProvider
@@ -64,12 +67,16 @@ class World:
         }
         return job_id
 
-    def api(self) -> Cluster:
+    def api(self, queues: Mapping[str, str] | None = None) -> Cluster:
+        """The cluster's API; `queues` (name -> ARN) join the cluster's own, as a batchkit
+        stack with several queues names them."""
         _, info = discover(
             "pc-test",
             session_factory=lambda *a: self.session,
             cli_config=self.tmp_path / "absent.cfg",
         )
+        if queues:
+            info = dataclasses.replace(info, queues={**info.queues, **queues})
         batch = SeenBatch(
             self.session, jobs=self.jobs, environments=self.environments, queues=self.queues
         )
@@ -555,3 +562,116 @@ def test_an_image_built_for_another_architecture(world: World) -> None:
     [found] = rule(report, "architecture")
     assert found.verdict is Verdict.PROBLEM
     assert "built for arm64" in found.seen and "x86_64" in found.seen
+
+
+# -- within its means -----------------------------------------------------------------------------
+
+READS = ("Describe", "List", "Get", "BatchGet")
+"""What the doctor may call: reads only (ECR BatchGetImage reads a manifest, GetLogEvents a log)."""
+
+
+class Calls:
+    """Every AWS call the session's clients make: its name from a before-call hook, its
+    parameters from before-parameter-build (before-call sees only the serialized request)."""
+
+    def __init__(self, session: AwsSession) -> None:
+        self.names: list[str] = []
+        self.params: list[tuple[str, Mapping[str, Any]]] = []
+        session.add_hook("before-call", self._call)
+        session.add_hook("before-parameter-build", self._params)
+
+    def _call(self, **kwargs: Any) -> None:
+        self.names.append(kwargs["model"].name)
+
+    def _params(self, **kwargs: Any) -> None:
+        self.params.append((kwargs["model"].name, kwargs["params"]))
+
+    def clear(self) -> None:
+        self.names.clear()
+        self.params.clear()
+
+    def asked(self, operation: str, key: str) -> set[str]:
+        """Every value the calls of `operation` named under `key`."""
+        return {v for op, params in self.params if op == operation for v in params.get(key, ())}
+
+    def seams(self) -> int:
+        """The ListJobs calls of SUCCEEDED jobs: the test's seam makes them (moto marks every
+        job SUCCEEDED; SeenBatch lists those too to report them RUNNABLE), the doctor does not."""
+        return sum(
+            1 for op, p in self.params if op == "ListJobs" and p.get("jobStatus") == "SUCCEEDED"
+        )
+
+
+JOB_CALLS = 2 + 2 + 3 * 8 + 1
+"""docs/doctor.md, "Within its means": a job costs at most DescribeJobs twice (the job, its
+dependencies), DescribeJobQueues and DescribeComputeEnvironments once, 8 calls for each of the
+queue's 3 compute environments at most, and ECR BatchGetImage once (every list on one page)."""
+
+
+def cluster_calls(queues: int) -> int:
+    """docs/doctor.md: the whole cluster costs at most 1 + 2 x queues + 6 x (1 + 8) + 10 x 3."""
+    return 1 + 2 * queues + MAX_ENVIRONMENTS * (1 + 8) + MAX_JOBS * 3
+
+
+def test_doctor_only_reads_and_stays_within_its_bounds(world: World) -> None:
+    calls = Calls(world.session)
+    public_route()
+    queues = {
+        f"q{q}": queue(f"q-{q}", [environment(f"ce-{q}-{e}") for e in range(2)]) for q in range(4)
+    }
+    stuck = [
+        stuck_in(world, arn, created_at=AN_HOUR_AGO_MS + 1000 * len(world.jobs))
+        for arn in queues.values()
+        for _ in range(3)
+    ]  # 12 stuck jobs > MAX_JOBS, oldest first; 1 + 4 x 2 = 9 environments > MAX_ENVIRONMENTS
+    assert len(stuck) > MAX_JOBS and 1 + 2 * len(queues) > MAX_ENVIRONMENTS
+    api = world.api(queues)
+    calls.clear()
+
+    one = api.doctor(stuck[0])
+    assert all(name.startswith(READS) for name in calls.names), calls.names
+    assert len(calls.names) <= JOB_CALLS, calls.names
+    assert one.findings and not any(f.verdict is Verdict.NOT_CHECKED for f in one.findings)
+    calls.clear()
+
+    report = api.doctor()
+    assert all(name.startswith(READS) for name in calls.names), calls.names
+    assert len(calls.names) - calls.seams() <= cluster_calls(1 + len(queues)), calls.names
+    # MAX_JOBS: only the oldest 10 described and diagnosed, the summary counts all 12
+    assert calls.asked("DescribeJobs", "jobs") == set(stuck[:MAX_JOBS])
+    diagnosed = {f.subject for f in report.findings if f.subject}
+    assert set(stuck[:6]) <= diagnosed <= set(stuck[:MAX_JOBS])  # q-0's and q-1's have findings
+    [summary] = rule(report, "stuck-jobs")
+    assert summary.seen.startswith(f"12 jobs (the oldest {MAX_JOBS} are diagnosed)")
+    # MAX_ENVIRONMENTS: the default queue's and q-0's and q-1's read; q-2's and q-3's left out
+    read = calls.asked("DescribeComputeEnvironments", "computeEnvironments")
+    assert len(read) == 5 <= MAX_ENVIRONMENTS
+    assert not any("ce-2-" in ce or "ce-3-" in ce for ce in read)
+    left_out = [f for f in report.findings if f.verdict is Verdict.NOT_CHECKED]
+    assert {f.check for f in left_out} == {
+        "queue q-2: compute environments",
+        "queue q-3: compute environments",
+    }
+    assert all(f"at most {MAX_ENVIRONMENTS} compute environments" in f.seen for f in left_out)
+    assert "left out: ce-2-0, ce-2-1" in left_out[0].seen + left_out[1].seen
+    # the queues left out are still checked themselves, and nothing is made up about them
+    assert {f.check for f in rule(report, "queue-state")} >= {"queue q-2", "queue q-3"}
+    assert not report.has_problem, [f for f in report.findings if f.verdict is Verdict.PROBLEM]
+
+
+@pytest.mark.parametrize(
+    "hooks",
+    [
+        [
+            (
+                "before-call.batch.DescribeComputeEnvironments",
+                lambda **kw: _answer(403, "AccessDeniedException", "not authorized"),
+            )
+        ]
+    ],
+)
+def test_environments_refused_are_not_checked_rather_than_missing(world: World) -> None:
+    report = world.doctor(stuck_in(world, world.cluster.job_queue))
+    assert not report.has_problem, report.findings
+    [skipped] = [f for f in report.findings if f.verdict is Verdict.NOT_CHECKED]
+    assert skipped.seen == "not checked: needs batch:DescribeComputeEnvironments"
