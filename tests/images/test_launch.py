@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -13,13 +14,25 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from batchkit.images.presets import PRESETS_DIR
 
 LAUNCH = PRESETS_DIR / "scripts" / "batchkit-launch"
+RENDEZVOUS = PRESETS_DIR / "scripts" / "batchkit-rendezvous"
 KEY = "k" * 64
+
+
+def load_script(path: Path, name: str) -> Any:
+    """One of the images' scripts (no .py suffix) as a module."""
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:
@@ -63,18 +76,22 @@ def agent(tmp_path: Path) -> Iterator[int]:
     proc.wait(timeout=10)
 
 
-def client(port: int, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "BATCHKIT_LAUNCH_PORT": str(port)}
-    if key is not None:
-        env["BATCHKIT_LAUNCH_KEY"] = key
+def run_script(script: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(LAUNCH), *args],
+        [sys.executable, str(script), *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def client(port: int, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "BATCHKIT_LAUNCH_PORT": str(port)}
+    if key is not None:
+        env["BATCHKIT_LAUNCH_KEY"] = key
+    return run_script(LAUNCH, *args, env=env)
 
 
 def test_a_client_with_the_key_runs_a_command_like_ssh(agent: int) -> None:
@@ -177,11 +194,7 @@ def test_a_node_that_goes_away_mid_command_ends_the_client_with_255(tmp_path: Pa
 
 
 def test_the_client_reads_an_ssh_like_command_line() -> None:
-    loader = importlib.machinery.SourceFileLoader("batchkit_launch", str(LAUNCH))
-    spec = importlib.util.spec_from_loader("batchkit_launch", loader)
-    assert spec is not None
-    launch = importlib.util.module_from_spec(spec)
-    loader.exec_module(launch)
+    launch = load_script(LAUNCH, "batchkit_launch")
     parse = launch.parse_client_args
     assert parse(["-x", "-q", "-p", "22", "node-1", "orted", "-mca", "x", "1"]) == (
         "node-1",
@@ -192,6 +205,72 @@ def test_the_client_reads_an_ssh_like_command_line() -> None:
         parse(["node-1"])
     with pytest.raises(launch.LaunchError, match="usage"):
         parse(["-x"])
+
+
+def test_the_launcher_environment_names_each_mpis_own_variables(tmp_path: Path) -> None:
+    """Open MPI 4 (ORTE) reads OMPI_MCA_plm_rsh_agent; Open MPI 5's PRRTE names its launcher
+    component `ssh`, so it reads PRTE_MCA_plm_ssh_agent (src/mca/plm/ssh, registered as
+    plm_ssh_agent); MPICH's Hydra reads HYDRA_LAUNCHER, HYDRA_LAUNCHER_EXEC and
+    HYDRA_HOST_FILE (`host:slots` lines)."""
+    rendezvous = load_script(RENDEZVOUS, "batchkit_rendezvous")
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("10.0.0.1 slots=2\n10.0.0.2 slots=3\n")
+    client = "/opt/batchkit/bin/batchkit-launch"
+    env = rendezvous.launcher_environment(hostfile, 4242, client)
+    assert env == {
+        "BATCHKIT_LAUNCH_PORT": "4242",
+        # Open MPI 4.x
+        "OMPI_MCA_plm_rsh_agent": client,
+        "OMPI_MCA_plm_rsh_no_tree_spawn": "1",
+        "OMPI_MCA_orte_leave_session_attached": "1",
+        "OMPI_MCA_rmaps_base_oversubscribe": "1",
+        # Open MPI 5.x (PRRTE)
+        "PRTE_MCA_plm_ssh_agent": client,
+        "PRTE_MCA_plm_ssh_no_tree_spawn": "1",
+        "PRTE_MCA_prte_leave_session_attached": "1",
+        # MPICH (Hydra)
+        "HYDRA_LAUNCHER": "ssh",
+        "HYDRA_LAUNCHER_EXEC": client,
+        "HYDRA_HOST_FILE": str(tmp_path / "hosts.hydra"),
+    }
+    assert "PRTE_MCA_plm_rsh_agent" not in env  # PRRTE has no such variable
+    assert (tmp_path / "hosts.hydra").read_text() == "10.0.0.1:2\n10.0.0.2:3\n"
+
+
+def test_a_nodes_command_runs_with_the_hostfile_and_launcher_of_every_mpi(tmp_path: Path) -> None:
+    """batchkit-rendezvous run as a node (one node, with the job's key): the command sees the
+    hostfile under each MPI's name and the launcher variables; one the user set is kept."""
+    shown = (
+        "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
+        "if k.startswith(('OMPI_MCA_', 'PRTE_MCA_', 'HYDRA_', 'BATCHKIT_'))}))"
+    )
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path),
+        "AWS_BATCH_JOB_ID": "job-1#0",
+        "AWS_BATCH_JOB_NUM_NODES": "1",
+        "AWS_BATCH_JOB_NODE_INDEX": "0",
+        "AWS_BATCH_JOB_MAIN_NODE_INDEX": "0",
+        "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "127.0.0.1",
+        "BATCHKIT_RENDEZVOUS_PORT": str(free_port()),
+        "BATCHKIT_RENDEZVOUS_TIMEOUT": "20",
+        "BATCHKIT_JOB_VCPUS": "2",
+        "BATCHKIT_LAUNCH_KEY": KEY,
+        "HYDRA_LAUNCHER_EXEC": "/usr/local/bin/my-launcher",  # the user's own: kept
+    }
+    done = run_script(RENDEZVOUS, "--", sys.executable, "-c", shown, env=env)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    hostfile = seen["BATCHKIT_HOSTFILE"]
+    assert Path(hostfile).read_text() == "127.0.0.1 slots=2\n"
+    assert seen["OMPI_MCA_orte_default_hostfile"] == hostfile
+    assert seen["PRTE_MCA_prte_default_hostfile"] == hostfile
+    assert Path(seen["HYDRA_HOST_FILE"]).read_text() == "127.0.0.1:2\n"
+    client = seen["OMPI_MCA_plm_rsh_agent"]
+    assert Path(client).name.startswith("batchkit-launch") and os.access(client, os.X_OK)
+    assert seen["PRTE_MCA_plm_ssh_agent"] == client
+    assert seen["HYDRA_LAUNCHER"] == "ssh"
+    assert seen["HYDRA_LAUNCHER_EXEC"] == "/usr/local/bin/my-launcher"
 
 
 def test_with_the_key_only_the_jobs_nodes_get_into_the_hostfile(tmp_path: Path) -> None:
