@@ -3,6 +3,8 @@ that must not), without any AWS or engine behind them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from batchkit.clustermodel import Queue
@@ -13,6 +15,7 @@ from batchkit.computemodel import (
     NatGateway,
     Route,
     SecurityGroup,
+    SpotPrice,
     Subnet,
 )
 from batchkit.doctor import capacity, failure, localrules, network, queueing
@@ -219,3 +222,22 @@ def test_local_worker_crash_shows_the_end_of_its_log() -> None:
     [found] = localrules.worker(job(status=JobStatus.RUNNING), crashed)
     assert found.verdict is Verdict.PROBLEM and "stopped" in found.seen
     assert found.details[-1] == "  boom"
+
+
+def test_the_spot_bid_rule_is_a_threshold_not_a_comparison_with_the_price() -> None:
+    def spot(bid: int) -> ComputeEnvironment:
+        return ComputeEnvironment("spot", "arn:spot", "ENABLED", "VALID", compute_type="SPOT",
+                                  bid_percentage=bid)  # fmt: skip
+
+    quoted = {"spot": [SpotPrice("m5.large", "us-east-1a", 0.09)]}  # quoted, never weighed
+    [low] = queueing.spot_bid([spot(queueing.LOW_BID_PERCENT - 1)], quoted)
+    assert low.verdict is Verdict.WARNING and "m5.large $0.0900/h in us-east-1a" in low.seen
+    # at the threshold nothing is said, whatever the Spot price
+    assert queueing.spot_bid([spot(queueing.LOW_BID_PERCENT)], quoted) == []
+
+
+def test_the_docs_state_the_spot_bid_threshold() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "doctor.md").read_text()
+    [row] = [line for line in text.splitlines() if line.startswith("| `spot-bid` |")]
+    assert f"fixed threshold of {queueing.LOW_BID_PERCENT} %" in row
+    assert "not a comparison" in row and "never set against the Spot price" in row
