@@ -13,7 +13,7 @@ import re
 
 from batchkit.infra.cfn import Json, get_att, ref, sub
 from batchkit.infra.config import ClusterConfig
-from batchkit.infra.naming import Names
+from batchkit.infra.naming import EMPTY_ECR_FUNCTION, EMPTY_S3_FUNCTION, Names
 from batchkit.infra.storage import log_group
 from batchkit.shipped import folder
 
@@ -22,10 +22,10 @@ CONDITION = "CleanupOnDeleteEnabled"
 
 FUNCTIONS = {
     # logical id prefix: (module, purpose, custom resource properties)
-    "EmptyEcr": ("empty_ecr", "empty-ecr", {"RepositoryName": ref("Repository")}),
+    "EmptyEcr": ("empty_ecr", EMPTY_ECR_FUNCTION, {"RepositoryName": ref("Repository")}),
     "EmptyS3": (
         "empty_s3",
-        "empty-s3",
+        EMPTY_S3_FUNCTION,
         {"BucketName": ref("Bucket"), "Prefix": sub("${ArtifactS3RootDirectory}/")},
     ),
 }
@@ -121,7 +121,7 @@ def resources(config: ClusterConfig) -> Json:
     result: Json = {}
     for logical, (module, purpose, properties) in FUNCTIONS.items():
         function_name = names.lambda_function(purpose)
-        group = log_group(f"/aws/lambda/{function_name}", config.log_retention_days)
+        group = log_group(names.lambda_log_group(function_name), config.log_retention_days)
         result[f"{logical}LogGroup"] = {"Condition": CONDITION, **group}
         result[f"{logical}Function"] = {
             "Type": "AWS::Lambda::Function",

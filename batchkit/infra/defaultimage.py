@@ -36,7 +36,7 @@ from batchkit.infra.buildspec import BuildspecOptions, buildspec_yaml
 from batchkit.infra.cfn import Json, allow, get_att, if_, ref, sub
 from batchkit.infra.cleanup import lambda_source, without_annotations, without_docstrings
 from batchkit.infra.config import DEFAULT_IMAGE, ClusterConfig
-from batchkit.infra.naming import Names
+from batchkit.infra.naming import DEFAULT_IMAGE_FUNCTION, Names
 from batchkit.infra.storage import DEFAULT_IMAGE_TAG_PREFIX, log_group
 from batchkit.shipped import folder
 
@@ -116,7 +116,7 @@ def conditions() -> Json:
 
 def resources(config: ClusterConfig) -> Json:
     names = Names.of(config)
-    function_name = names.lambda_function("default-image")
+    function_name = names.lambda_function(DEFAULT_IMAGE_FUNCTION)
     arn = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
     role = iam.role(
         config,
@@ -134,7 +134,7 @@ def resources(config: ClusterConfig) -> Json:
             allow(iam.LOG_WRITE, iam.log_streams("DefaultImageLogGroup")),
         ],
     )
-    group = log_group(f"/aws/lambda/{function_name}", config.log_retention_days)
+    group = log_group(names.lambda_log_group(function_name), config.log_retention_days)
     context = preset_context()
     return {
         "DefaultImageRole": role,

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.queueconfig import ComputeEnvironmentConfig, QueueConfig
 
+# What each of a stack's Lambda functions does, the tail of its name (`Names.lambda_function`).
+EMPTY_ECR_FUNCTION = "empty-ecr"
+EMPTY_S3_FUNCTION = "empty-s3"
+DEFAULT_IMAGE_FUNCTION = "default-image"
+LAMBDA_PURPOSES = (EMPTY_ECR_FUNCTION, EMPTY_S3_FUNCTION, DEFAULT_IMAGE_FUNCTION)
+
 
 def pascal(name: str) -> str:
     """`fargate-spot` → `FargateSpot` (for logical ids)."""
@@ -85,6 +91,11 @@ class Names:
         return f"{self.prefix}-job-events-log"
 
     @property
+    def rules(self) -> tuple[str, ...]:
+        """Every EventBridge rule a stack may have, whichever its config turns on."""
+        return (self.job_state_rule, self.queue_blocked_rule, self.job_event_log_rule)
+
+    @property
     def job_events_log_group(self) -> str:
         """Beside the job logs, so that `cluster delete`'s leftover check sees it too."""
         return f"/batchkit/{self.cluster}/events"
@@ -107,6 +118,21 @@ class Names:
 
     def lambda_function(self, purpose: str) -> str:
         return f"{self.prefix}-{purpose}"
+
+    @property
+    def lambda_functions(self) -> tuple[str, ...]:
+        """Every Lambda function a stack may have (the cleanup functions, the default-image
+        build), whichever its config turns on."""
+        return tuple(self.lambda_function(purpose) for purpose in LAMBDA_PURPOSES)
+
+    @staticmethod
+    def lambda_log_group(function: str) -> str:
+        """The log group of Lambda function `function`, which the stack makes ahead of it."""
+        return f"/aws/lambda/{function}"
+
+    @property
+    def lambda_log_groups(self) -> tuple[str, ...]:
+        return tuple(self.lambda_log_group(function) for function in self.lambda_functions)
 
     def queue(self, queue: QueueConfig) -> str:
         return f"{self.cluster}_{queue.name}"

@@ -13,7 +13,7 @@ import pytest
 import batchkit
 from batchkit.clusters.stacks import ClusterStacks
 from batchkit.infra.config import parse_cluster_config
-from batchkit.infra.naming import bucket_name
+from batchkit.infra.naming import Names, bucket_name
 from batchkit.providers.aws import discovery
 from batchkit.providers.aws.ratelimit import RateLimiter
 from batchkit.providers.aws.session import AwsSession, RetryPolicy
@@ -132,5 +132,7 @@ def test_cluster_delete_reports_what_it_could_not_check_behind_the_proxy(
         deleted = ClusterStacks(session(proxy.url), sleep=_no_wait).delete("research")
     assert deleted.status == "DELETE_COMPLETE"
     [unchecked] = deleted.leftovers
-    assert unchecked.startswith("Lambda functions batchkit-research-* (not checked: ")
+    assert unchecked.startswith(
+        f"Lambda functions {', '.join(Names('research').lambda_functions)} (not checked: "
+    )
     assert proxy.faults_by_operation["lambda.functions"] == 10  # every attempt of the check

@@ -19,6 +19,7 @@ from batchkit.clusters.stacktemplate import (
     template_body,
 )
 from batchkit.infra.config import ClusterConfig, load_cluster_config, parse_cluster_config
+from batchkit.infra.naming import Names
 from batchkit.infra.template import render_template, render_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -375,3 +376,42 @@ def test_fargate_queues_get_a_fargate_definition_that_batch_accepts() -> None:
     ]["ContainerProperties"]
     assert container["NetworkConfiguration"] == {"AssignPublicIp": "ENABLED"}
     assert "JobDefinitionFargate" not in render_template(config_of("minimal"))["Resources"]
+
+
+def _named(template: dict[str, Any]) -> dict[str, set[str]]:
+    """The names the template gives its Lambda functions, rules and Lambda log groups."""
+    found: dict[str, set[str]] = {"functions": set(), "rules": set(), "groups": set()}
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::Function":
+            found["functions"].add(properties["FunctionName"])
+        elif resource["Type"] == "AWS::Events::Rule":
+            found["rules"].add(properties["Name"])
+        elif resource["Type"] == "AWS::Logs::LogGroup":
+            name = properties["LogGroupName"]
+            if isinstance(name, str) and name.startswith("/aws/lambda/"):
+                found["groups"].add(name)
+    return found
+
+
+def test_names_lists_every_function_rule_and_lambda_log_group_the_templates_name() -> None:
+    """`cluster delete` looks these up by the exact names `Names` lists (a prefix would also
+    match cluster `<name>-x`'s): each example names only those, and together all of them."""
+    tails: dict[str, set[str]] = {"functions": set(), "rules": set(), "groups": set()}
+    for name in CONFIGS:
+        config = config_of(name)
+        names = Names.of(config)
+        listed = {
+            "functions": set(names.lambda_functions),
+            "rules": set(names.rules),
+            "groups": set(names.lambda_log_groups),
+        }
+        for kind, found in _named(render_template(config)).items():
+            assert found <= listed[kind], (name, kind)
+            tails[kind] |= {n.replace(names.prefix, "<prefix>") for n in found}
+    whole = Names("c")
+    assert tails == {
+        "functions": {n.replace(whole.prefix, "<prefix>") for n in whole.lambda_functions},
+        "rules": {n.replace(whole.prefix, "<prefix>") for n in whole.rules},
+        "groups": {n.replace(whole.prefix, "<prefix>") for n in whole.lambda_log_groups},
+    }

@@ -7,7 +7,9 @@ compute environments, job queues, scheduling policies and job definitions (the s
 batchkit registered for `--image`), the Lambda functions, the EventBridge rules, the SNS topic,
 the launch templates (the cluster's and each `efa: true` queue's), the CodeBuild project, the
 submitter's managed policy, the job-events Logs resource policy and the CloudWatch dashboard; the
-placement groups, which the stack does not name, by their `batchkit:cluster` tag. A
+placement groups, which the stack does not name, by their `batchkit:cluster` tag. Where AWS only
+lists by prefix (or not even that: ListFunctions), the answer is kept to the exact names, since
+cluster names may contain `-`: `batchkit-<cluster>-*` also matches cluster `<cluster>-x`'s. A
 lookup that fails (throttling, a network error, a permission these credentials lack) is reported
 as "not checked: why", never as gone: only an answer that says "absent" counts as absent.
 """
@@ -15,7 +17,7 @@ as "not checked: why", never as gone: only an answer that says "absent" counts a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,9 +31,6 @@ ApiFactory = Callable[[str], Api]
 
 class StackNames(Protocol):
     """The names a cluster's stack gives what it makes (`batchkit.infra.naming.Names`)."""
-
-    @property
-    def prefix(self) -> str: ...
 
     @property
     def role_path(self) -> str: ...
@@ -55,6 +54,15 @@ class StackNames(Protocol):
 
     @property
     def dashboard(self) -> str: ...
+
+    @property
+    def lambda_functions(self) -> tuple[str, ...]: ...
+
+    @property
+    def lambda_log_groups(self) -> tuple[str, ...]: ...
+
+    @property
+    def rules(self) -> tuple[str, ...]: ...
 
 
 # The answers that mean "there is no such resource" (HeadBucket answers a bare 404).
@@ -99,18 +107,15 @@ class Leftovers:
                 f"log groups /batchkit/{self.cluster}/*",
                 lambda: self._log_groups(f"/batchkit/{self.cluster}/"),
             ),
-            (
-                f"log groups /aws/lambda/{names.prefix}-*",
-                lambda: self._log_groups(f"/aws/lambda/{names.prefix}-"),
-            ),
+            (f"log groups {', '.join(names.lambda_log_groups)}", self._lambda_log_groups),
             (f"IAM roles under {names.role_path}", self._roles),
             (f"IAM instance profiles under {names.role_path}", self._instance_profiles),
             (f"Batch job queues {self.cluster}_*", self._queues),
             (f"Batch compute environments {self.cluster}_*", self._compute_environments),
             (f"Batch scheduling policies {self.cluster}_*", self._scheduling_policies),
             ("Batch job definitions of the cluster", self._job_definitions),
-            (f"Lambda functions {names.prefix}-*", self._functions),
-            (f"EventBridge rules {names.prefix}-*", self._rules),
+            (f"Lambda functions {', '.join(names.lambda_functions)}", self._functions),
+            (f"EventBridge rules {', '.join(names.rules)}", self._rules),
             (f"SNS topic {names.job_events_topic}", self._topics),
             (f"EC2 launch templates {', '.join(self._templates())}", self._launch_templates),
             (f"EC2 placement groups tagged {CLUSTER_TAG}={self.cluster}", self._placement_groups),
@@ -130,11 +135,20 @@ class Leftovers:
         self.api("ecr").call("describe_repositories", repositoryNames=[name])
         yield f"ECR repository {name}"
 
-    def _log_groups(self, prefix: str) -> Iterator[str]:
+    def _log_groups(self, prefix: str, only: Collection[str] = ()) -> Iterator[str]:
+        """The log groups whose names start with `prefix`; of those, only the names `only`
+        holds when it is given."""
         logs = self.api("logs")
         for page in logs.paginate("describe_log_groups", logGroupNamePrefix=prefix):
             for group in page.get("logGroups", []):
-                yield f"log group {group['logGroupName']}"
+                if not only or group["logGroupName"] in only:
+                    yield f"log group {group['logGroupName']}"
+
+    def _lambda_log_groups(self) -> Iterator[str]:
+        """DescribeLogGroups looks up by prefix only, and `/aws/lambda/batchkit-<cluster>-`
+        also matches cluster `<cluster>-x`'s groups: the answer is kept to the exact names."""
+        wanted = set(self.names.lambda_log_groups)
+        return self._log_groups(common_prefix(wanted), only=wanted)
 
     def _roles(self) -> Iterator[str]:
         iam = self.api("iam")
@@ -184,22 +198,28 @@ class Leftovers:
                     yield f"Batch job definition {name}:{definition.get('revision', '')}"
 
     def _functions(self) -> Iterator[str]:
-        prefix = f"{self.names.prefix}-"
+        """ListFunctions lists every function of the region: kept to the stack's exact names
+        (`batchkit-<cluster>-*` would also match cluster `<cluster>-x`'s)."""
+        wanted = set(self.names.lambda_functions)
         pages = self.api("lambda").paginate(
             "list_functions", cursor_in="Marker", cursor_out="NextMarker"
         )
         for page in pages:
             for function in page.get("Functions", []):
-                if str(function["FunctionName"]).startswith(prefix):
+                if function["FunctionName"] in wanted:
                     yield f"Lambda function {function['FunctionName']}"
 
     def _rules(self) -> Iterator[str]:
-        prefix = f"{self.names.prefix}-"
+        """ListRules looks up by prefix only: the answer is kept to the stack's exact names."""
+        wanted = set(self.names.rules)
         pages = self.api("events").paginate(
-            "list_rules", cursor_in="NextToken", cursor_out="NextToken", NamePrefix=prefix
-        )
+            "list_rules", cursor_in="NextToken", cursor_out="NextToken",
+            NamePrefix=common_prefix(wanted),
+        )  # fmt: skip
         for page in pages:
-            yield from (f"EventBridge rule {rule['Name']}" for rule in page.get("Rules", []))
+            for rule in page.get("Rules", []):
+                if rule["Name"] in wanted:
+                    yield f"EventBridge rule {rule['Name']}"
 
     def _topics(self) -> Iterator[str]:
         topic = self.names.job_events_topic
@@ -280,6 +300,14 @@ def registered_for(definition: Mapping[str, Any], cluster: str, role: str | None
     if tagged is not None:
         return bool(tagged == cluster)
     return bool(role) and str(role) in json.dumps(definition)
+
+
+def common_prefix(names: Collection[str]) -> str:
+    """The longest prefix all of `names` share (what a lookup by prefix asks for): that of the
+    first and the last in sort order."""
+    low, high = min(names), max(names)
+    size = next((i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b), len(low))
+    return low[:size]
 
 
 def _absent(err: BatchkitError) -> bool:

@@ -1,10 +1,13 @@
 """The leftover check after `cluster delete`, faked at its seam (the per-service `Api`); the
-dashboard, instance profile and EFA launch template lookups also on in-process moto."""
+dashboard, instance profile, EFA launch template, Lambda function, EventBridge rule and Lambda log
+group lookups also on in-process moto."""
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -21,10 +24,32 @@ from batchkit.providers.aws.stackteardown import StackTeardown
 from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.fixtures.moto_server import REGION
 
-EVERYTHING: dict[str, dict[str, Any]] = {
+
+def by_prefix(key: str, field: str, param: str, names: list[str]) -> Callable[..., Any]:
+    """An answer that lists, of `names`, those starting with the request's `param` (as the
+    lookups by prefix on AWS answer)."""
+
+    def answer(params: dict[str, Any]) -> dict[str, Any]:
+        return {key: [{field: n} for n in names if n.startswith(params.get(param, ""))]}
+
+    return answer
+
+
+EVERYTHING: dict[str, Any] = {
     "s3.head_bucket": {},
     "ecr.describe_repositories": {"repositories": [{"repositoryName": "batchkit/research"}]},
-    "logs.describe_log_groups": {"logGroups": [{"logGroupName": "/batchkit/research/jobs"}]},
+    "logs.describe_log_groups": by_prefix(
+        "logGroups",
+        "logGroupName",
+        "logGroupNamePrefix",
+        [
+            "/batchkit/research/jobs",
+            "/batchkit/research-x/jobs",  # cluster research-x's, as are the other -x names
+            "/aws/lambda/batchkit-research-empty-s3",
+            "/aws/lambda/batchkit-research-x-empty-s3",
+            "/aws/lambda/batchkit-research-x-default-image",
+        ],
+    ),
     "iam.list_roles": {"Roles": [{"RoleName": "research-JobRole"}]},
     "iam.list_instance_profiles": {
         "InstanceProfiles": [
@@ -60,9 +85,23 @@ EVERYTHING: dict[str, dict[str, Any]] = {
         ]
     },
     "lambda.list_functions": {
-        "Functions": [{"FunctionName": "batchkit-research-empty-s3"}, {"FunctionName": "x"}]
+        "Functions": [
+            {"FunctionName": "batchkit-research-empty-s3"},
+            {"FunctionName": "batchkit-research-x-empty-s3"},
+            {"FunctionName": "batchkit-research-x-default-image"},
+            {"FunctionName": "x"},
+        ]
     },
-    "events.list_rules": {"Rules": [{"Name": "batchkit-research-job-state"}]},
+    "events.list_rules": by_prefix(
+        "Rules",
+        "Name",
+        "NamePrefix",
+        [
+            "batchkit-research-job-state",
+            "batchkit-research-x-job-state",
+            "batchkit-research-x-job-events-log",
+        ],
+    ),
     "sns.list_topics": {"Topics": [{"TopicArn": "arn:aws:sns:r:1:batchkit-research-job-events"}]},
     "ec2.describe_launch_templates": {
         "LaunchTemplates": [
@@ -115,6 +154,8 @@ class FakeApi:
     def call(self, operation: str, /, **params: Any) -> dict[str, Any]:
         self.calls.append((f"{self.service}.{operation}", params))
         answer = self.answers.get(f"{self.service}.{operation}", {})
+        if callable(answer):
+            answer = answer(params)
         if isinstance(answer, BaseException):
             raise AwsError(f"AWS {self.service} {operation} failed: {answer}") from answer
         return dict(answer)
@@ -141,7 +182,7 @@ def test_every_kind_of_resource_left_behind_is_reported() -> None:
         "S3 bucket batchkit-research-1-r",
         "ECR repository batchkit/research",
         "log group /batchkit/research/jobs",
-        "log group /batchkit/research/jobs",  # the fake answers both prefixes alike
+        "log group /aws/lambda/batchkit-research-empty-s3",
         "IAM role research-JobRole",
         "IAM instance profile research-InstanceProfile-1A2B",
         "Batch job queue research_cpu (DISABLED)",
@@ -183,6 +224,22 @@ def test_the_lookups_name_this_clusters_resources_exactly() -> None:
     ]
     assert asked["iam.list_instance_profiles"]["PathPrefix"] == "/batchkit/research/"
     assert asked["cloudwatch.list_dashboards"]["DashboardNamePrefix"] == "batchkit-research"
+    # by prefix (all AWS offers), the answers then kept to the exact names: see the next test
+    assert asked["events.list_rules"]["NamePrefix"] == "batchkit-research-"
+    prefixes = [p["logGroupNamePrefix"] for op, p in calls if op == "logs.describe_log_groups"]
+    assert prefixes == ["/batchkit/research/", "/aws/lambda/batchkit-research-"]
+
+
+def test_functions_rules_and_their_log_groups_of_cluster_research_x_are_not_researchs() -> None:
+    """`batchkit-research-*` also matches cluster research-x's names: only the names research's
+    stack gives are reported, its own still are."""
+    left = check(EVERYTHING)
+    assert not [line for line in left if "research-x" in line]
+    assert [line for line in left if "empty-s3" in line or "job-state" in line] == [
+        "log group /aws/lambda/batchkit-research-empty-s3",
+        "Lambda function batchkit-research-empty-s3",
+        "EventBridge rule batchkit-research-job-state",
+    ]
 
 
 def test_a_cluster_that_is_gone_leaves_nothing() -> None:
@@ -194,7 +251,16 @@ def test_a_cluster_that_is_gone_leaves_nothing() -> None:
     [
         ("s3.head_bucket", "S3 bucket batchkit-research-1-r"),
         ("batch.describe_compute_environments", "Batch compute environments research_*"),
-        ("lambda.list_functions", "Lambda functions batchkit-research-*"),
+        (
+            "lambda.list_functions",
+            "Lambda functions batchkit-research-empty-ecr, batchkit-research-empty-s3, "
+            "batchkit-research-default-image",
+        ),
+        (
+            "events.list_rules",
+            "EventBridge rules batchkit-research-job-state, batchkit-research-queue-blocked, "
+            "batchkit-research-job-events-log",
+        ),
         (
             "ec2.describe_launch_templates",
             "EC2 launch templates batchkit-research, batchkit-research-cpu-efa, "
@@ -260,3 +326,44 @@ def test_teardown_looks_for_each_queues_efa_launch_template(outputs: dict[str, s
         teardown = StackTeardown(session, None, Names)  # type: ignore[arg-type]
         status = ClusterStatus("research", "DELETE_COMPLETE", "", REGION, outputs=outputs)
         assert teardown.leftovers(status) == ["EC2 launch template batchkit-research-mpi-efa"]
+
+
+def test_functions_rules_and_lambda_log_groups_of_research_x_are_not_reported_on_moto() -> None:
+    """Clusters research and research-x each have a cleanup function, its log group and a rule
+    on in-process moto: the delete of research reports research's only."""
+    with mock_aws():
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="cleanup", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        functions = boto3.client("lambda", region_name=REGION)
+        events = boto3.client("events", region_name=REGION)
+        logs = boto3.client("logs", region_name=REGION)
+        for cluster in ("research", "research-x"):
+            names = Names(cluster)
+            function = names.lambda_function("empty-s3")
+            functions.create_function(
+                FunctionName=function,
+                Runtime="python3.12",
+                Role=role,
+                Handler="index.handler",
+                Code={"ZipFile": zip_of("def handler(event, context): pass\n")},
+            )
+            logs.create_log_group(logGroupName=names.lambda_log_group(function))
+            events.put_rule(Name=names.job_state_rule, EventPattern='{"source": ["aws.batch"]}')
+        session = AwsSession(
+            region=REGION, hooks=MOTO_AS_AWS, retry=RetryPolicy(sleep=lambda _: None)
+        )
+        left = Leftovers(session.api, "research", Names("research"))()
+    assert left == [
+        "log group /aws/lambda/batchkit-research-empty-s3",
+        "Lambda function batchkit-research-empty-s3",
+        "EventBridge rule batchkit-research-job-state",
+    ]
+
+
+def zip_of(source: str) -> bytes:
+    """A deployment package with `index.py`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", source)
+    return buffer.getvalue()
