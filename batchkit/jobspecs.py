@@ -16,11 +16,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, TypedDict
 
 from batchkit.errors import UsageError
-from batchkit.jobs.flags import default_job_name, job_tags
+from batchkit.jobs.flags import DEFAULT_MEMORY_MIB, default_job_name, job_tags
 from batchkit.models import Dependency, JobSpec, Resources
 
-DEFAULT_MEMORY_MIB = 128
-"""As `sub -m`: enough for a shell script."""
 DEFAULT_FUNCTION_MEMORY_MIB = 1024
 """A Python interpreter with cloudpickle and the user's libraries needs more than a script."""
 
@@ -214,6 +212,7 @@ def _spec(
         tags=job_tags(options.executor, spot_retry=options.spot_retry),
         share=options.share,
         priority=options.priority,
+        memory_default=options.memory is None,
     )
 
 

@@ -188,6 +188,9 @@ class JobSpec:
     """Fair share: the share identifier the job is billed to (its queue's scheduling policy)."""
     priority: int | None = None
     """Fair share: the job's priority within its share (0-9999, higher first)."""
+    memory_default: bool = False
+    """`resources.memory` is batchkit's default, not asked for (no -m, no memory=): a Fargate
+    queue, which has no such size, gets its smallest one instead (`jobs.fargate.fit_memory`)."""
 
 
 @dataclass

@@ -85,8 +85,14 @@ def sub(
         float, typer.Option("-p", "--vcpus", metavar="N", help="vCPUs (per node).")
     ] = 1,
     memory: Annotated[
-        int, typer.Option("-m", "--memory", metavar="MIB", help="Memory in MiB (per node).")
-    ] = 128,
+        int | None,
+        typer.Option(
+            "-m",
+            "--memory",
+            metavar="MIB",
+            help="Memory in MiB (per node); default 128, on Fargate the least for -p.",
+        ),
+    ] = None,
     env: Annotated[
         list[str] | None,
         typer.Option(

@@ -8,6 +8,8 @@ run on Fargate either, are refused by `multinode.check_queue`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from batchkit.errors import UsageError
 from batchkit.jobs.multinode import FARGATE
 from batchkit.models import JobSpec
@@ -18,6 +20,18 @@ def valid_memory(vcpus: float) -> list[int]:
     from batchkit.computemodel import FARGATE_MEMORY  # on a Fargate queue only (start-up)
 
     return list(FARGATE_MEMORY.get(float(vcpus), ()))
+
+
+def fit_memory(spec: JobSpec, capacity: str | None) -> JobSpec:
+    """`spec` for a queue of `capacity`: on Fargate, memory left at batchkit's default (no -m,
+    no memory=; 128 MiB for a script, 1024 for a function, sizes Fargate mostly lacks) becomes the
+    smallest that Fargate offers with the vCPUs asked and that is at least that default (1 vCPU:
+    2048 MiB). Memory that was asked for is left to `check_fargate`, as are vCPUs Fargate lacks."""
+    allowed = valid_memory(spec.resources.vcpus) if capacity == FARGATE else []
+    if not spec.memory_default or not allowed:
+        return spec
+    memory = next((m for m in allowed if m >= spec.resources.memory), allowed[-1])
+    return replace(spec, resources=replace(spec.resources, memory=memory))
 
 
 def _number(value: float) -> str:

@@ -19,6 +19,9 @@ from batchkit.jobs.staging import select_environment
 from batchkit.jobs.submission import read_command_file
 from batchkit.models import EXECUTOR_TAG, SPOT_RETRY_TAG, JobSpec, Resources
 
+DEFAULT_MEMORY_MIB = 128
+"""awsbsub's `-m` default: enough for a shell script."""
+
 
 @dataclass(frozen=True)
 class SubmitFlags:
@@ -32,7 +35,7 @@ class SubmitFlags:
     parent_working_dir: str | None = None
     input_files: tuple[str, ...] = ()
     vcpus: float = 1
-    memory: int = 128
+    memory: int | None = None  # None: DEFAULT_MEMORY_MIB (on Fargate, its smallest size)
     gpus: int = 0
     env: str | None = None
     env_blacklist: str | None = None
@@ -140,7 +143,11 @@ def prepare(
         parent_working_dir=flags.parent_working_dir,
         input_files=flags.input_files,
         env=selection.variables,
-        resources=Resources(vcpus=flags.vcpus, memory=flags.memory, gpus=flags.gpus),
+        resources=Resources(
+            vcpus=flags.vcpus,
+            memory=DEFAULT_MEMORY_MIB if flags.memory is None else flags.memory,
+            gpus=flags.gpus,
+        ),
         image=flags.image,
         queue=flags.queue,
         array_size=flags.array_size,
@@ -151,6 +158,7 @@ def prepare(
         tags=job_tags(flags.executor, spot_retry=flags.spot_retry),
         share=flags.share,
         priority=flags.priority,
+        memory_default=flags.memory is None,
     )
     validation.validate_spec(spec)
     fairshare.check_share_flags(spec)

@@ -74,7 +74,7 @@ class Submitter:
         capacity = self._provider.queue_capacity(spec.queue)
         if spec.nodes > 1:
             multinode.check_queue(spec, capacity)
-        fargate.check_fargate(spec, capacity)
+        fargate.check_fargate(fargate.fit_memory(spec, capacity), capacity)
         return plan_staging(
             spec,
             artifact_root=self._provider.artifact_root,
@@ -83,6 +83,7 @@ class Submitter:
         )
 
     def submit(self, spec: JobSpec) -> Job:
+        spec = fargate.fit_memory(spec, self._provider.queue_capacity(spec.queue))
         plan = self.plan(spec)
         objects = self._provider.objects
         for item in plan.objects:

@@ -11,8 +11,11 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
+from typer.testing import CliRunner
 
+import batchkit
 from batchkit import __version__
+from batchkit.cli.app import app
 from batchkit.clusters.stacks import (
     ClusterStacks,
     ClusterStatus,
@@ -22,7 +25,7 @@ from batchkit.clusters.stacks import (
     StackOperationError,
 )
 from batchkit.clusters.stacktemplate import TEMPLATE_BODY_LIMIT, template_body
-from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError
+from batchkit.errors import AwsError, ClusterNotFoundError, ConflictError, UsageError
 from batchkit.infra.config import ClusterConfig, parse_cluster_config
 from batchkit.models import Resources, SubmitRequest
 from batchkit.providers.aws import open_provider
@@ -553,3 +556,63 @@ def test_a_resend_refused_after_a_lost_answer_is_looked_up_again() -> None:
     gateway.execute_change_set("research", change_set_id)
     [token, again] = api.tokens["execute_change_set"]
     assert token == again
+
+
+@pytest.fixture
+def sent_jobs() -> Iterator[list[dict[str, Any]]]:
+    """The parameters of every SubmitJob sent by a session made during the test."""
+    sent: list[dict[str, Any]] = []
+    installed = AwsSession.__init__  # with the AWS rule check's hooks (an autouse fixture)
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    def init(self: AwsSession, *args: Any, hooks: Any = (), **kwargs: Any) -> None:
+        installed(
+            self, *args, hooks=[*hooks, ("provide-client-params.batch.SubmitJob", record)], **kwargs
+        )
+
+    AwsSession.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        AwsSession.__init__ = installed  # type: ignore[method-assign]
+
+
+def _sizes(params: dict[str, Any]) -> tuple[str, str, str]:
+    """(job definition name, vCPUs, MiB) of a SubmitJob."""
+    wanted = {r["type"]: r["value"] for r in params["containerOverrides"]["resourceRequirements"]}
+    return params["jobDefinition"].split("/")[-1].split(":")[0], wanted["VCPU"], wanted["MEMORY"]
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+def test_jobs_without_memory_get_the_smallest_fargate_size_and_ec2_keeps_128(
+    config: ClusterConfig, stacks: ClusterStacks, sent_jobs: list[dict[str, Any]]
+) -> None:
+    """Fargate has no 128 MiB (sub's default) nor 1024 MiB with 1 vCPU (a function's): a job that
+    does not ask for memory gets the least Fargate offers with its vCPUs, at least the default."""
+    stacks.create(config, offline_parameters())
+    for flags in ([], ["-p", "0.5"], ["-p", "0.25"]):
+        result = CliRunner().invoke(app, ["sub", "-c", "research", "-q", "fargate", *flags, "true"])
+        assert result.exit_code == 0, result.output
+    cluster = batchkit.connect("research", region=REGION)
+    cluster.submit(_double, 2, queue="fargate")
+    cluster.map(_double, [1, 2, 3], queue="fargate", vcpus=0.25)
+    assert CliRunner().invoke(app, ["sub", "-c", "research", "-q", "cpu", "true"]).exit_code == 0
+    assert [_sizes(p) for p in sent_jobs] == [
+        ("research_fargate", "1", "2048"),
+        ("research_fargate", "0.5", "1024"),
+        ("research_fargate", "0.25", "512"),
+        ("research_fargate", "1", "2048"),  # a function job: 1024 MiB is no 1-vCPU size
+        ("research_fargate", "0.25", "1024"),  # the function default is a 0.25-vCPU size
+        ("research_container", "1", "128"),  # EC2 keeps awsbsub's default
+    ]
+    assert sent_jobs[-2]["arrayProperties"] == {"size": 3}
+    refused = CliRunner().invoke(app, ["sub", "-c", "research", "-q", "fargate", "-m", "128", "x"])
+    assert refused.exit_code == 2 and "use -m with one of: 2048, 3072" in refused.stderr
+    with pytest.raises(UsageError, match="1024 MiB with 1 vCPU"):
+        cluster.submit(_double, 2, queue="fargate", memory=1024)
+    assert len(sent_jobs) == 6

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from batchkit.errors import UsageError
-from batchkit.jobs.fargate import check_fargate, valid_memory
+from batchkit.jobs.fargate import check_fargate, fit_memory, valid_memory
 from batchkit.models import JobSpec, Resources
 
 
@@ -47,3 +49,36 @@ def test_gpus_are_refused_and_other_queues_are_not_checked() -> None:
         check_fargate(spec(gpus=1), "FARGATE")
     check_fargate(spec(1, 128, 1), "EC2")
     check_fargate(spec(1, 128), None)
+
+
+@pytest.mark.parametrize(
+    ("vcpus", "default", "picked"),
+    [
+        (1, 128, 2048),
+        (0.25, 128, 512),
+        (0.5, 128, 1024),
+        (16, 128, 32768),
+        (1, 1024, 2048),
+        (0.25, 1024, 1024),
+        (0.5, 1024, 1024),
+    ],
+)
+def test_default_memory_becomes_the_least_fargate_offers_with_the_vcpus(
+    vcpus: float, default: int, picked: int
+) -> None:
+    """128 MiB is sub's default, 1024 a function job's: neither is asked for."""
+    job = dataclasses.replace(spec(vcpus, default), memory_default=True)
+    fitted = fit_memory(job, "FARGATE")
+    assert fitted.resources == Resources(vcpus, picked, 0)
+    check_fargate(fitted, "FARGATE")
+
+
+def test_memory_asked_for_and_other_queues_are_left_alone() -> None:
+    asked = spec(1, 128)  # memory_default False: -m 128 was typed
+    assert fit_memory(asked, "FARGATE") is asked
+    default = dataclasses.replace(asked, memory_default=True)
+    assert fit_memory(default, "EC2") is default and fit_memory(default, None) is default
+    odd = dataclasses.replace(
+        spec(3, 128), memory_default=True
+    )  # no 3-vCPU size: check_fargate says
+    assert fit_memory(odd, "FARGATE") is odd
