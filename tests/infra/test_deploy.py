@@ -616,3 +616,43 @@ def test_jobs_without_memory_get_the_smallest_fargate_size_and_ec2_keeps_128(
     with pytest.raises(UsageError, match="1024 MiB with 1 vCPU"):
         cluster.submit(_double, 2, queue="fargate", memory=1024)
     assert len(sent_jobs) == 6
+
+
+@pytest.mark.parametrize("fault", ["acted_error", "server_error"])
+def test_an_update_stack_after_an_earlier_update_is_sent_exactly_once(
+    config: ClusterConfig, stacks: ClusterStacks, fault: str
+) -> None:
+    """UpdateStack on a stack an earlier update left UPDATE_COMPLETE (the update policy's
+    adoption, step 1 of 2, on an old cluster). A 500 after CloudFormation acted is looked up,
+    not resent; a 500 before it did anything is resent with the same token. The old lookup took
+    the earlier update's UPDATE_COMPLETE for this request's doing, and the update never ran."""
+    stacks.create(config, offline_parameters())
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="templates")
+    body = cfn.get_template(StackName="research")["TemplateBody"]
+    template = json.loads(body) if isinstance(body, str) else dict(body)
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in _stack(cfn)["Parameters"]}
+
+    def update(stack_gateway: Any, round_: str) -> None:
+        # a change CloudFormation (and moto) sees: the template's Metadata
+        text = json.dumps({**template, "Metadata": {"Round": round_}})
+        s3.put_object(Bucket="templates", Key=f"{round_}.json", Body=text.encode())
+        url = f"https://templates.s3.amazonaws.com/{round_}.json"
+        stack_gateway.update_stack("research", url, parameters, {})
+
+    update(stacks.stacks, "1")
+    assert _stack(cfn)["StackStatus"] == "UPDATE_COMPLETE"
+    faults = Faults(**{fault: 1.0}, operation="UpdateStack", limit=1)  # type: ignore[arg-type]
+    session = AwsSession(region=REGION, hooks=[*faults.hooks("cloudformation"), *MOTO_AS_AWS])
+    update(ClusterStacks(session, sleep=lambda _: None).stacks, "2")
+
+    assert faults.injected[fault] == 1
+    assert faults.total("UpdateStack") == (1 if fault == "acted_error" else 2)
+    current = cfn.get_template(StackName="research")["TemplateBody"]
+    assert '"Round": "2"' in (current if isinstance(current, str) else json.dumps(current))
+
+
+def _stack(cfn: Any) -> dict[str, Any]:
+    [stack] = cfn.describe_stacks(StackName="research")["Stacks"]
+    return dict(stack)

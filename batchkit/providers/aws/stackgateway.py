@@ -240,11 +240,17 @@ class StackGateway(StackReader):
         create is all additions, like a create (and moto keeps outputs only this way).
 
         Exactly once as `create_stack`: a ClientRequestToken, and after a 5xx or a lost answer
-        a stack already updating (or updated) is this request's doing."""
+        the stack's own UPDATE_IN_PROGRESS event from after the request was sent is this
+        request's doing. Its status alone is not: a stack an earlier update left
+        UPDATE_COMPLETE would make a request that never reached CloudFormation look done."""
+        sent_after = self.latest_event_time(name)
 
         def updating() -> dict[str, Any] | None:
-            status = self.describe(name)
-            return {} if status is not None and status.status.startswith("UPDATE_") else None
+            started = (
+                event.logical_id == name and event.status == "UPDATE_IN_PROGRESS"
+                for event in self.events(name, since=sent_after)
+            )
+            return {} if any(started) else None
 
         self._send_once(
             "update_stack",
