@@ -9,10 +9,9 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from batchkit.clustermodel import Host, Queue
-from batchkit.errors import AwsError, ConflictError
+from batchkit.errors import ConflictError
 from batchkit.logmodel import LogPage
 from batchkit.models import JOB_IMAGE_VARIABLE, Job, JobStatus, SubmitRequest
 from batchkit.providers.aws.batch import BatchGateway, LogTarget, in_parallel
@@ -27,16 +26,11 @@ from batchkit.providers.aws.logs import LogsGateway
 from batchkit.providers.aws.s3 import S3ObjectStore
 from batchkit.providers.aws.session import AwsSession, RetryPolicy
 from batchkit.providers.aws.submitjob import (
-    CLIENT_TOKEN_TAG,
     content_matches,
     image_job_definition,
     submit_job_params,
 )
-
-CLOCK_SKEW_MS = 5 * 60 * 1000
-# Before each client-token lookup (5 s in all): ListJobs is eventually consistent.
-LOOKUP_WAITS = (0.5, 1.0, 1.5, 2.0)
-
+from batchkit.providers.aws.submitonce import SubmitOnce
 
 FARGATE_CAPACITY = "FARGATE"
 """A Fargate queue in the stack's QueueCapacity output (`jobs.multinode.FARGATE`, a layer up)."""
@@ -75,6 +69,7 @@ class AwsProvider:
         self._retry = retry or session.retry
         self._clock = clock
         self._children = ChildLister(self._batch, session.workers)
+        self._submit_once = SubmitOnce(self._batch, self._retry, clock)
         self._definitions: dict[str, str] = {}
         self._definitions_lock = threading.Lock()
 
@@ -135,7 +130,7 @@ class AwsProvider:
             environment = {**request.environment, JOB_IMAGE_VARIABLE: image}
             request = dataclasses.replace(request, environment=environment)
         params = submit_job_params(request, queue=queue, job_definition=definition)
-        job_id = self._submit_idempotent(params, request, queue)
+        job_id = self._submit_once.submit(params, request, queue)
         return Job(
             job_id=job_id,
             name=request.name,
@@ -170,58 +165,6 @@ class AwsProvider:
         if self._ecr is None:
             self._ecr = EcrGateway(self.session.api("ecr"))
         return candidate if self._ecr.find_image(repository, tag) is not None else image
-
-    def _submit_idempotent(self, params: dict[str, Any], request: SubmitRequest, queue: str) -> str:
-        """SubmitJob; after a 5xx or a lost answer, look the job up by its client token first.
-
-        Batch has no idempotency token of its own, so the token travels as a job tag and the
-        lookup lists the queue's jobs of that name (ListJobs' JOB_NAME filter, every status), a
-        few times over 5 s (`LOOKUP_WAITS`) before the job is taken not to exist.
-        """
-        attempt = 0
-        # Only jobs created since shortly before the first try can carry this token (the margin
-        # covers clock skew between this machine and AWS).
-        since = int(self._clock() * 1000) - CLOCK_SKEW_MS
-        while True:
-            try:
-                return self._batch.submit_job(params)
-            except AmbiguousCallError as err:
-                attempt += 1
-                token = request.client_token
-                if token is None:
-                    raise AwsError(
-                        f"no answer from AWS Batch while submitting job {request.name!r}; it may "
-                        "or may not have been created",
-                        hint="check with `batchkit stat -s ALL` before submitting again",
-                    ) from err
-                found = self._poll_client_token(queue, request.name, token, since)
-                if found is not None:
-                    return found
-                if attempt >= self._retry.max_attempts:
-                    raise AwsError(
-                        f"AWS Batch kept dropping the answer to SubmitJob for {request.name!r}",
-                        hint="check the network and retry; no duplicate job was created",
-                    ) from err
-
-    def _poll_client_token(self, queue: str, name: str, token: str, since: int) -> str | None:
-        """`find_by_client_token` after each of `LOOKUP_WAITS` (through the retry policy's
-        sleep) until the job shows; None when it never did."""
-        for wait in LOOKUP_WAITS:
-            self._retry.sleep(wait)
-            found = self.find_by_client_token(queue, name, token, since=since)
-            if found is not None:
-                return found
-        return None
-
-    def find_by_client_token(
-        self, queue: str, name: str, token: str, *, since: int = 0
-    ) -> str | None:
-        """The id of the job of this queue and name tagged with this client token, if any."""
-        ids = self._batch.find_by_name(queue, name, created_after=since)
-        for job_id, tags in self._batch.job_tags(ids).items():
-            if tags.get(CLIENT_TOKEN_TAG) == token:
-                return job_id
-        return None
 
     def _job_definition(self, request: SubmitRequest) -> str:
         multinode = request.nodes > 1

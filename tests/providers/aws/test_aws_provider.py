@@ -18,8 +18,9 @@ from batchkit.models import (
     SubmitRequest,
 )
 from batchkit.providers.aws.discovery import discover
-from batchkit.providers.aws.provider import LOOKUP_WAITS, AwsProvider
+from batchkit.providers.aws.provider import AwsProvider
 from batchkit.providers.aws.session import AwsSession
+from batchkit.providers.aws.submitonce import LOOKUP_WAITS
 from batchkit.providers.base import Provider
 from tests.fixtures.moto_server import Cluster
 from tests.providers.aws.conftest import Sleeper
