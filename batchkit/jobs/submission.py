@@ -61,7 +61,8 @@ class Submitter:
         self._new_secret = new_secret
 
     def plan(self, spec: JobSpec) -> StagingPlan:
-        """Validate `spec` and lay out its job folder; nothing is uploaded yet."""
+        """Validate `spec` and lay out its job folder; nothing is uploaded yet. (`submit` has
+        fitted a default memory to a Fargate queue first: `fargate.fit_memory`.)"""
         validation.validate_spec(spec)
         executor = spec.tags.get(EXECUTOR_TAG, "auto")
         if executor not in EXECUTOR_CHOICES:
@@ -74,7 +75,7 @@ class Submitter:
         capacity = self._provider.queue_capacity(spec.queue)
         if spec.nodes > 1:
             multinode.check_queue(spec, capacity)
-        fargate.check_fargate(fargate.fit_memory(spec, capacity), capacity)
+        fargate.check_fargate(spec, capacity)
         return plan_staging(
             spec,
             artifact_root=self._provider.artifact_root,

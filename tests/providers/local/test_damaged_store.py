@@ -96,11 +96,12 @@ def test_the_process_that_creates_the_database_is_not_stopped_by_it(tmp_path: Pa
         except BaseException as err:  # collected for the assertion
             failures.append(err)
 
-    threads = [threading.Thread(target=first_submission) for _ in range(8)]
+    threads = [threading.Thread(target=first_submission, daemon=True) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "an opener hung"
     assert failures == []
     assert path.stat().st_size > 0
     assert sorted(p.name for p in home.iterdir() if p.name.startswith(".engine")) == []
