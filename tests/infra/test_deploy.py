@@ -32,6 +32,7 @@ from batchkit.providers.aws import open_provider
 from batchkit.providers.aws.errors import AmbiguousCallError, AwsServiceError
 from batchkit.providers.aws.session import AwsSession
 from tests.aws_rules import RuleChecker
+from tests.fixtures.aws_rules_check import install_hooks
 from tests.fixtures.moto_batch import MOTO_AS_AWS
 from tests.infra.moto_cluster import (
     MOCK_CONFIG,
@@ -562,21 +563,15 @@ def test_a_resend_refused_after_a_lost_answer_is_looked_up_again() -> None:
 def sent_jobs() -> Iterator[list[dict[str, Any]]]:
     """The parameters of every SubmitJob sent by a session made during the test."""
     sent: list[dict[str, Any]] = []
-    installed = AwsSession.__init__  # with the AWS rule check's hooks (an autouse fixture)
 
     def record(params: dict[str, Any], **_: Any) -> None:
         sent.append(dict(params))
 
-    def init(self: AwsSession, *args: Any, hooks: Any = (), **kwargs: Any) -> None:
-        installed(
-            self, *args, hooks=[*hooks, ("provide-client-params.batch.SubmitJob", record)], **kwargs
-        )
-
-    AwsSession.__init__ = init  # type: ignore[method-assign]
+    undo = install_hooks([("provide-client-params.batch.SubmitJob", record)])
     try:
         yield sent
     finally:
-        AwsSession.__init__ = installed  # type: ignore[method-assign]
+        undo()
 
 
 def _sizes(params: dict[str, Any]) -> tuple[str, str, str]:
