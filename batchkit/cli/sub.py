@@ -90,7 +90,7 @@ def sub(
             "-m",
             "--memory",
             metavar="MIB",
-            help="Memory in MiB (per node); default 128, on Fargate the least for -p.",
+            help="Memory in MiB (per node); default 128, on Fargate the least it offers for -p.",
         ),
     ] = None,
     env: Annotated[

@@ -35,7 +35,7 @@ class SubmitFlags:
     parent_working_dir: str | None = None
     input_files: tuple[str, ...] = ()
     vcpus: float = 1
-    memory: int | None = None  # None: DEFAULT_MEMORY_MIB (on Fargate, its smallest size)
+    memory: int | None = None  # None: DEFAULT_MEMORY_MIB (on Fargate, the least size above it)
     gpus: int = 0
     env: str | None = None
     env_blacklist: str | None = None

@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("-pw", "--parent-working-dir", metavar="DIR", help="run in DIR/job-<id>")
     add("-if", "--input-file", metavar="FILE", action="append", default=[], help="stage a file")
     add("-p", "--vcpus", type=float, default=1, metavar="N", help="vCPUs (per node)")
-    add("-m", "--memory", type=int, metavar="MIB", help="memory in MiB (per node; default 128)")
+    add(
+        "-m",
+        "--memory",
+        type=int,
+        metavar="MIB",
+        help="memory in MiB (per node; default 128, on Fargate the least it offers for -p)",
+    )
     add("-e", "--env", metavar="NAMES|all", action="append", help="variables to export")
     add("-eb", "--env-blacklist", metavar="NAMES", help="with -e all: names not to export")
     add("-r", "--retry-attempts", type=int, default=1, metavar="N", help="attempts, 1 to 10")

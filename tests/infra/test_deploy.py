@@ -559,6 +559,47 @@ def test_a_resend_refused_after_a_lost_answer_is_looked_up_again() -> None:
     assert token == again
 
 
+class LaggingStacks:
+    """CreateStack, then UpdateStack, through a flaky network: the first answer to each is lost
+    after CloudFormation acted, the lookup sees nothing on its first read, and the resend is
+    refused as AWS refuses it (AlreadyExistsException; ValidationError while updating)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.reads = 0  # since the last write's first try
+
+    def call(self, operation: str, /, **params: Any) -> dict[str, Any]:
+        if operation in ("describe_stacks", "describe_stack_events"):
+            self.reads += 1
+            if operation == "describe_stacks":
+                if self.reads <= 1:
+                    raise ClusterNotFoundError("research")
+                return {"Stacks": [{"StackName": "research", "StackStatus": "CREATE_IN_PROGRESS"}]}
+            if self.reads <= 1:  # before the send, and the lagging first look after it
+                return {"StackEvents": []}
+            started = {"LogicalResourceId": "research", "ResourceStatus": "UPDATE_IN_PROGRESS"}
+            return {"StackEvents": [{**started, "Timestamp": datetime.now(UTC)}]}
+        self.sent.append(operation)
+        if self.sent.count(operation) == 1:
+            self.reads = 0
+            raise AmbiguousCallError("injected: a 500 after the work")
+        code = "AlreadyExistsException" if operation == "create_stack" else "ValidationError"
+        raise AwsServiceError("refused", code=code, service="c", operation="x")
+
+    def paginate(self, operation: str, /, **params: Any) -> Iterator[dict[str, Any]]:
+        yield self.call(operation, **params)
+
+
+def test_a_create_or_update_refused_after_a_lost_answer_is_looked_up_again() -> None:
+    api = LaggingStacks()
+    gateway = StackGateway(api, sleep=lambda _: None)  # type: ignore[arg-type]
+    gateway.create_stack("research", "{}", {}, {})
+    api.reads = 0
+    gateway.update_stack("research", "https://t", {}, {})
+
+    assert api.sent == ["create_stack", "create_stack", "update_stack", "update_stack"]
+
+
 @pytest.fixture
 def sent_jobs() -> Iterator[list[dict[str, Any]]]:
     """The parameters of every SubmitJob sent by a session made during the test."""

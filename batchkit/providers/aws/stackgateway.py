@@ -226,6 +226,8 @@ class StackGateway(StackReader):
             "create_stack",
             name,
             lambda: None if self.describe(name) is None else {},
+            # a resend of a create that acted (CloudFormation API Reference, CreateStack errors)
+            refused=("AlreadyExistsException", "TokenAlreadyExistsException"),
             StackName=name,
             TemplateBody=body,
             **stack_fields(parameters, tags),
@@ -256,6 +258,10 @@ class StackGateway(StackReader):
             "update_stack",
             name,
             updating,
+            # a resend of an update that acted: the token's, or the stack's "is in
+            # UPDATE_IN_PROGRESS state and can not be updated" (CloudFormation API Reference,
+            # UpdateStack errors, and Common Errors: ValidationError)
+            refused=("TokenAlreadyExistsException", "ValidationError"),
             StackName=name,
             TemplateURL=url,
             **stack_fields(parameters, tags),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from batchkit.errors import EngineError
 from batchkit.models import JobStatus
-from batchkit.providers.local.private import create_private_file, private_file, private_home
+from batchkit.providers.local.private import private_file, private_home
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000
@@ -172,8 +172,11 @@ def create_database(path: Path) -> None:
             os.link(made, path)
         except FileExistsError:
             pass  # another process made it first: use theirs
-        except OSError:  # a file system without hard links: make it in place
-            create_private_file(path)
+        except OSError:  # a file system without hard links: copy it into place, if still absent
+            with contextlib.suppress(FileExistsError):
+                target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(target, "wb") as copy:
+                    copy.write(Path(made).read_bytes())
     finally:
         Path(made).unlink(missing_ok=True)
 

@@ -89,7 +89,7 @@ class WorkerLock:
 
     def acquire(self, wait: float = 0.0, *, sleep: Callable[[float], None] = time.sleep) -> bool:
         """Take the lock, retrying for up to `wait` seconds; record this pid in it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_home(self.path.parent)  # `local worker` on a new home makes it, 0700
         deadline = time.monotonic() + wait
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         private_file(self.path)  # one an older batchkit made 0644

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from batchkit.cli.app import app
 from batchkit.errors import EngineError
 from batchkit.providers.local.provider import LocalProvider
+from batchkit.providers.local.schema import create_database
 from batchkit.providers.local.store import Store
 from batchkit.providers.local.worker import serve
 
@@ -106,3 +108,23 @@ def test_the_process_that_creates_the_database_is_not_stopped_by_it(tmp_path: Pa
     assert path.stat().st_size > 0
     assert sorted(p.name for p in home.iterdir() if p.name.startswith(".engine")) == []
     Store(tmp_path / "fresh" / "engine.db").close()
+
+
+def test_without_hard_links_a_new_database_is_never_taken_for_an_emptied_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without hard links: the new database is copied into place whole, so a
+    first submission (whose job folder s3/ already exists) is not told to move it aside."""
+    home = tmp_path / "engine"
+    (home / "s3").mkdir(parents=True)
+
+    def no_links(*_: object, **__: object) -> None:
+        raise PermissionError("hard links are not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    create_database(home / "engine.db")  # what another opener may see at once: never 0 bytes
+
+    assert (home / "engine.db").stat().st_size > 0
+    assert (home / "engine.db").stat().st_mode & 0o077 == 0
+    Store(home / "engine.db").close()
+    Store(home / "engine.db").close()  # the second opener too

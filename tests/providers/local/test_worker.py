@@ -225,3 +225,19 @@ def test_twenty_concurrent_submitters_get_twenty_jobs_that_all_complete(
     assert sorted(j.name for j in jobs) == sorted(f"job-{i}" for i in range(20))
     listed = provider.list_jobs([S.SUCCEEDED])
     assert {j.job_id for j in listed} == set(ids)
+
+
+def test_a_worker_on_a_new_home_makes_it_and_its_parents_private(tmp_path: Path) -> None:
+    """`batchkit local worker` takes its lock before it opens the store: the lock makes the
+    home, 0700 like the store would (it was mkdir's 0755, parents too)."""
+    import stat
+
+    from batchkit.providers.local.worker import WorkerLock
+
+    home = tmp_path / "new" / "home"
+    lock = WorkerLock(home / "worker.lock")
+    assert lock.acquire()
+    lock.release()
+
+    for folder in (home, home.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
