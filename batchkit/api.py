@@ -134,7 +134,7 @@ class Cluster:
 
                 raise UsageError(
                     "a JobSpec carries its own options",
-                    hint="set them on the JobSpec (dataclasses.replace)",
+                    hint="set them on the JobSpec: msgspec.structs.replace(spec, name=...)",
                 )
             from batchkit.jobs.submission import Submitter
 

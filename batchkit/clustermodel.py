@@ -8,12 +8,12 @@ need these, and a submission imports none of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from msgspec import Struct
 
-@dataclass(frozen=True)
-class Queue:
+
+class Queue(Struct, frozen=True):
     name: str
     arn: str
     priority: int
@@ -34,8 +34,7 @@ class Queue:
         }
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(Struct, frozen=True):
     """A compute host: an ECS container instance on AWS, this machine on the local engine."""
 
     instance_id: str
@@ -80,8 +79,7 @@ class Host:
         }
 
 
-@dataclass(frozen=True)
-class Subscription:
+class Subscription(Struct, frozen=True):
     """Who hears about a cluster's jobs: one subscription of its job events topic."""
 
     protocol: str

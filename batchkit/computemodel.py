@@ -2,19 +2,18 @@
 instance types, subnets and their routes, security groups, Spot prices; and the local engine's
 state (`LocalScene`).
 
-Plain frozen dataclasses, like `batchkit.models`: the AWS gateways turn responses into these, the
+Frozen `msgspec.Struct`s, like `batchkit.models`: the AWS gateways turn responses into these, the
 doctor's rules read only these. A leaf: it imports only `batchkit.models`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from batchkit.models import Resources
 
 
-@dataclass(frozen=True)
-class ComputeEnvironment:
+class ComputeEnvironment(Struct, frozen=True):
     """One DescribeComputeEnvironments item, flattened. `compute_type` is EC2, SPOT, FARGATE or
     FARGATE_SPOT (None for an UNMANAGED environment)."""
 
@@ -47,8 +46,7 @@ class ComputeEnvironment:
         return self.compute_type in ("SPOT", "FARGATE_SPOT")
 
 
-@dataclass(frozen=True)
-class InstanceType:
+class InstanceType(Struct, frozen=True):
     """One DescribeInstanceTypes item: what an instance offers. Memory in MiB."""
 
     name: str
@@ -58,8 +56,7 @@ class InstanceType:
     architectures: tuple[str, ...] = ("x86_64",)
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(Struct, frozen=True):
     destination: str
     target: str
     """The target's id: `igw-…`, `nat-…`, `local`, `vpce-…`, `eni-…`, `tgw-…`, `pcx-…`."""
@@ -69,8 +66,7 @@ class Route:
         return self.destination in ("0.0.0.0/0", "::/0")
 
 
-@dataclass(frozen=True)
-class Subnet:
+class Subnet(Struct, frozen=True):
     """A subnet, the routes of its route table (its own, or the VPC's main table) and whether
     instances launched in it get a public IPv4 address."""
 
@@ -84,23 +80,20 @@ class Subnet:
         return next((route for route in self.routes if route.is_default), None)
 
 
-@dataclass(frozen=True)
-class SecurityGroup:
+class SecurityGroup(Struct, frozen=True):
     group_id: str
     name: str = ""
     egress_rules: int = 0
     """How many outbound rules it has (AWS adds allow-all to a new group; 0 means none)."""
 
 
-@dataclass(frozen=True)
-class NatGateway:
+class NatGateway(Struct, frozen=True):
     nat_gateway_id: str
     subnet_id: str
     state: str
 
 
-@dataclass(frozen=True)
-class VpcEndpoint:
+class VpcEndpoint(Struct, frozen=True):
     service_name: str
     """e.g. `com.amazonaws.us-east-1.ecr.dkr`."""
     endpoint_type: str
@@ -108,15 +101,13 @@ class VpcEndpoint:
     route_tables: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class SpotPrice:
+class SpotPrice(Struct, frozen=True):
     instance_type: str
     availability_zone: str
     price: float
 
 
-@dataclass(frozen=True)
-class LocalScene:
+class LocalScene(Struct, frozen=True):
     """What the local engine reports about itself (see `providers.local.facts`)."""
 
     total: Resources

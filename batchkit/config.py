@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from batchkit.errors import ConfigError
 
@@ -32,8 +33,7 @@ def batchkit_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path(value).expanduser() if value else Path.home() / ".batchkit"
 
 
-@dataclass(frozen=True)
-class ClusterSettings:
+class ClusterSettings(Struct, frozen=True):
     """How to reach one named AWS cluster. `stack` defaults to the cluster name."""
 
     region: str | None = None
@@ -41,8 +41,7 @@ class ClusterSettings:
     stack: str | None = None
 
 
-@dataclass(frozen=True)
-class UserConfig:
+class UserConfig(Struct, frozen=True):
     default_cluster: str | None = None
     clusters: Mapping[str, ClusterSettings] = field(default_factory=dict)
     env_blacklist: tuple[str, ...] | None = None

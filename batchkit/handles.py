@@ -12,8 +12,9 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
+
+from msgspec.structs import replace
 
 from batchkit.errors import BatchkitError, NotFoundError, UsageError
 from batchkit.logmodel import LogEvent

@@ -12,8 +12,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, TypedDict
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from batchkit.errors import UsageError
 from batchkit.jobs.flags import DEFAULT_MEMORY_MIB, default_job_name, job_tags
@@ -31,8 +33,7 @@ class HasJobId(Protocol):
 DependencyLike = str | Dependency | HasJobId
 
 
-@dataclass(frozen=True)
-class SubmitOptions:
+class SubmitOptions(Struct, frozen=True):
     """The keyword options of `Cluster.submit` and `Cluster.map` (see docs/python-api.md)."""
 
     vcpus: float = 1
@@ -277,6 +278,6 @@ def _clean(text: str) -> str:
 
 def split_options(kwargs: Mapping[str, Any]) -> tuple[SubmitOptions, dict[str, Any]]:
     """`Cluster.submit`'s keywords: the submit options, and the rest (the function's)."""
-    names = {option.name for option in fields(SubmitOptions)}
+    names = set(SubmitOptions.__struct_fields__)
     options = SubmitOptions(**{k: v for k, v in kwargs.items() if k in names})
     return options, {k: v for k, v in kwargs.items() if k not in names}

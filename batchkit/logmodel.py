@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, overload
 
+from msgspec import Struct
 
-@dataclass(frozen=True)
-class LogEvent:
+
+class LogEvent(Struct, frozen=True):
     """One CloudWatch Logs event (or one line of a local log stream)."""
 
     timestamp: int
@@ -75,8 +75,7 @@ class LogEvents(Sequence[LogEvent]):
         return f"LogEvents({list(self)!r})"
 
 
-@dataclass(frozen=True)
-class LogPage:
+class LogPage(Struct, frozen=True):
     """One page of GetLogEvents. `next_forward_token` repeats when the stream is drained."""
 
     events: Sequence[LogEvent]

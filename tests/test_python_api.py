@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 import cloudpickle
 import pytest
+from msgspec.structs import replace
 
 import batchkit
 from batchkit.api import Cluster

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from msgspec import Struct, field
 
 from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.context import DebugOption, JsonOption
@@ -46,8 +46,7 @@ def _session(profile: str | None, region: str | None, cluster: str | None) -> Aw
     return AwsSession(profile=profile, region=region, cluster=cluster)
 
 
-@dataclass
-class ClusterEnv:
+class ClusterEnv(Struct):
     """What cluster commands take from outside; tests replace it through `obj=`."""
 
     session: Callable[[str | None, str | None, str | None], AwsSession] = _session

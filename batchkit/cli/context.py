@@ -16,10 +16,10 @@ import sys
 import termios
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 import typer
+from msgspec import Struct, field
 
 from batchkit.cli.errors import boundary
 
@@ -89,8 +89,7 @@ def stdin_has_data(fd: int | None = None, *, grace: float = STDIN_GRACE_SECONDS)
     return bool(waiting > 0)
 
 
-@dataclass
-class CliEnv:
+class CliEnv(Struct):
     connect: Connector = _connect
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     stdin_kind: Callable[[], StdinKind] = _stdin_kind

@@ -7,10 +7,10 @@ plan of a dry run) goes to stdout, as JSON with `--json`; `imageprint` prints th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from msgspec import Struct, field
 
 from batchkit.cli.coercion import PlainCommand, PlainGroup
 from batchkit.cli.context import (
@@ -51,8 +51,7 @@ def _local_factory() -> LocalBuilderFactory:
     return open_local_builder
 
 
-@dataclass
-class ImageCliEnv:
+class ImageCliEnv(Struct):
     """The builders the commands use; tests pass fakes with `CliRunner.invoke(obj=...)`."""
 
     cloud: CloudBuilderFactory = field(default_factory=_cloud_factory)

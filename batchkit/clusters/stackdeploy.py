@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from batchkit.clusters.stacktemplate import (
     bootstrap_body,
@@ -41,8 +42,7 @@ from batchkit.providers.aws.stackgateway import (
 from batchkit.providers.aws.submitjob import CLUSTER_TAG
 
 
-@dataclass(frozen=True)
-class UpdatePlan:
+class UpdatePlan(Struct, frozen=True):
     name: str
     change_set_id: str
     changes: list[Change]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from batchkit.doctor.findings import Finding, Verdict
 from batchkit.doctor.scene import minutes, number
@@ -15,8 +17,7 @@ from batchkit.models import Attempt, Job
 CHECK = "why the job failed"
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(Struct, frozen=True):
     """The last attempt's facts, whichever field Batch put them in."""
 
     job: Job

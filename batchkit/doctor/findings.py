@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct, field
 
 
 class Verdict(StrEnum):
@@ -26,8 +27,7 @@ class Verdict(StrEnum):
         return list(Verdict).index(self)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Struct, frozen=True):
     """One check and its outcome.
 
     `check` says what was checked ("compute environment ce-1: maxvCpus"), `seen` what was found,
@@ -89,8 +89,7 @@ def not_checked(rule: str, check: str, permission: str, subject: str | None = No
     )
 
 
-@dataclass
-class Report:
+class Report(Struct):
     """The doctor's answer about `subject` (a job id, or `cluster NAME`)."""
 
     subject: str

@@ -10,7 +10,8 @@ plus logs for the awslogs driver.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from batchkit.computemodel import ComputeEnvironment, NatGateway, SecurityGroup, Subnet, VpcEndpoint
 from batchkit.doctor.findings import Finding, Verdict
@@ -19,8 +20,7 @@ ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "s3", "logs")
 EC2_ENDPOINT_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry")
 
 
-@dataclass(frozen=True)
-class Network:
+class Network(Struct, frozen=True):
     """What was read about one environment's network (None: not checked)."""
 
     subnets: Sequence[Subnet] | None

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import cast
+
+from msgspec.structs import replace
 
 from batchkit.doctor import failure, localrules, queueing
 from batchkit.doctor.findings import Finding, Report, Verdict

@@ -4,15 +4,14 @@ said so with a "not checked" finding)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 from batchkit.clustermodel import Queue
 from batchkit.computemodel import ComputeEnvironment, InstanceType
 from batchkit.models import Job
 
 
-@dataclass
-class Scene:
+class Scene(Struct):
     job: Job
     now_ms: int
     queue: Queue | None = None

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import pickle
-from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
+from msgspec import Struct
 
 from batchkit.errors import BatchkitError, ExitCode
 from batchkit.functions import runner
@@ -50,8 +50,7 @@ class FunctionJobError(BatchkitError):
         self.job_id = job_id
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     """One decoded `results/<index>.pkl`."""
 
     ok: bool

@@ -18,8 +18,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from msgspec import Struct
 
 from batchkit.images.plan import (
     BuildDone,
@@ -51,8 +52,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 
-@dataclass(frozen=True)
-class BuildTarget:
+class BuildTarget(Struct, frozen=True):
     """Where a cluster builds images: its bucket (through an ObjectStore), repository, project."""
 
     cluster: str

@@ -19,9 +19,10 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+
+from msgspec import Struct
 
 from batchkit.errors import UsageError
 from batchkit.images.tarheaders import BLOCK, RECORD, header
@@ -31,8 +32,7 @@ TAG_HASH_LENGTH = 16
 """Hex digits of the content hash used in image tags (64 bits)."""
 
 
-@dataclass(frozen=True)
-class IgnorePattern:
+class IgnorePattern(Struct, frozen=True):
     """One `.dockerignore` line, compiled."""
 
     text: str
@@ -139,8 +139,7 @@ class DockerIgnore:
         return verdict
 
 
-@dataclass(frozen=True)
-class ContextEntry:
+class ContextEntry(Struct, frozen=True):
     """One file, directory or symlink of the context, by its `/`-separated relative path."""
 
     path: str
@@ -150,8 +149,7 @@ class ContextEntry:
     target: str = ""
 
 
-@dataclass(frozen=True)
-class BuildContext:
+class BuildContext(Struct, frozen=True):
     """The files of a context directory that go to the builder, in archive order."""
 
     root: Path
@@ -230,8 +228,7 @@ def _walk(
         # sockets, fifos and devices are never part of a build context
 
 
-@dataclass(frozen=True)
-class ArchiveDigest:
+class ArchiveDigest(Struct, frozen=True):
     """The sha256 (hex) of the archive bytes and their length."""
 
     sha256: str

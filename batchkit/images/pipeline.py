@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from batchkit.config import LOCAL_CLUSTER, load_user_config
 from batchkit.errors import ClusterNotFoundError, UsageError
@@ -24,8 +25,7 @@ if TYPE_CHECKING:
     from batchkit.providers.aws.discovery import SessionFactory
 
 
-@dataclass(frozen=True)
-class TargetOverrides:
+class TargetOverrides(Struct, frozen=True):
     """Resources named on the command line instead of read from the stack."""
 
     repository: str | None = None
@@ -43,8 +43,7 @@ class TargetOverrides:
         return any((self.repository, self.repository_uri, self.project, self.bucket, self.prefix))
 
 
-@dataclass(frozen=True)
-class CloudRequest:
+class CloudRequest(Struct, frozen=True):
     """What `image build`/`image list` say about the cluster to build on."""
 
     cluster: str

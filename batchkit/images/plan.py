@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from batchkit.errors import BatchkitError, ExitCode, UsageError
 from batchkit.images.context import (
@@ -43,8 +44,7 @@ class ImageBuildFailedError(BatchkitError):
         self.log_tail = tuple(log_tail)
 
 
-@dataclass(frozen=True)
-class ImageRecipe:
+class ImageRecipe(Struct, frozen=True):
     """What decides an image: a context directory, a Dockerfile in it, build args, platform.
 
     `cache=False` builds every layer afresh; it changes how, not what, so not the content tag."""
@@ -66,8 +66,7 @@ class ImageRecipe:
         )
 
 
-@dataclass(frozen=True)
-class ImagePlan:
+class ImagePlan(Struct, frozen=True):
     """A hashed recipe: what the image will be called, before anything is built."""
 
     recipe: ImageRecipe
@@ -123,8 +122,7 @@ def plan_image(recipe: ImageRecipe, repository: str, *, tag_prefix: str) -> Imag
     )
 
 
-@dataclass(frozen=True)
-class ImageResult:
+class ImageResult(Struct, frozen=True):
     """The outcome of `image build`: the image reference and, when known, its digest."""
 
     image: str
@@ -141,30 +139,25 @@ class ImageResult:
         }
 
 
-@dataclass(frozen=True)
-class ContextUploaded:
+class ContextUploaded(Struct, frozen=True):
     url: str
     size: int
 
 
-@dataclass(frozen=True)
-class BuildStarted:
+class BuildStarted(Struct, frozen=True):
     build_id: str
     console_url: str | None
 
 
-@dataclass(frozen=True)
-class BuildPhase:
+class BuildPhase(Struct, frozen=True):
     phase: str
 
 
-@dataclass(frozen=True)
-class BuildLogLine:
+class BuildLogLine(Struct, frozen=True):
     message: str
 
 
-@dataclass(frozen=True)
-class BuildDone:
+class BuildDone(Struct, frozen=True):
     result: ImageResult
 
 

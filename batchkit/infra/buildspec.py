@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from msgspec import Struct, field
 
 DIGEST_MARKER = "BATCHKIT_IMAGE_DIGEST="
 """Prefix of the log line that reports the pushed image as `<repository>@sha256:<digest>`."""
@@ -33,8 +33,7 @@ BUILD_ENVIRONMENT = (ENV_REPOSITORY, ENV_TAG, ENV_ALIAS, ENV_CONTEXT_URL)
 _CONTEXT_DIR = "context"
 
 
-@dataclass(frozen=True)
-class BuildspecOptions:
+class BuildspecOptions(Struct, frozen=True):
     """What decides the rendered buildspec: the image recipe, not the build."""
 
     dockerfile: str = "Dockerfile"

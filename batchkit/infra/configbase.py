@@ -3,8 +3,7 @@ found by a cross-field rule, tied to the key it is about."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from msgspec import Struct
 from pydantic import BaseModel, ConfigDict
 
 from batchkit.infra.yamlmarks import KeyPath
@@ -16,7 +15,6 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Struct, frozen=True):
     path: KeyPath
     message: str

@@ -20,9 +20,10 @@ import base64
 import functools
 import gzip
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from batchkit.images.context import (
     BuildContext,
@@ -52,8 +53,7 @@ StartBuild.buildspecOverride are plain Strings in the CodeBuild API Reference); 
 TemplateBody limit of 51,200 bytes is the one that binds, so the context is kept small."""
 
 
-@dataclass(frozen=True)
-class PresetContext:
+class PresetContext(Struct, frozen=True):
     tag: str
     archive_base64: str
 

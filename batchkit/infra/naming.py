@@ -6,7 +6,7 @@ patterns `<cluster>_*` never match another cluster (ParallelCluster's `PclusterJ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from batchkit.infra.config import ClusterConfig
 from batchkit.infra.queueconfig import ComputeEnvironmentConfig, QueueConfig
@@ -28,8 +28,7 @@ def bucket_name(cluster: str, account: str, region: str) -> str:
     return f"batchkit-{cluster}-{account}-{region}".lower()[:63].rstrip("-.")
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(Struct, frozen=True):
     """Physical and logical names of one cluster's resources."""
 
     cluster: str

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 COMPUTE_ENVIRONMENT = "AWS::Batch::ComputeEnvironment"
 JOB_QUEUE = "AWS::Batch::JobQueue"
@@ -135,8 +136,7 @@ FARGATE_IN_PLACE = ("ComputeResources/SecurityGroupIds", "ComputeResources/Subne
 FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
 
 
-@dataclass(frozen=True)
-class Effect:
+class Effect(Struct, frozen=True):
     """What one resource's change does to the work on the cluster."""
 
     logical_id: str
@@ -155,8 +155,7 @@ class Effect:
         }
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(Struct, frozen=True):
     """A change CloudFormation or Batch cannot make in place, and how to make it instead."""
 
     logical_id: str
@@ -165,8 +164,7 @@ class Refusal:
     steps: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Review:
+class Review(Struct, frozen=True):
     effects: tuple[Effect, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     # The stack's compute environments predate `ReplaceComputeEnvironment: false`: an update that

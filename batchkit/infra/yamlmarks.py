@@ -7,10 +7,10 @@ by its key path (`("queues", 0, "name")`), and only then constructs the plain da
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from msgspec import Struct
 
 KeyPath = tuple[str | int, ...]
 
@@ -24,8 +24,7 @@ class DuplicateKeyError(ValueError):
         self.line = line
 
 
-@dataclass(frozen=True)
-class MarkedDocument:
+class MarkedDocument(Struct, frozen=True):
     """The plain data of a YAML document and the 1-based line of each key path in it."""
 
     data: Any

@@ -8,7 +8,7 @@ run on Fargate either, are refused by `multinode.check_queue`.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from batchkit.errors import UsageError
 from batchkit.jobs.multinode import FARGATE

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from batchkit.errors import UsageError
 from batchkit.jobs import fairshare, validation
@@ -23,8 +24,7 @@ DEFAULT_MEMORY_MIB = 128
 """awsbsub's `-m` default: enough for a shell script."""
 
 
-@dataclass(frozen=True)
-class SubmitFlags:
+class SubmitFlags(Struct, frozen=True):
     """What was typed after `sub` (awsbsub's flags plus batchkit's), before reading anything."""
 
     argv: tuple[str, ...] = ()
@@ -52,8 +52,7 @@ class SubmitFlags:
     priority: int | None = None
 
 
-@dataclass(frozen=True)
-class PreparedJob:
+class PreparedJob(Struct, frozen=True):
     spec: JobSpec
     warnings: tuple[str, ...] = ()
 

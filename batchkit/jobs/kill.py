@@ -8,8 +8,9 @@ are one `terminate_job` call to the provider, which (like Batch's TerminateJob) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from batchkit.models import JobStatus
 from batchkit.providers.base import Provider
@@ -22,8 +23,7 @@ class KillOutcome(StrEnum):
     TERMINATION = "termination"  # it was starting or running
 
 
-@dataclass(frozen=True)
-class KillResult:
+class KillResult(Struct, frozen=True):
     job_id: str
     outcome: KillOutcome
     status: JobStatus | None = None

@@ -15,8 +15,9 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from msgspec import Struct
 
 from batchkit.errors import UsageError
 from batchkit.jobs.query import describe_job
@@ -33,8 +34,7 @@ ALL_ATTEMPTS = "all"
 AttemptChoice = int | Literal["all"] | None
 
 
-@dataclass(frozen=True)
-class LogLine:
+class LogLine(Struct, frozen=True):
     """One line of output of job `job_id`. `source` is set (to the same id) when the lines of
     several children or nodes are shown together and need a label."""
 
@@ -43,8 +43,7 @@ class LogLine:
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class LogBatch:
+class LogBatch(Struct, frozen=True):
     """Consecutive lines of one job as they were read (a page): what `read_batches` yields
     instead of one `LogLine` each, so a reader can print a page at a time."""
 
@@ -57,15 +56,13 @@ class LogBatch:
             yield LogLine(event, self.job_id, self.source)
 
 
-@dataclass(frozen=True)
-class NoStream:
+class NoStream(Struct, frozen=True):
     """The job has no log stream yet (not started) or never had one (cancelled before start)."""
 
     job: Job
 
 
-@dataclass(frozen=True)
-class AttemptStart:
+class AttemptStart(Struct, frozen=True):
     """The lines that follow belong to attempt `number` (1-based, as `AWS_BATCH_JOB_ATTEMPT`) of
     the `total` the job has had so far. `attempt` is None while that attempt is still running.
     `chosen` is False when the reader did not ask for attempts and is only told there are others.
@@ -92,8 +89,7 @@ def attempt_streams(job: Job) -> list[tuple[str | None, Attempt | None]]:
     return pairs
 
 
-@dataclass
-class _Cursor:
+class _Cursor(Struct):
     stream: str
     group: str
     token: str | None = None

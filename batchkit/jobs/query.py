@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from batchkit.errors import JobNotFoundError
 from batchkit.models import Job, JobStatus
@@ -61,8 +62,7 @@ def _children(provider: Provider, parent: Job, details: bool) -> list[Job]:
     return provider.list_children(parent) if details else provider.list_child_summaries(parent)
 
 
-@dataclass(frozen=True)
-class JobsById:
+class JobsById(Struct, frozen=True):
     jobs: list[Job]
     missing: list[str]
 

@@ -20,7 +20,8 @@ import json
 import re
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from batchkit.errors import UsageError
 from batchkit.jobs.wrapper import (
@@ -73,8 +74,7 @@ def inline_budget(spec: JobSpec) -> int:
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class EnvSelection:
+class EnvSelection(Struct, frozen=True):
     """What `-e` selected: the variables to stage, the names asked for but unset, and the names
     asked for explicitly but never forwarded (with the reason)."""
 
@@ -150,14 +150,12 @@ def job_folder_key(artifact_root: str, name: str, epoch_ms: int) -> str:
     return f"{prefix}batch/job-{name}-{epoch_ms}/"
 
 
-@dataclass(frozen=True)
-class StagedObject:
+class StagedObject(Struct, frozen=True):
     key: str
     body: bytes
 
 
-@dataclass(frozen=True)
-class StagingPlan:
+class StagingPlan(Struct, frozen=True):
     """What to upload, the command to submit and the variables it needs.
 
     The folder holds everything in awsbsub's layout (awsbatch-cli and `stat -d` read it), but the
@@ -241,8 +239,7 @@ def _join(reasons: list[str]) -> str:
     return ", ".join(dict.fromkeys(reasons))
 
 
-@dataclass(frozen=True)
-class _Inline:
+class _Inline(Struct, frozen=True):
     """The bytes each movable piece takes in the request (None: it cannot travel there)."""
 
     base: int

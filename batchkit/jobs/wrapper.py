@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from batchkit.models import JOB_IMAGE_VARIABLE
 
@@ -145,8 +146,7 @@ class WorkdirKind(StrEnum):
     PARENT = "parent"  # -pw DIR → DIR/job-$AWS_BATCH_JOB_ID
 
 
-@dataclass(frozen=True)
-class WrapperOptions:
+class WrapperOptions(Struct, frozen=True):
     mode: WrapperMode
     name: str
     fetch: bool = False

@@ -17,8 +17,9 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, TextIO
+
+from msgspec import Struct, field
 
 from batchkit.errors import BatchkitError, UsageError
 from batchkit.jobs.progress import auto_progress
@@ -86,8 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass
-class CellMagic:
+class CellMagic(Struct):
     """The `%%batchkit` magic with its collaborators (tests replace `connect` and the streams)."""
 
     connect: Callable[[str | None], Cluster] = field(default=lambda name: _connect(name))

@@ -10,10 +10,11 @@ the pipeline consumes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct
 
 from batchkit.errors import UsageError
 
@@ -69,8 +70,7 @@ def _valid_tag(tag: str) -> bool:
     return 0 < len(tag) <= 128 and set(tag) <= _TAG_CHARS and tag[0] not in ".-"
 
 
-@dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(Struct, frozen=True):
     """One image in an ECR repository or a local Docker engine."""
 
     repository: str
@@ -104,8 +104,7 @@ class BuildState(StrEnum):
         return self is not BuildState.IN_PROGRESS
 
 
-@dataclass(frozen=True)
-class BuildStatus:
+class BuildStatus(Struct, frozen=True):
     """One CodeBuild build as last seen.
 
     `log_group`/`log_stream` appear once CodeBuild has created the stream (a few seconds into the

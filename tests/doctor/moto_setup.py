@@ -10,11 +10,11 @@ queues as INVALID with a reason.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
+import msgspec.structs
 
 from batchkit.clustermodel import Queue
 from batchkit.computemodel import ComputeEnvironment
@@ -50,7 +50,7 @@ class SeenBatch(BatchGateway):
         """Fields replaced in every job not named in `jobs` (e.g. a status)."""
 
     def _seen(self, job: Job) -> Job:
-        return dataclasses.replace(job, **self.jobs.get(job.job_id, self.every))
+        return msgspec.structs.replace(job, **self.jobs.get(job.job_id, self.every))
 
     def describe_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         return [self._seen(job) for job in super().describe_jobs(job_ids)]
@@ -64,13 +64,13 @@ class SeenBatch(BatchGateway):
 
     def describe_job_queues(self, names: Sequence[str]) -> list[Queue]:
         return [
-            dataclasses.replace(q, **self.queues.get(q.name, {}))
+            msgspec.structs.replace(q, **self.queues.get(q.name, {}))
             for q in super().describe_job_queues(names)
         ]
 
     def describe_compute_environments(self, names: Sequence[str]) -> list[ComputeEnvironment]:
         return [
-            dataclasses.replace(ce, **self.environments.get(ce.name, {}))
+            msgspec.structs.replace(ce, **self.environments.get(ce.name, {}))
             for ce in super().describe_compute_environments(names)
         ]
 

@@ -4,7 +4,6 @@ through the gateway seam (`SeenBatch`, handed to `AwsProvider(batch=...)`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import msgspec.structs
 import pytest
 from moto import mock_aws
 
@@ -76,7 +76,7 @@ class World:
             cli_config=self.tmp_path / "absent.cfg",
         )
         if queues:
-            info = dataclasses.replace(info, queues={**info.queues, **queues})
+            info = msgspec.structs.replace(info, queues={**info.queues, **queues})
         batch = SeenBatch(
             self.session, jobs=self.jobs, environments=self.environments, queues=self.queues
         )

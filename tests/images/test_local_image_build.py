@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import docker.errors
 import pytest
+from msgspec.structs import replace
 
 from batchkit.errors import EngineError
 from batchkit.images.local import LABEL_HASH, LocalImageBuilder

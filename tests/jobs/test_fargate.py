@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec.structs
 import pytest
 
 from batchkit.errors import UsageError
@@ -67,7 +66,7 @@ def test_default_memory_becomes_the_least_fargate_offers_with_the_vcpus(
     vcpus: float, default: int, picked: int
 ) -> None:
     """128 MiB is sub's default, 1024 a function job's: neither is asked for."""
-    job = dataclasses.replace(spec(vcpus, default), memory_default=True)
+    job = msgspec.structs.replace(spec(vcpus, default), memory_default=True)
     fitted = fit_memory(job, "FARGATE")
     assert fitted.resources == Resources(vcpus, picked, 0)
     check_fargate(fitted, "FARGATE")
@@ -76,9 +75,9 @@ def test_default_memory_becomes_the_least_fargate_offers_with_the_vcpus(
 def test_memory_asked_for_and_other_queues_are_left_alone() -> None:
     asked = spec(1, 128)  # memory_default False: -m 128 was typed
     assert fit_memory(asked, "FARGATE") is asked
-    default = dataclasses.replace(asked, memory_default=True)
+    default = msgspec.structs.replace(asked, memory_default=True)
     assert fit_memory(default, "EC2") is default and fit_memory(default, None) is default
-    odd = dataclasses.replace(
+    odd = msgspec.structs.replace(
         spec(3, 128), memory_default=True
     )  # no 3-vCPU size: check_fargate says
     assert fit_memory(odd, "FARGATE") is odd

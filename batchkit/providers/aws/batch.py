@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from msgspec import Struct
 
 from batchkit.clustermodel import Queue
 from batchkit.models import Attempt, Dependency, DependencyType, Job, JobId, JobStatus, Resources
@@ -40,8 +41,7 @@ def in_parallel(call: Callable[[T], R], items: Sequence[T], workers: int) -> lis
         return list(pool.map(call, items))
 
 
-@dataclass(frozen=True)
-class LogTarget:
+class LogTarget(Struct, frozen=True):
     """Where jobs of a cluster log by default and how to link to a stream in the console."""
 
     group: str

@@ -7,8 +7,9 @@ Creating, updating and deleting stacks is `batchkit.clusters.stacks`' job (clust
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from batchkit.errors import ClusterNotFoundError
 from batchkit.providers.aws.session import Api
@@ -18,8 +19,7 @@ USABLE_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBAC
 after a rolled-back update the previous, working resources are back, so batchkit accepts it)."""
 
 
-@dataclass(frozen=True)
-class Stack:
+class Stack(Struct, frozen=True):
     name: str
     stack_id: str
     status: str

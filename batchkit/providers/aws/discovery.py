@@ -19,8 +19,9 @@ import configparser
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from batchkit.config import ClusterSettings, UserConfig, load_user_config
 from batchkit.errors import ClusterNotFoundError, ConfigError, ConflictError, UsageError
@@ -41,8 +42,7 @@ REQUIRED_SECTION_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class ClusterInfo:
+class ClusterInfo(Struct, frozen=True):
     """Everything the provider needs to know about one cluster."""
 
     name: str
@@ -76,8 +76,7 @@ class ClusterInfo:
     stacks); None when the stack does not say (ParallelCluster, older batchkit stacks)."""
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Struct, frozen=True):
     """How to reach a cluster: the AWS profile and region, and where its settings live."""
 
     profile: str | None

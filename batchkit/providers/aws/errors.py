@@ -11,7 +11,6 @@ this botocore error mean" is answered in one place.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from botocore.exceptions import (
     ClientError,
@@ -27,6 +26,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from msgspec import Struct
 
 from batchkit.errors import (
     AccessDeniedError,
@@ -211,8 +211,7 @@ def is_retryable(err: BaseException) -> bool:
     return is_throttle(err) or is_server_error(err) or is_connection_error(err) or is_ambiguous(err)
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(Struct, frozen=True):
     """What a failed call was about, for the message."""
 
     service: str
@@ -222,8 +221,7 @@ class Context:
     cluster: str | None = None
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Struct, frozen=True):
     matches: Callable[[BaseException], bool]
     build: Callable[[BaseException, Context], BatchkitError]
 

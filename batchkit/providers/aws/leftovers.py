@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from msgspec import Struct
 
 from batchkit.errors import BatchkitError
 from batchkit.providers.aws.errors import error_code
@@ -71,8 +72,7 @@ ABSENT_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Leftovers:
+class Leftovers(Struct, frozen=True):
     """Look up what remains of cluster `cluster`, whose stack named its resources `names`;
     `api(service)` gives each service's caller."""
 

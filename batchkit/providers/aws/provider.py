@@ -5,10 +5,11 @@ It owns no boto3 client: the gateways it is given (or builds from the session) d
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+
+from msgspec.structs import replace
 
 from batchkit.clustermodel import Host, Queue
 from batchkit.errors import ConflictError
@@ -118,7 +119,7 @@ class AwsProvider:
     def submit(self, request: SubmitRequest) -> Job:
         """Upload nothing (the caller staged the folder), submit once, idempotently."""
         queue = self.queue_arn(request.queue)
-        request = dataclasses.replace(
+        request = replace(
             request,
             image=self.resolve_image(request.image),
             environment=with_region(request.environment, self.cluster.region),
@@ -128,7 +129,7 @@ class AwsProvider:
             # a job that fetches its folder: its error, should the image lack an S3 client, names it
             image = request.image or self._image_of(definition)
             environment = {**request.environment, JOB_IMAGE_VARIABLE: image}
-            request = dataclasses.replace(request, environment=environment)
+            request = replace(request, environment=environment)
         params = submit_job_params(request, queue=queue, job_definition=definition)
         job_id = self._submit_once.submit(params, request, queue)
         return Job(

@@ -12,14 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(Struct, frozen=True):
     """A sustained rate (calls per second) and a burst (bucket size)."""
 
     rate: float

@@ -27,8 +27,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
+
+from msgspec import Struct, field
 
 from batchkit.providers.aws.errors import (
     Context,
@@ -63,8 +64,7 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
-@dataclass
-class RetryPolicy:
+class RetryPolicy(Struct):
     """Exponential backoff with full jitter: attempt k waits uniform(0, min(cap, base * 2**k))."""
 
     max_attempts: int = 10

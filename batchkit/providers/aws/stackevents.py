@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from batchkit.errors import AwsError, BatchkitError, ClusterNotFoundError, NotFoundError
 from batchkit.providers.aws.cloudformation import CloudFormationGateway, Stack, stack_from_detail
@@ -19,8 +20,7 @@ from batchkit.providers.aws.codebuild import CodeBuildGateway
 from batchkit.providers.aws.session import Api
 
 
-@dataclass(frozen=True)
-class StackEvent:
+class StackEvent(Struct, frozen=True):
     timestamp: float
     logical_id: str
     resource_type: str
@@ -41,8 +41,7 @@ class StackEvent:
         }
 
 
-@dataclass(frozen=True)
-class ClusterStatus:
+class ClusterStatus(Struct, frozen=True):
     name: str
     status: str
     reason: str
@@ -76,8 +75,7 @@ class ClusterStatus:
         }
 
 
-@dataclass(frozen=True)
-class Progress:
+class Progress(Struct, frozen=True):
     """One line of progress: a stack event, or a step of batchkit's own."""
 
     text: str

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from batchkit.errors import AwsError, NotFoundError
 from batchkit.providers.aws.errors import AmbiguousCallError, AwsServiceError
@@ -25,8 +26,7 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 CREATE_ATTEMPTS = 5  # CreateStack sends after a 5xx or a lost answer found no stack
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Struct, frozen=True):
     """One resource change of a change set."""
 
     action: str  # Add | Modify | Remove | Import | Dynamic
@@ -326,8 +326,7 @@ class StackGateway(StackReader):
         self._api.call("delete_stack", resource=name, StackName=name)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     name: str
     status: str
     failures: list[StackEvent] = field(default_factory=list)

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from batchkit.errors import BatchkitError
 from batchkit.models import JobStatus
@@ -77,8 +78,7 @@ def _write_small(path: Path, text: str) -> None:
         os.close(fd)
 
 
-@dataclass
-class Active:
+class Active(Struct):
     """One started attempt of a unit: its processes, their rows and their attempt records."""
 
     unit: JobRow
@@ -92,8 +92,7 @@ class Active:
     main_id: str | None = None
 
 
-@dataclass
-class AttemptContext:
+class AttemptContext(Struct):
     """Where attempts run and write: the home, its logs and staged objects, the host environment
     jobs inherit, and the id this worker records on each attempt."""
 

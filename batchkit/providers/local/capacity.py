@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from batchkit.errors import ConfigError
 from batchkit.models import Resources
@@ -17,8 +18,7 @@ COMPUTE_ENVIRONMENT = "local"
 QUEUE = "local"
 
 
-@dataclass(frozen=True)
-class Capacity:
+class Capacity(Struct, frozen=True):
     """What the local compute environment offers in total (memory in MiB)."""
 
     vcpus: float

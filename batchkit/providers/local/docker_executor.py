@@ -18,7 +18,6 @@ The container's options are `docker_spec`'s; a started container is a `docker_ru
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 import docker
 from docker.errors import DockerException, ImageNotFound
 from docker.models.containers import Container
+from msgspec.structs import replace
 
 from batchkit.config import batchkit_home
 from batchkit.errors import EngineError
@@ -104,7 +104,7 @@ class DockerExecutor:
 
     def start(self, spec: RunSpec, log: LogSink) -> DockerRun:
         if spec.image is not None:
-            spec = dataclasses.replace(spec, image=self._local_image(spec.image, spec.job_id))
+            spec = replace(spec, image=self._local_image(spec.image, spec.job_id))
         private_dir(spec.workdir)
         owned = [spec.workdir]
         if spec.stage_dir is not None:

@@ -8,8 +8,9 @@ user's other variables never leak in, as on Batch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from batchkit.providers.local.capacity import COMPUTE_ENVIRONMENT, QUEUE
 
@@ -37,8 +38,7 @@ def node_address(index: int) -> str:
     return f"127.0.{number >> 8 & 0xFF}.{number & 0xFF}"
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(Struct, frozen=True):
     """Where in its job one process sits: array child, MNP node, or neither."""
 
     job_id: str

@@ -7,9 +7,10 @@ container. The scheduler only ever sees `Executor` and `Run`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from msgspec import Struct
 
 from batchkit.models import Resources
 
@@ -55,8 +56,7 @@ class LogSink(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RunSpec:
+class RunSpec(Struct, frozen=True):
     """One attempt of one job (or one MNP node), ready to start.
 
     `argv` is the container command (batchkit's wrapper); `env` is the complete environment the job

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import astuple
 
 from batchkit.models import (
     Attempt,
@@ -21,8 +23,7 @@ from batchkit.models import (
 )
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(Struct, frozen=True):
     """What was submitted, as the engine keeps it (one per top-level job, shared by children).
 
     `s3_folder_url` is the job folder, already resolved from the request's `PCLUSTER_JOB_S3_URL`
@@ -108,8 +109,7 @@ class Spec:
         )
 
 
-@dataclass
-class JobRow:
+class JobRow(Struct):
     """One row of `jobs`: a top-level job (with its spec) or a child (without)."""
 
     seq: int
@@ -154,8 +154,7 @@ class JobRow:
         )
 
 
-@dataclass
-class AttemptRow:
+class AttemptRow(Struct):
     job_id: str
     number: int
     started_at: int | None = None
@@ -170,7 +169,7 @@ class AttemptRow:
 
     def to_tuple(self) -> tuple[Any, ...]:
         """The row in the column order of `attempts` (the field order), identity as JSON."""
-        values = [getattr(self, f.name) for f in fields(self)]
+        values = list(astuple(self))
         values[-2] = json.dumps(self.identity) if self.identity is not None else None
         return tuple(values)
 
@@ -184,8 +183,7 @@ class AttemptRow:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class NewRow:
+class NewRow(Struct, frozen=True):
     """A row `insert_job` writes."""
 
     id: str
@@ -195,8 +193,7 @@ class NewRow:
     resources: Resources
 
 
-@dataclass(frozen=True)
-class TerminateRequest:
+class TerminateRequest(Struct, frozen=True):
     seq: int
     job_id: str
     reason: str

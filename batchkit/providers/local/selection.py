@@ -16,12 +16,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import docker
 from docker.errors import DockerException, ImageNotFound
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from batchkit.errors import EngineError, UsageError
 from batchkit.providers.local.docker_executor import DockerExecutor
@@ -71,8 +72,7 @@ def engine_endpoints(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(endpoints)
 
 
-@dataclass(frozen=True)
-class EngineStatus:
+class EngineStatus(Struct, frozen=True):
     """One probe's answer. `endpoint` is the engine that answered, else the first one tried."""
 
     reachable: bool
@@ -166,8 +166,7 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
 
-@dataclass(frozen=True)
-class DoctorReport:
+class DoctorReport(Struct, frozen=True):
     """What the local engine will do about containers, for `batchkit local doctor` and `hosts`.
 
     `image_job_executor` / `plain_job_executor` are the executor (`docker` or `process`) a job with

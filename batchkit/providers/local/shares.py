@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from batchkit.errors import ConfigError, UsageError
 from batchkit.models import JobStatus
@@ -27,8 +28,7 @@ _ENTRY = re.compile(r"^([A-Za-z0-9]{1,255}\*?)=([0-9]*\.?[0-9]+)$")
 _RUNNING = (JobStatus.STARTING, JobStatus.RUNNING)
 
 
-@dataclass(frozen=True)
-class SharePolicy:
+class SharePolicy(Struct, frozen=True):
     weights: Mapping[str, float]
 
     def weight_of(self, share: str) -> float:

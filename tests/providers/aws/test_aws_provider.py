@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import boto3
+import msgspec.structs
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -87,7 +87,7 @@ def test_the_region_travels_in_the_job_environment_so_no_job_needs_imds(
     environment = {e["name"]: e["value"] for e in detail["container"]["environment"]}
     assert environment["AWS_DEFAULT_REGION"] == boto3.session.Session().region_name
     own = provider.submit(
-        dataclasses.replace(
+        msgspec.structs.replace(
             request("own"),
             environment={"AWS_REGION": "eu-west-1", "PCLUSTER_JOB_S3_URL": "s3://b/"},
         )
@@ -240,7 +240,7 @@ def test_an_image_gets_a_reused_content_named_definition(provider: AwsProvider) 
 
 
 def test_multi_node_jobs_to_an_efa_queue_get_its_definition(provider: AwsProvider) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     batch = boto3.client("batch")
     efa = batch.register_job_definition(
@@ -266,7 +266,7 @@ def test_multi_node_jobs_to_an_efa_queue_get_its_definition(provider: AwsProvide
 
 
 def test_a_cluster_without_mnp_definition(provider: AwsProvider) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     plain = AwsProvider(provider.session, replace(provider.cluster, job_definition_mnp=None))
     with pytest.raises(ConflictError, match="multi-node"):
@@ -345,7 +345,7 @@ def test_a_lost_register_answer_adds_no_second_revision(
 def test_list_jobs_covers_every_queue_unless_one_is_asked(
     provider: AwsProvider, cluster: Cluster
 ) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     other = boto3.client("batch").create_job_queue(
         jobQueueName="pc-test-other",
@@ -403,8 +403,6 @@ def test_hosts_join_ecs_and_ec2(provider: AwsProvider, cluster: Cluster) -> None
 def test_short_image_names_resolve_to_the_clusters_ecr_images(provider: AwsProvider) -> None:
     """`--image tools` means the image `batchkit image build --name tools` pushed, when the
     cluster's repository has it; other names go to Batch unchanged."""
-    import dataclasses
-
     ecr = boto3.client("ecr")
     uri = ecr.create_repository(repositoryName="batchkit-pc-test")["repository"]["repositoryUri"]
     manifest = json.dumps(
@@ -412,7 +410,8 @@ def test_short_image_names_resolve_to_the_clusters_ecr_images(provider: AwsProvi
     )
     for tag in ("tools", "tools-0123456789abcdef"):
         ecr.put_image(repositoryName="batchkit-pc-test", imageManifest=manifest, imageTag=tag)
-    built = AwsProvider(provider.session, dataclasses.replace(provider.cluster, repository_uri=uri))
+    cluster = msgspec.structs.replace(provider.cluster, repository_uri=uri)
+    built = AwsProvider(provider.session, cluster)
     assert built.resolve_image("tools") == f"{uri}:tools"
     assert built.resolve_image("tools:0123456789abcdef") == f"{uri}:tools-0123456789abcdef"
     assert built.resolve_image("python:3.12") == "python:3.12"
@@ -430,7 +429,7 @@ def test_fair_share_queues_come_from_the_stacks_scheduling_policies(provider: Aw
     from batchkit.providers.aws.discovery import ClusterInfo
 
     arn = "arn:aws:batch:us-east-1:123456789012:job-queue/"
-    info: ClusterInfo = dataclasses.replace(
+    info: ClusterInfo = msgspec.structs.replace(
         provider.cluster,
         job_queue=f"{arn}lab_cpu",
         queues={"cpu": f"{arn}lab_cpu", "shared": f"{arn}lab_shared"},
@@ -441,7 +440,7 @@ def test_fair_share_queues_come_from_the_stacks_scheduling_policies(provider: Aw
     assert shared.fair_share(f"{arn}lab_shared") is True  # by ARN
     assert shared.fair_share(None) is False  # the default queue, cpu
     assert shared.fair_share("cpu") is False
-    unknown = AwsProvider(provider.session, dataclasses.replace(info, scheduling_policies=None))
+    unknown = AwsProvider(provider.session, msgspec.structs.replace(info, scheduling_policies=None))
     assert unknown.fair_share("shared") is None  # a stack that does not say: AWS decides
 
 
