@@ -1,3 +1,3 @@
-from batchkit.cli.app import main
+from batchkit.cli.console import batchkit
 
-main()
+batchkit()

@@ -3,7 +3,9 @@
 Start-up is kept fast: this module imports only Typer and the small command modules; the API,
 the providers, boto3, rich and PyYAML are imported inside the commands that need them. A call
 builds only the command it names (`LazyGroup`), and the sub-apps (`SUBAPPS`, where other areas
-plug in theirs, one line each) are imported only when their command runs.
+plug in theirs, one line each) are imported only when their command runs. The console scripts
+(`batchkit.cli.console`) run with the garbage collector paused until the command is built
+(`batchkit.cli.startup`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from batchkit.cli.completion import (
     answer_shell,
     optional_shell,
 )
+from batchkit.cli.startup import resume_collection
 
 #: The commands of `batchkit` itself, in the order --help lists them: the module and function of
 #: each. The group imports and builds one when a call names it (`command_info`): Typer works out
@@ -119,7 +122,9 @@ class LazyGroup(PlainGroup):
             # Not a command: Typer suggests the closest of those built, so build them all.
             for name in self.list_commands(ctx):
                 self.command(name)
-        return super().resolve_command(ctx, args)
+        resolved = super().resolve_command(ctx, args)
+        resume_collection()  # the command is built; what it runs collects garbage as usual
+        return resolved
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         lazy = self._lazy()
@@ -198,4 +203,5 @@ def main_command(name: str, prog_name: str, argv: Sequence[str] | None = None) -
     """Run one command as a program of its own (`awsbsub` is `batchkit sub`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = _group().command(name)
+    resume_collection()
     command.main(args=args, prog_name=prog_name, standalone_mode=True)
