@@ -123,7 +123,7 @@ def plan_map(
 ) -> JobSpec:
     """One array job whose child `i` calls `function(items[i])` (a single job for one item)."""
     from batchkit.functions import payload
-    from batchkit.jobs.validation import MAX_ARRAY_SIZE
+    from batchkit.limits import MAX_ARRAY_SIZE
 
     if not callable(function):
         raise UsageError(

@@ -5,7 +5,7 @@
     core       jobs/, infra/, images/, functions/, doctor/, clusters/, jobspecs.py
     providers  providers/ (aws/, local/, and what both speak)
     leaves     models.py, logmodel.py, clustermodel.py, computemodel.py, errors.py, config.py,
-               shipped.py, version.py
+               limits.py, shipped.py, version.py
 
 A module imports its own layer and the layers below it, never above; no modules import each other
 in a loop; only providers/aws imports boto3 and botocore; only cli/ and notebook/ import typer,
@@ -48,6 +48,7 @@ PLACES: dict[str, str] = {
     "batchkit.computemodel": "leaves",
     "batchkit.errors": "leaves",
     "batchkit.config": "leaves",
+    "batchkit.limits": "leaves",
     "batchkit.shipped": "leaves",
     "batchkit.version": "leaves",
 }

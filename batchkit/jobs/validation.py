@@ -14,23 +14,23 @@ from pathlib import Path
 from typing import Literal
 
 from batchkit.errors import UsageError
+from batchkit.limits import (
+    MAX_ARRAY_SIZE,
+    MAX_DEPENDENCIES,
+    MAX_NODES,
+    MAX_RETRY_ATTEMPTS,
+    MAX_TIMEOUT_SECONDS,
+    MIN_ARRAY_SIZE,
+    MIN_MEMORY_MIB,
+    MIN_RETRY_ATTEMPTS,
+    MIN_TIMEOUT_SECONDS,
+)
 from batchkit.models import EXECUTOR_TAG, Dependency, DependencyType, JobSpec, JobStatus
 
-# AWS Batch's own limits. Service quotas (AWS Batch User Guide, "AWS Batch service quotas",
-# batch/latest/userguide/service_limits.html): "Maximum array size for array jobs" 10,000,
-# "Maximum number of job dependencies for a job" 20. Batch API Reference, SubmitJob:
-# arrayProperties ("The array size can be between 2 and 10,000"), dependsOn ("A job can depend
-# upon a maximum of 20 jobs"); RetryStrategy.attempts ("between 1 and 10 attempts"); JobTimeout
-# ("The minimum value for the timeout is 60 seconds"); ResourceRequirement MEMORY ("at least
-# 4 MiB"). Nodes: "You can have up to 1,000 nodes in a single job" (User Guide, "Node groups").
-MAX_ARRAY_SIZE = 10_000
-MAX_DEPENDENCIES = 20
-MAX_RETRY_ATTEMPTS = 10
-MIN_TIMEOUT_SECONDS = 60
-# SubmitJob's `timeout.attemptDurationSeconds` is an Integer (32-bit) in the Batch API reference.
-MAX_TIMEOUT_SECONDS = 2**31 - 1
-MIN_MEMORY_MIB = 4
-MAX_NODES = 1_000
+# AWS Batch's own limits, each with the page it comes from, live in `batchkit.limits` (shared with
+# the local engine's admission and the AWS payload); they stay importable from here. Below are the
+# bounds that are batchkit's own reading of what Batch can place and what CloudWatch Logs returns.
+
 # A job is placed on one instance (one per node): a request larger than the largest EC2 instance
 # type (u7in-32tb.224xlarge: 896 vCPUs, 32 TiB; p2.16xlarge: 16 GPUs) could never be placed, and
 # Batch would leave it RUNNABLE forever ("Jobs stuck in a RUNNABLE status", AWS Batch User Guide).
@@ -106,9 +106,9 @@ def _check_resources(spec: JobSpec) -> None:
             f"--gpus must be between 0 and {MAX_GPUS}, got {spec.resources.gpus}",
             hint=f"no EC2 instance has more than {MAX_GPUS} GPUs; use --gpus 1 or more",
         )
-    if not 1 <= spec.retry_attempts <= MAX_RETRY_ATTEMPTS:
+    if not MIN_RETRY_ATTEMPTS <= spec.retry_attempts <= MAX_RETRY_ATTEMPTS:
         raise UsageError(
-            f"-r/--retry-attempts must be between 1 and {MAX_RETRY_ATTEMPTS}, "
+            f"-r/--retry-attempts must be between {MIN_RETRY_ATTEMPTS} and {MAX_RETRY_ATTEMPTS}, "
             f"got {spec.retry_attempts}",
             hint="1 means a single attempt, no retry",
         )
@@ -131,9 +131,10 @@ def _check_shape(spec: JobSpec) -> None:
             hint="-n 1 (the default) is a normal job; -n 2 or more a multi-node parallel job",
         )
     if spec.array_size is not None:
-        if not 2 <= spec.array_size <= MAX_ARRAY_SIZE:
+        if not MIN_ARRAY_SIZE <= spec.array_size <= MAX_ARRAY_SIZE:
             raise UsageError(
-                f"-a/--array-size must be between 2 and {MAX_ARRAY_SIZE}, got {spec.array_size}",
+                f"-a/--array-size must be between {MIN_ARRAY_SIZE} and {MAX_ARRAY_SIZE}, "
+                f"got {spec.array_size}",
                 hint="leave -a out for a single job",
             )
         if spec.nodes > 1:

@@ -13,11 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchkit.errors import UsageError
+from batchkit.limits import MAX_DEPENDENCIES, MAX_RETRY_ATTEMPTS, MIN_RETRY_ATTEMPTS
 from batchkit.models import SPOT_RETRY_TAG, SubmitRequest
 from batchkit.providers.aws.batch import S3_URL_VARIABLE
-
-MAX_DEPENDENCIES = 20
-"""SubmitJob accepts at most 20 entries in `dependsOn`."""
 
 CLIENT_TOKEN_TAG = "batchkit:client-token"  # noqa: S105 (a tag key, not a secret)
 CLUSTER_TAG = "batchkit:cluster"
@@ -34,7 +32,7 @@ def retry_strategy(request: SubmitRequest) -> dict[str, Any]:
     A Spot interruption ends the attempt with a status reason starting `Host EC2` (e.g. "Host EC2
     (instance i-...) terminated."); any other failure is the job's own and is not retried.
     """
-    attempts = max(1, min(10, request.retry_attempts))
+    attempts = max(MIN_RETRY_ATTEMPTS, min(MAX_RETRY_ATTEMPTS, request.retry_attempts))
     if request.tags.get(SPOT_RETRY_TAG, "").lower() != "true":
         return {"attempts": attempts}
     return {

@@ -2,14 +2,27 @@
 command, array size, node count, retries, timeout, resources, the executor and the dependencies),
 and the engine's spec of an accepted request.
 
-The names and limits are Batch's (SubmitJob in the AWS Batch API Reference: arrays of 2 to
-10,000 children, at most 20 dependencies); the local engine's one queue and job definitions are
-named the way Batch names its own.
+The names and limits are Batch's: the limits are `batchkit.limits` (SubmitJob in the AWS Batch API
+Reference and the service quotas of the AWS Batch User Guide), the same ones
+`batchkit.jobs.validation` checks, so a job the CLI lets through is never refused here for its shape
+and the other way round; the local engine's one queue and job definitions are named the way Batch
+names its own.
 """
 
 from __future__ import annotations
 
 from batchkit.errors import JobNotFoundError, NotFoundError, UsageError
+from batchkit.limits import (
+    MAX_ARRAY_SIZE,
+    MAX_DEPENDENCIES,
+    MAX_NODES,
+    MAX_RETRY_ATTEMPTS,
+    MAX_TIMEOUT_SECONDS,
+    MIN_ARRAY_SIZE,
+    MIN_MEMORY_MIB,
+    MIN_RETRY_ATTEMPTS,
+    MIN_TIMEOUT_SECONDS,
+)
 from batchkit.models import EXECUTOR_CHOICES, EXECUTOR_TAG, DependencyType, SubmitRequest
 from batchkit.providers.local.capacity import QUEUE
 from batchkit.providers.local.rows import Spec
@@ -20,8 +33,6 @@ JOB_DEFINITION = "batchkit-local:1"
 MNP_JOB_DEFINITION = "batchkit-local-mnp:1"
 QUEUE_ARN = f"arn:aws:batch:local:000000000000:job-queue/{QUEUE}"
 EXECUTOR_PREFERENCES = EXECUTOR_CHOICES
-MAX_ARRAY_SIZE = 10_000
-MAX_DEPENDENCIES = 20
 
 
 def admit(request: SubmitRequest, store: Store, policy: SharePolicy | None) -> Spec:
@@ -35,31 +46,41 @@ def admit(request: SubmitRequest, store: Store, policy: SharePolicy | None) -> S
     if not request.command:
         raise UsageError(f"job {request.name!r} has no command", hint="give a command to run")
     size = request.array_size
-    if size is not None and not 2 <= size <= MAX_ARRAY_SIZE:
+    if size is not None and not MIN_ARRAY_SIZE <= size <= MAX_ARRAY_SIZE:
         raise UsageError(
-            f"array size {size} is out of range", hint=f"use 2 to {MAX_ARRAY_SIZE}, as Batch"
+            f"array size {size} is out of range",
+            hint=f"use {MIN_ARRAY_SIZE} to {MAX_ARRAY_SIZE}, as Batch",
         )
-    if request.nodes < 1:
-        raise UsageError(f"node count {request.nodes} is out of range", hint="use 1 or more")
+    if not 1 <= request.nodes <= MAX_NODES:
+        raise UsageError(
+            f"node count {request.nodes} is out of range", hint=f"use 1 to {MAX_NODES}, as Batch"
+        )
     if size is not None and request.nodes > 1:
         raise UsageError(
             "a job cannot be both an array and a multi-node job",
             hint="drop --array-size or --nodes",
         )
-    if not 1 <= request.retry_attempts <= 10:
+    if not MIN_RETRY_ATTEMPTS <= request.retry_attempts <= MAX_RETRY_ATTEMPTS:
         raise UsageError(
-            f"retry attempts {request.retry_attempts} is out of range", hint="use 1 to 10"
+            f"retry attempts {request.retry_attempts} is out of range",
+            hint=f"use {MIN_RETRY_ATTEMPTS} to {MAX_RETRY_ATTEMPTS}",
         )
-    if request.timeout is not None and request.timeout < 60:
+    if request.timeout is not None and request.timeout < MIN_TIMEOUT_SECONDS:
         raise UsageError(
             f"timeout {request.timeout}s is too short",
-            hint="AWS Batch needs at least 60 seconds",
+            hint=f"AWS Batch needs at least {MIN_TIMEOUT_SECONDS} seconds",
+        )
+    if request.timeout is not None and request.timeout > MAX_TIMEOUT_SECONDS:
+        raise UsageError(
+            f"timeout {request.timeout}s is too long",
+            hint=f"AWS Batch takes at most {MAX_TIMEOUT_SECONDS} seconds; leave it unset for none",
         )
     res = request.resources
-    if res.vcpus <= 0 or res.memory < 4 or res.gpus < 0:
+    if res.vcpus <= 0 or res.memory < MIN_MEMORY_MIB or res.gpus < 0:
         raise UsageError(
             f"invalid resources: {res.vcpus} vCPUs, {res.memory} MiB, {res.gpus} GPUs",
-            hint="use more than 0 vCPUs, at least 4 MiB of memory and 0 or more GPUs",
+            hint=f"use more than 0 vCPUs, at least {MIN_MEMORY_MIB} MiB of memory "
+            "and 0 or more GPUs",
         )
     executor = request.tags.get(EXECUTOR_TAG, "auto")
     if executor not in EXECUTOR_PREFERENCES:
@@ -92,8 +113,9 @@ def admit(request: SubmitRequest, store: Store, policy: SharePolicy | None) -> S
 
 
 def check_dependencies(request: SubmitRequest, store: Store) -> None:
-    """SubmitJob's rules for `dependsOn`: at most 20, each an existing job of this engine, a
-    SEQUENTIAL one only on an array, an N_TO_N one only between arrays of the same size."""
+    """SubmitJob's rules for `dependsOn`: at most `MAX_DEPENDENCIES` (20), each an existing job of
+    this engine, a SEQUENTIAL one only on an array, an N_TO_N one only between arrays of the same
+    size."""
     deps = request.depends_on
     if len(deps) > MAX_DEPENDENCIES:
         raise UsageError(

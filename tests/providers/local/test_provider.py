@@ -106,6 +106,8 @@ def test_client_token_makes_a_retried_submission_idempotent(provider: LocalProvi
         ({"retry_attempts": 0}, "retry attempts"),
         ({"retry_attempts": 11}, "retry attempts"),
         ({"timeout": 59}, "timeout"),
+        ({"timeout": 2**31}, "timeout"),
+        ({"nodes": 1_001}, "node count"),
         ({"array_size": 2, "nodes": 2}, "both an array and a multi-node"),
         ({"resources": Resources(vcpus=0)}, "invalid resources"),
         ({"tags": {"batchkit:executor": "vm"}}, "unknown executor"),
