@@ -133,8 +133,8 @@ class StackDeployer:
         )
         self.stacks.create_stack(name, bootstrap_body(config), parameters, tags)
         follow(self.stacks, name, 0.0, on_progress, "CREATE_COMPLETE")
-        since = self.stacks.latest_event_time(name)
-        self.stacks.update_stack(name, self._upload(config, parameters, body), parameters, tags)
+        url = self._upload(config, parameters, body)
+        since = self.stacks.update_stack(name, url, parameters, tags)
         final, failures = follow(
             self.stacks, name, since, watch.observe, "UPDATE_COMPLETE", on_poll=watch.poll
         )
@@ -205,8 +205,9 @@ class StackDeployer:
                     "(ReplaceComputeEnvironment false; nothing is interrupted)"
                 )
             )
-            since = self.stacks.latest_event_time(plan.name)
-            self.stacks.update_stack(plan.name, plan.adoption_url, plan.parameters, plan.tags)
+            since = self.stacks.update_stack(
+                plan.name, plan.adoption_url, plan.parameters, plan.tags
+            )
             final, failures = follow(self.stacks, plan.name, since, on_progress, "UPDATE_COMPLETE")
             if final.status != "UPDATE_COMPLETE":
                 return Outcome(plan.name, final.status, failures, plan.changes, final.outputs)

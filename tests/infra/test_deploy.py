@@ -415,13 +415,20 @@ def test_a_wait_reads_only_the_events_after_its_start_not_the_stack_history() ->
 def test_a_template_too_large_inline_is_created_in_two_steps_from_the_bucket(aws: None) -> None:
     """The example without `image:` carries the default image's build: more than the 51,200
     bytes CloudFormation takes inline. The stack starts with its bucket, then reads the whole
-    template from it. (moto cannot delete such a stack: it registers exports only at create.)"""
+    template from it. (moto cannot delete such a stack: it registers exports only at create.)
+    The newest event before the UpdateStack is read once: the update's own lookup and the wait
+    after it start from the same DescribeStackEvents (they each read it before)."""
     config = parse_cluster_config(example_config_text(moto_network(), image=None))
     assert len(template_body(config).encode()) > TEMPLATE_BODY_LIMIT
-    stacks = ClusterStacks(AwsSession(region=REGION), sleep=lambda _: None)
+    session = AwsSession(region=REGION)
+    calls = cloudformation_calls(session)
+    stacks = ClusterStacks(session, sleep=lambda _: None)
     progress: list[Progress] = []
     outcome = stacks.create(config, offline_parameters(), on_progress=progress.append)
     assert outcome.status == "CREATE_COMPLETE"
+    between = calls[calls.index("CreateStack") + 1 : calls.index("UpdateStack")]
+    # the wait for the create (moto is done at once), then the newest event before the update
+    assert between == ["DescribeStacks", "DescribeStackEvents", "DescribeStackEvents"]
     assert any("more than CloudFormation takes inline" in p.text for p in progress)
     assert outcome.outputs["BatchkitVersion"] == __version__
     assert json.loads(outcome.outputs["JobQueues"]).keys() == {"cpu", "gpu", "fargate"}
@@ -431,6 +438,54 @@ def test_a_template_too_large_inline_is_created_in_two_steps_from_the_bucket(aws
     [template] = listed["Contents"]
     body = s3.get_object(Bucket=BUCKET, Key=template["Key"])["Body"].read().decode()
     assert body == template_body(config)
+
+
+def cloudformation_calls(session: AwsSession) -> list[str]:
+    """The names of the CloudFormation calls the session makes from now on, in order."""
+    calls: list[str] = []
+    session.add_hook("before-call.cloudformation", lambda **kw: calls.append(kw["model"].name))
+    return calls
+
+
+def test_the_adoption_update_reads_the_newest_event_once(
+    config: ClusterConfig, stacks: ClusterStacks
+) -> None:
+    """Step 1 of 2 of an update of a stack made before the update policy: one
+    DescribeStackEvents between discarding the change set and the UpdateStack, whose result
+    is both the lookup's and the wait's start (each read its own before)."""
+    stacks.create(config, offline_parameters())
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    body = cfn.get_template(StackName="research")["TemplateBody"]
+    old = json.loads(body) if isinstance(body, str) else dict(body)
+    for resource in old["Resources"].values():
+        if resource["Type"] == "AWS::Batch::ComputeEnvironment":
+            resource["Properties"].pop("ReplaceComputeEnvironment")
+            resource["Properties"].pop("UpdatePolicy", None)
+    cfn.update_stack(
+        StackName="research",
+        TemplateBody=json.dumps(old),
+        Parameters=_stack(cfn)["Parameters"],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    session = AwsSession(region=REGION, hooks=MOTO_AS_AWS)
+    calls = cloudformation_calls(session)
+    updating = ClusterStacks(session, sleep=lambda _: None)
+    changed = example_config_text(moto_network()).replace("[c6i, m6i, r6i]", "[c6i, m6i]", 1)
+    plan = updating.plan_update(parse_cluster_config(changed))
+    assert plan.adoption_url is not None
+    progress: list[Progress] = []
+    outcome = updating.apply_update(plan, on_progress=progress.append)
+    assert outcome.status == "UPDATE_COMPLETE"
+    assert any("step 2 of 2" in p.text for p in progress)
+    start = calls.index("DeleteChangeSet")
+    assert calls[start : calls.index("UpdateStack")] == ["DeleteChangeSet", "DescribeStackEvents"]
+    # the waits start at the newest event before each step: the adoption's and the change's
+    # updates are reported, not the older one that made the stack look old
+    events = [p.event for p in progress if p.event is not None]
+    assert [e.status for e in events if e.logical_id == "research"] == [
+        "UPDATE_IN_PROGRESS",
+        "UPDATE_COMPLETE",
+    ] * 2
 
 
 def test_a_job_to_a_fargate_queue_runs_with_the_fargate_definition_and_network(
@@ -598,6 +653,75 @@ def test_a_create_or_update_refused_after_a_lost_answer_is_looked_up_again() -> 
     gateway.update_stack("research", "https://t", {}, {})
 
     assert api.sent == ["create_stack", "create_stack", "update_stack", "update_stack"]
+
+
+class UpdateStartedBy:
+    """UpdateStack whose first answer is lost before CloudFormation saw it; the stack's events
+    then show an update that started after the send, with `started_by` as its token ("ours":
+    the request's, "": none, as moto records, else another operation's), and a resend is
+    refused while that update runs (ValidationError, as AWS refuses it)."""
+
+    BEFORE = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
+    AFTER = datetime(2026, 12, 5, 14, 1, tzinfo=UTC)
+
+    def __init__(self, started_by: str) -> None:
+        self.started_by = started_by
+        self.tokens: list[str] = []  # of each UpdateStack sent
+
+    def call(self, operation: str, /, **params: Any) -> dict[str, Any]:
+        if operation == "describe_stack_events":
+            done = {"LogicalResourceId": "research", "ResourceStatus": "UPDATE_COMPLETE"}
+            events = [{**done, "Timestamp": self.BEFORE, "ClientRequestToken": "earlier"}]
+            if self.tokens:  # newest first
+                token = self.tokens[0] if self.started_by == "ours" else self.started_by
+                started = {"LogicalResourceId": "research", "ResourceStatus": "UPDATE_IN_PROGRESS"}
+                events.insert(
+                    0,
+                    {**started, "Timestamp": self.AFTER}
+                    | ({"ClientRequestToken": token} if token else {}),
+                )
+            return {"StackEvents": events}
+        assert operation == "update_stack"
+        self.tokens.append(params["ClientRequestToken"])
+        if len(self.tokens) == 1:
+            raise AmbiguousCallError("injected: the answer is lost")
+        raise AwsServiceError(
+            "Stack:research is in UPDATE_IN_PROGRESS state and can not be updated.",
+            code="ValidationError",
+            service="cloudformation",
+            operation="UpdateStack",
+        )
+
+    def paginate(self, operation: str, /, **params: Any) -> Iterator[dict[str, Any]]:
+        yield self.call(operation, **params)
+
+
+@pytest.mark.parametrize("started_by", ["ours", ""])
+def test_an_update_whose_answer_is_lost_is_found_by_its_token_or_without_one_its_time(
+    started_by: str,
+) -> None:
+    api = UpdateStartedBy(started_by)
+    gateway = StackGateway(api, sleep=lambda _: None)  # type: ignore[arg-type]
+    since = gateway.update_stack("research", "https://t", {}, {})
+    assert since == UpdateStartedBy.BEFORE.timestamp()
+    assert len(api.tokens) == 1  # found, not resent
+    if started_by == "ours":
+        [event, _] = gateway.events("research")[::-1]
+        assert event.token == api.tokens[0]  # the token is recorded
+
+
+def test_an_update_of_another_token_after_the_send_is_not_taken_for_ours() -> None:
+    """Someone else's update (here the console's) started after the request whose answer was
+    lost: it is not this request's doing, so the request is resent with its token; the resend
+    is refused while that update runs, and the refusal stands. The old lookup took any
+    UPDATE_IN_PROGRESS after the send for this request's and reported the update done."""
+    api = UpdateStartedBy("Console-UpdateStack-7f59c3cf-00d2-40c7-b2ff-e75db0987002")
+    gateway = StackGateway(api, sleep=lambda _: None)  # type: ignore[arg-type]
+    with pytest.raises(AwsServiceError) as refused:
+        gateway.update_stack("research", "https://t", {}, {})
+    assert refused.value.code == "ValidationError"
+    [token, again] = api.tokens
+    assert token == again
 
 
 @pytest.fixture

@@ -26,6 +26,11 @@ class StackEvent(Struct, frozen=True):
     resource_type: str
     status: str
     reason: str = ""
+    # The ClientRequestToken of the stack operation that made the event, "" when the answer has
+    # none (moto records none). Every event of one operation carries the token it was sent with
+    # (CloudFormation API Reference, StackEvent, ClientRequestToken; as boto3 documents it:
+    # https://boto3.amazonaws.com/v1/documentation/api/1.34.0/reference/services/cloudformation/event/client_request_token.html).
+    token: str = ""
 
     @property
     def failed(self) -> bool:
@@ -109,6 +114,7 @@ def _event(raw: Mapping[str, Any]) -> StackEvent:
         resource_type=str(raw.get("ResourceType", "")),
         status=str(raw.get("ResourceStatus", "")),
         reason=str(raw.get("ResourceStatusReason") or ""),
+        token=str(raw.get("ClientRequestToken") or ""),
     )
 
 

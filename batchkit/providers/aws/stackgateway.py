@@ -237,27 +237,22 @@ class StackGateway(StackReader):
 
     def update_stack(
         self, name: str, url: str, parameters: Mapping[str, str], tags: Mapping[str, str]
-    ) -> None:
+    ) -> float:
         """Update the stack to the template at `url` directly: the second step of a two-step
-        create is all additions, like a create (and moto keeps outputs only this way).
+        create is all additions, like a create (and moto keeps outputs only this way). Returns
+        when the stack's newest event before the request happened: the update's events are the
+        later ones, so the caller follows them from there (one DescribeStackEvents, not two).
 
         Exactly once as `create_stack`: a ClientRequestToken, and after a 5xx or a lost answer
-        the stack's own UPDATE_IN_PROGRESS event from after the request was sent is this
-        request's doing. Its status alone is not: a stack an earlier update left
-        UPDATE_COMPLETE would make a request that never reached CloudFormation look done."""
+        `_updated` looks for the stack's own UPDATE_IN_PROGRESS event that this request made.
+        Its status alone is not: a stack an earlier update left UPDATE_COMPLETE would make a
+        request that never reached CloudFormation look done."""
         sent_after = self.latest_event_time(name)
-
-        def updating() -> dict[str, Any] | None:
-            started = (
-                event.logical_id == name and event.status == "UPDATE_IN_PROGRESS"
-                for event in self.events(name, since=sent_after)
-            )
-            return {} if any(started) else None
-
+        token = uuid.uuid4().hex
         self._send_once(
             "update_stack",
             name,
-            updating,
+            lambda: {} if self._updated(name, token, sent_after) else None,
             # a resend of an update that acted: the token's, or the stack's "is in
             # UPDATE_IN_PROGRESS state and can not be updated" (CloudFormation API Reference,
             # UpdateStack errors, and Common Errors: ValidationError)
@@ -265,7 +260,24 @@ class StackGateway(StackReader):
             StackName=name,
             TemplateURL=url,
             **stack_fields(parameters, tags),
-            ClientRequestToken=uuid.uuid4().hex,
+            ClientRequestToken=token,
+        )
+        return sent_after
+
+    def _updated(self, name: str, token: str, sent_after: float) -> bool:
+        """Whether the UpdateStack that carried `token` started: the stack's UPDATE_IN_PROGRESS
+        event after `sent_after` (its newest event before the request) that carries the token.
+
+        Every event of a stack operation carries the ClientRequestToken the operation was sent
+        with (CloudFormation API Reference, StackEvent, ClientRequestToken; as boto3 documents
+        it: https://boto3.amazonaws.com/v1/documentation/api/1.34.0/reference/services/cloudformation/event/client_request_token.html),
+        so an update started by anyone else (another token, or the console's
+        Console-UpdateStack-...) is not this request's. An event without a token (moto records
+        none) counts by its time alone: after the request was sent."""
+        return any(
+            event.token in (token, "")
+            for event in self.events(name, since=sent_after)
+            if event.logical_id == name and event.status == "UPDATE_IN_PROGRESS"
         )
 
     def template(self, name: str) -> dict[str, Any]:
