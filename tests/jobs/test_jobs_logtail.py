@@ -6,7 +6,7 @@ import pytest
 
 from batchkit.errors import UsageError
 from batchkit.jobs.logtail import AttemptStart, LogBatch, LogLine, LogTail, NoStream
-from batchkit.logmodel import LogPage
+from batchkit.logmodel import LogEvent, LogPage
 from batchkit.models import Job, JobStatus
 from tests.jobs.fakes import FakeProvider
 
@@ -327,3 +327,145 @@ def test_each_page_is_yielded_before_the_next_is_asked_for() -> None:
     rest = [e.message for item in pages if isinstance(item, LogBatch) for e in item.events]
     assert rest == [f"line {i}" for i in range(3, 10)]
     assert fake.calls.count("get_log_events") == 5  # 4 pages, then the repeated token
+
+
+def nodes_job(streams: dict[str, list[tuple[int, str]]], nodes: int = 3) -> FakeProvider:
+    """A finished multi-node job `p` whose nodes printed `streams` (node id → (time, message));
+    a node not in `streams` never started, so it has no stream."""
+    fake = FakeProvider(page_size=10)
+    fake.add(Job("p", "mnp", JobStatus.SUCCEEDED, nodes=nodes))
+    for node, events in streams.items():
+        fake.start(node)
+        fake.streams[f"stream/{node}"] = [LogEvent(stamp, text) for stamp, text in events]
+    return fake
+
+
+def node_lines(fake: FakeProvider, **kwargs: int) -> list[object]:
+    """What `read_batches` yields for `p`: (node, message) per line, the job id of a `NoStream`."""
+    shown: list[object] = []
+    for item in LogTail(fake).read_batches("p", **kwargs):
+        if isinstance(item, LogLine):
+            shown.append((item.source, item.event.message))
+        elif isinstance(item, NoStream):
+            shown.append(item.job.job_id)
+        else:
+            raise AssertionError(f"a multi-node job's output comes a line at a time, not {item}")
+    return shown
+
+
+INTERLEAVED = {
+    "p#0": [(1, "0-a"), (4, "0-b"), (5, "0-c"), (9, "0-d"), (12, "0-e")],
+    "p#1": [(2, "1-a"), (6, "1-b"), (10, "1-c"), (11, "1-d")],
+    "p#2": [(3, "2-a"), (7, "2-b"), (8, "2-c")],
+}
+EVERY = ["0-a", "1-a", "2-a", "0-b", "0-c", "1-b", "2-b", "2-c", "0-d", "1-c", "1-d", "0-e"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"head": 2}, ["0-a", "1-a", "2-a", "0-b", "1-b", "2-b"]),
+        ({"head": 3}, ["0-a", "1-a", "2-a", "0-b", "0-c", "1-b", "2-b", "2-c", "1-c"]),
+        ({"tail": 2}, ["2-b", "2-c", "0-d", "1-c", "1-d", "0-e"]),
+        ({"tail": 3}, ["2-a", "0-c", "1-b", "2-b", "2-c", "0-d", "1-c", "1-d", "0-e"]),
+        ({"head": 10}, EVERY),
+        ({"tail": 10}, EVERY),
+    ],
+)
+def test_head_and_tail_of_interleaved_nodes_are_each_nodes_merged_by_time(
+    kwargs: dict[str, int], expected: list[str]
+) -> None:
+    fake = nodes_job(INTERLEAVED)
+    asked: list[dict[str, object]] = []
+    real = fake.get_log_events
+
+    def recorded(stream, **kw):
+        asked.append({"stream": stream, **kw})
+        return real(stream, **kw)
+
+    fake.get_log_events = recorded
+
+    shown = node_lines(fake, **kwargs)
+
+    assert [message for _, message in shown] == expected
+    assert all(source == f"p#{message[0]}" for source, message in shown)
+    # One read per node: the first N from the head, or the last N backward from the end.
+    [(flag, count)] = kwargs.items()
+    assert [(a["stream"], a["start_from_head"], a["limit"]) for a in asked] == [
+        (f"stream/p#{n}", flag == "head", count) for n in range(3)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, ["0-a", "1-a", "2-a", "1-b", "0-b", "0-c", "1-c", "2-b"]),
+        ({"head": 2}, ["0-a", "1-a", "2-a", "1-b", "0-b", "2-b"]),
+        ({"tail": 2}, ["2-a", "1-b", "0-b", "0-c", "1-c", "2-b"]),
+    ],
+)
+def test_lines_of_several_nodes_at_the_same_time_come_in_node_order(
+    kwargs: dict[str, int], expected: list[str]
+) -> None:
+    """Lines stamped the same millisecond keep each node's order, and the nodes' order between
+    nodes (the merge is stable), under head and tail as without them."""
+    fake = nodes_job(
+        {
+            "p#0": [(5, "0-a"), (7, "0-b"), (7, "0-c")],
+            "p#1": [(5, "1-a"), (6, "1-b"), (7, "1-c")],
+            "p#2": [(5, "2-a"), (8, "2-b")],
+        }
+    )
+
+    assert [message for _, message in node_lines(fake, **kwargs)] == expected
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"head": 2}, {"tail": 2}])
+def test_nodes_that_printed_nothing_come_after_the_lines_of_those_that_did(
+    kwargs: dict[str, int],
+) -> None:
+    """A node without a stream (never started) is reported after every line, in node order; a
+    node whose stream is empty shows nothing, and neither stops the others' lines."""
+    fake = nodes_job({"p#1": [], "p#2": [(1, "2-a"), (2, "2-b")]}, nodes=4)
+
+    assert node_lines(fake, **kwargs) == [("p#2", "2-a"), ("p#2", "2-b"), "p#0", "p#3"]
+
+
+def test_a_multinode_job_is_read_a_page_per_node_at_a_time() -> None:
+    """Without head or tail the nodes are merged lazily: the first line is yielded after one page
+    of each node, and the rest are asked for as the merge needs them, a page at a time."""
+    fake = nodes_job({f"p#{n}": [(10 * i + n, f"{n}-{i}") for i in range(7)] for n in range(3)})
+    fake.page_size = 2
+
+    lines = LogTail(fake).read_batches("p")
+    first = next(lines)
+
+    assert isinstance(first, LogLine) and first.event.message == "0-0"
+    assert fake.calls.count("get_log_events") == 3
+    rest = [item.event.message for item in lines if isinstance(item, LogLine)]
+    assert rest == [f"{n}-{i}" for i in range(7) for n in range(3)][1:]
+    assert fake.calls.count("get_log_events") == 3 * 5  # 4 pages of 2, then the repeated token
+
+
+def test_following_a_multinode_job_from_its_tail_merges_the_nodes_then_their_new_lines() -> None:
+    fake = nodes_job(
+        {"p#0": [(1, "0-a"), (4, "0-b"), (6, "0-c")], "p#1": [(2, "1-a"), (3, "1-b"), (5, "1-c")]},
+        nodes=2,
+    )
+    fake.set("p", status=JobStatus.RUNNING)
+
+    def sleep(_seconds: float) -> None:
+        fake.streams["stream/p#1"].append(LogEvent(7, "1-d"))
+        fake.streams["stream/p#0"].append(LogEvent(8, "0-d"))
+        fake.set("p", status=JobStatus.SUCCEEDED)
+
+    items = LogTail(fake, sleep=sleep).read("p", tail=2, follow=True)
+
+    assert [(i.source, i.event.message) for i in items] == [
+        ("p#1", "1-b"),
+        ("p#0", "0-b"),
+        ("p#1", "1-c"),
+        ("p#0", "0-c"),
+        ("p#1", "1-d"),
+        ("p#0", "0-d"),
+    ]

@@ -11,7 +11,7 @@ import pytest
 
 from batchkit.jobs.logtail import AttemptStart, LogBatch, LogLine, LogTail, NoStream
 from batchkit.logmodel import LogEvents
-from batchkit.models import JobStatus
+from batchkit.models import JobStatus, Resources
 from batchkit.providers.local.logs import MAX_EVENTS, LogStore
 from tests.fixtures.local_engine import Engine, FakeClock, sh
 
@@ -160,3 +160,47 @@ def test_follow_of_an_array_interleaves_children_completely(engine: Engine) -> N
     for index in range(3):
         mine = [line.event.message for line in lines if line.source == f"{job.job_id}:{index}"]
         assert mine == [f"{index}-{i}" for i in range(1, 3001)]
+
+
+def test_out_of_a_large_multinode_job_all_head_and_tail_by_node(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Each node's lines complete and in order, merged by time; head and tail are each node's,
+    the tail read backward from each stream's end and nothing read a stream whole at once."""
+    # Each node prints, then says so; the main node ends the job, so it waits for the others.
+    d = tmp_path
+    script = (
+        f'i=$AWS_BATCH_JOB_NODE_INDEX; seq 1 3000 | sed "s/^/$i-/"; touch {d}/$i; '
+        f'[ "$i" != 0 ] || until [ -e {d}/1 ] && [ -e {d}/2 ]; do sleep 0.01; done'
+    )
+    job = engine.submit(sh(script, nodes=3, resources=Resources(vcpus=0.5, memory=128)))
+    (done,) = engine.settle(job.job_id)
+    assert done.status is JobStatus.SUCCEEDED
+    provider = engine.provider
+    asked: list[tuple[bool, int | None]] = []
+    real = provider.get_log_events
+
+    def recorded(stream, **kw):
+        page = real(stream, **kw)
+        asked.append((kw.get("start_from_head", True), kw.get("limit")))
+        assert len(page.events) <= MAX_EVENTS
+        return page
+
+    provider.get_log_events = recorded  # type: ignore[method-assign]
+    tail = LogTail(provider)
+
+    for kwargs, numbers in (
+        ({}, range(1, 3001)),
+        ({"head": 20}, range(1, 21)),
+        ({"tail": 20}, range(2981, 3001)),
+    ):
+        asked.clear()
+        lines = [i for i in tail.read_batches(job.job_id, **kwargs) if isinstance(i, LogLine)]
+        times = [line.event.timestamp for line in lines]
+        assert times == sorted(times), "merged by time"
+        for index in range(3):
+            mine = [line.event.message for line in lines if line.source == f"{job.job_id}#{index}"]
+            assert mine == [f"{index}-{i}" for i in numbers]
+        if kwargs:
+            [(flag, count)] = kwargs.items()
+            assert asked == [(flag == "head", count)] * 3
