@@ -13,6 +13,7 @@ default (as awsbout), with a notice that there are others; `attempt=N` reads att
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -204,18 +205,9 @@ class LogTail:
         if not stream:
             yield NoStream(job)
             return
-        cursor = _Cursor(stream, job.log_group)
         source = job.job_id if labelled else None
-        if head is not None:
-            page = self._provider.get_log_events(
-                cursor.stream, group=cursor.group, start_from_head=True, limit=head
-            )
-            yield LogBatch(page.events[:head], job.job_id, source)
-        elif tail is not None:
-            yield LogBatch(self._start_tail(cursor, tail), job.job_id, source)
-        else:
-            for events in self._pages(cursor):
-                yield LogBatch(events, job.job_id, source)
+        for events in self._selected_pages(_Cursor(stream, job.log_group), head, tail):
+            yield LogBatch(events, job.job_id, source)
 
     def _read_nodes(self, parent: Job, head: int | None, tail: int | None) -> Iterator[BatchItem]:
         """A multi-node job's nodes, their lines merged by time as the nodes printed them
@@ -223,21 +215,29 @@ class LogTail:
         streams: list[Iterator[LogLine]] = []
         silent: list[NoStream] = []
         for node in self._provider.list_children(parent):
-            if not node.log_stream:
-                silent.append(NoStream(node))
-                continue
-            cursor = _Cursor(node.log_stream, node.log_group)
-            if head is not None:
-                page = self._provider.get_log_events(
-                    cursor.stream, group=cursor.group, start_from_head=True, limit=head
-                )
-                streams.append(_labelled(page.events[:head], node.job_id))
-            elif tail is not None:
-                streams.append(_labelled(self._start_tail(cursor, tail), node.job_id))
+            if node.log_stream:
+                cursor = _Cursor(node.log_stream, node.log_group)
+                streams.append(_labelled(self._selected_pages(cursor, head, tail), node.job_id))
             else:
-                streams.append(self._lines(cursor, node.job_id))
+                silent.append(NoStream(node))
         yield from heapq.merge(*streams, key=_line_time)
         yield from silent  # the nodes that printed nothing, after those that did
+
+    def _selected_pages(
+        self, cursor: _Cursor, head: int | None, tail: int | None
+    ) -> Iterable[Sequence[LogEvent]]:
+        """The events of one stream that were asked for: its first `head` (one page read from the
+        start) or its last `tail` (one page read backward from the end: `startFromHead` false
+        returns the latest events, CloudWatch Logs API reference, GetLogEvents), both read now,
+        or else every page, each read as it is reached (`_pages`), so memory stays at a page."""
+        if head is not None:
+            page = self._provider.get_log_events(
+                cursor.stream, group=cursor.group, start_from_head=True, limit=head
+            )
+            return [page.events[:head]]
+        if tail is not None:
+            return [self._start_tail(cursor, tail)]
+        return self._pages(cursor)
 
     def _start_tail(self, cursor: _Cursor, count: int) -> Sequence[LogEvent]:
         page = self._provider.get_log_events(
@@ -264,12 +264,10 @@ class LogTail:
             cursor.token = token
 
     def _lines(
-        self, cursor: _Cursor, job_id: str, first: Iterable[LogEvent] = ()
+        self, cursor: _Cursor, job_id: str, first: Sequence[LogEvent] = ()
     ) -> Iterator[LogLine]:
         """`first`, then the lines after the cursor, one at a time, labelled with `job_id`."""
-        yield from _labelled(first, job_id)
-        for events in self._pages(cursor):
-            yield from _labelled(events, job_id)
+        return _labelled(itertools.chain([first], self._pages(cursor)), job_id)
 
     def _follow_one(self, job: Job, tail: int | None) -> Iterator[BatchItem]:
         cursor: _Cursor | None = None
@@ -346,8 +344,9 @@ class LogTail:
             self._sleep(remaining)
 
 
-def _labelled(events: Iterable[LogEvent], job_id: str) -> Iterator[LogLine]:
-    return (LogLine(event, job_id, job_id) for event in events)
+def _labelled(pages: Iterable[Sequence[LogEvent]], job_id: str) -> Iterator[LogLine]:
+    """The events of `pages`, one line at a time as the pages are read, labelled with `job_id`."""
+    return (LogLine(event, job_id, job_id) for events in pages for event in events)
 
 
 def _line_time(line: LogLine) -> int:
