@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import batchkit
 from batchkit.cli.coercion import converter_for
 from batchkit.cli.sub import Executor
 
@@ -159,11 +162,6 @@ def test_records_are_structs_not_dataclasses() -> None:
     """Every record is a `msgspec.Struct`: Python 3.11 compiles each generated method of a
     dataclass when the class is created, about 0.7 ms a class here, and `sub` alone went through
     two dozen of them (20 ms of its start-up)."""
-    import ast
-    from pathlib import Path
-
-    import batchkit
-
     package = Path(batchkit.__file__).parent
     users = []
     for path in sorted(package.rglob("*.py")):

@@ -3,6 +3,7 @@ any other caller of the CLI, collects as usual."""
 
 from __future__ import annotations
 
+import ast
 import gc
 import subprocess
 import sys
@@ -43,7 +44,9 @@ def _run_console(script: str, *args: str) -> list[tuple[bool, int]]:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    seen: list[tuple[bool, int]] = eval(proc.stderr.strip().splitlines()[-1].removeprefix("SEEN "))
+    seen: list[tuple[bool, int]] = ast.literal_eval(
+        proc.stderr.strip().splitlines()[-1].removeprefix("SEEN ")
+    )
     return seen
 
 
